@@ -1,0 +1,32 @@
+"""Shared fixtures: quiet TensorFlow, deterministic seeds, and the real data in ../shared."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dogs-vs-cats-mini"
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_policy():
+    """Every test starts from the same seed and the float32 policy, whatever the last one did."""
+    keras.utils.set_random_seed(1234)
+    keras.mixed_precision.set_dtype_policy("float32")
+    yield
+    keras.mixed_precision.set_dtype_policy("float32")
+    keras.backend.clear_session()
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The real Dogs vs. Cats slice beside the repo; skip with a reason when it is absent."""
+    if not (SHARED_DATA / "train").is_dir():
+        pytest.skip(f"real data not found at {SHARED_DATA} (see ../shared/README.md)")
+    return SHARED_DATA
