@@ -74,7 +74,9 @@ def test_learning_rate_reads_and_writes_through_for_reduce_lr_on_plateau():
     optimizer.learning_rate = 0.2
     assert float(optimizer.inner_optimizer.learning_rate) == pytest.approx(0.2)
     # min_delta so large that no epoch counts as an improvement after the first one.
-    plateau = keras.callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=1e9)
+    plateau = keras.callbacks.ReduceLROnPlateau(
+        monitor="loss", factor=0.5, patience=0, min_delta=1e9
+    )
     model.fit(X, Y, batch_size=BATCH, epochs=3, verbose=0, callbacks=[plateau])
     assert float(optimizer.inner_optimizer.learning_rate) == pytest.approx(0.05)
     assert float(optimizer.learning_rate) == pytest.approx(0.05)

@@ -179,7 +179,7 @@ class Lookahead(keras.optimizers.Optimizer):
         self._cross_replica(self._count_step_and_sync)
 
     def _cross_replica(self, fn) -> None:
-        """Run ``fn(distribution)`` once for all replicas (a merge call where the strategy has one)."""
+        """Run ``fn(distribution)`` once for all replicas (a merge call where there is one)."""
         tf.__internal__.distribute.interim.maybe_merge_call(fn, self._distribution_strategy)
 
     def _start_first_cycle(self, distribution: tf.distribute.Strategy) -> None:

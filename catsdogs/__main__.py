@@ -1,0 +1,5 @@
+"""`python -m catsdogs` runs the same CLI as the `catsdogs` console script."""
+
+from catsdogs.cli import app
+
+app(prog_name="catsdogs")
