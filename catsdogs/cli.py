@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
 import typer
 
 from catsdogs import __version__
+from catsdogs.errors import UserError
 
 app = typer.Typer(
     name="catsdogs",
@@ -14,6 +20,23 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+T = TypeVar("T")
+# TensorFlow's C++ start-up chatter (no CUDA on a CPU machine, CPU instruction sets) is noise
+# to a CLI user; real failures still reach them as Python exceptions. Set it to see them.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _run(action: Callable[[], T]) -> T:
+    """Turn a UserError into one line on stderr and exit status 1 (no traceback)."""
+    try:
+        return action()
+    except UserError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted; run the same command again to go on", err=True)
+        raise typer.Exit(130) from None
 
 
 def _print_version(value: bool) -> None:
@@ -25,11 +48,43 @@ def _print_version(value: bool) -> None:
 @app.callback()
 def main(
     version: bool = typer.Option(
-        False,
-        "--version",
-        callback=_print_version,
-        is_eager=True,
-        help="Print the version and exit.",
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version."
     ),
 ) -> None:
     """Kaggle Dogs vs. Cats, end to end."""
+
+
+@app.command()
+def prepare(
+    source: str = typer.Option(
+        "auto", help="auto | kaggle | petimages | PATH (a zip or an extracted folder)."
+    ),
+    competition: str = typer.Option("dogs-vs-cats", help="Kaggle competition to download."),
+    out: Path = typer.Option(Path("data/processed"), help="Where the manifests go."),
+    raw_dir: Path = typer.Option(Path("data/raw"), help="Where downloads and extractions go."),
+    val_fraction: float = typer.Option(0.1, help="Share of labelled images held out for val."),
+    test_fraction: float = typer.Option(
+        0.1, help="Share held out as a labelled test set when the source has none (PetImages)."
+    ),
+    seed: int = typer.Option(42, help="Seed of the split: same inputs + seed = same files."),
+    workers: int = typer.Option(None, help="Parallel validation workers [default: all cores]."),
+    exclude: Path = typer.Option(None, help="File of image names to leave out (label noise)."),
+    force: bool = typer.Option(False, "--force", help="Redo extraction and manifests."),
+) -> None:
+    """Get the Dogs vs. Cats data, validate every image, write train/val/test manifests."""
+    from catsdogs.prepare.run import Options
+    from catsdogs.prepare.run import prepare as run_prepare
+
+    options = Options(
+        source=source,
+        competition=competition,
+        out=out,
+        raw_dir=raw_dir,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        seed=seed,
+        workers=workers,
+        force=force,
+        exclude=exclude,
+    )
+    _run(lambda: run_prepare(options, echo=typer.echo))

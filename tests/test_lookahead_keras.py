@@ -178,16 +178,26 @@ def test_backup_and_restore_resumes_exactly(tmp_path):
     model.compile(optimizer=lookahead_sgd(k=5), loss="mse")
     with pytest.raises(RuntimeError, match="simulated crash"):
         model.fit(
-            X, Y, batch_size=BATCH, epochs=3, shuffle=False, verbose=0,
+            X,
+            Y,
+            batch_size=BATCH,
+            epochs=3,
+            shuffle=False,
+            verbose=0,
             callbacks=[keras.callbacks.BackupAndRestore(backup), CrashAt(epoch=1, batch=1)],
-        )  # fmt: skip
+        )
     # A new process would start from scratch: other initial weights, a fresh optimizer.
     resumed = small_mlp(seed=99)
     resumed.compile(optimizer=lookahead_sgd(k=5), loss="mse")
     resumed.fit(
-        X, Y, batch_size=BATCH, epochs=3, shuffle=False, verbose=0,
+        X,
+        Y,
+        batch_size=BATCH,
+        epochs=3,
+        shuffle=False,
+        verbose=0,
         callbacks=[keras.callbacks.BackupAndRestore(backup)],
-    )  # fmt: skip
+    )
     assert_same_weights(weights_of(resumed), uninterrupted(3))
 
 
@@ -242,9 +252,15 @@ def test_validation_uses_slow_weights_and_training_keeps_the_fast_ones():
     optimizer = lookahead_sgd(k=4)
     model.compile(optimizer=optimizer, loss="mse")
     history = model.fit(
-        X, Y, batch_size=BATCH, epochs=2, shuffle=False, verbose=0,
-        validation_data=(X, Y), callbacks=[SlowWeightsEvaluation()],
-    )  # fmt: skip
+        X,
+        Y,
+        batch_size=BATCH,
+        epochs=2,
+        shuffle=False,
+        verbose=0,
+        validation_data=(X, Y),
+        callbacks=[SlowWeightsEvaluation()],
+    )
     fast = weights_of(model)
     slow_model = small_mlp()
     slow_model.set_weights([s.numpy() for s in optimizer.slow_variables])

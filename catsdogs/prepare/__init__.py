@@ -1,0 +1,1 @@
+"""`catsdogs prepare`: get the data from a real source, validate every image, write manifests."""

@@ -1,0 +1,158 @@
+"""`catsdogs prepare` from start to end: source -> local files -> validation -> manifests."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from catsdogs import atomic
+from catsdogs.errors import UserError
+from catsdogs.prepare import extract, kaggle, layout, manifests, sources
+from catsdogs.prepare.validate import validate
+
+OUTPUTS = ("train.csv", "val.csv", "test.csv", "rejected.csv")
+
+
+@dataclass
+class Options:
+    source: str = "auto"
+    competition: str = "dogs-vs-cats"
+    out: Path = Path("data/processed")
+    raw_dir: Path = Path("data/raw")
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1  # only where the source has no test set (PetImages)
+    seed: int = 42
+    workers: int | None = None
+    force: bool = False
+    exclude: Path | None = None
+    limits: extract.Limits = extract.Limits()
+
+
+def _check(options: Options) -> None:
+    for name in ("val_fraction", "test_fraction"):
+        value = getattr(options, name)
+        if not 0.0 < value < 1.0:
+            raise UserError(f"--{name.replace('_', '-')} must be between 0 and 1; got {value}")
+    if options.workers is not None and options.workers < 1:
+        raise UserError(f"--workers must be at least 1; got {options.workers}")
+    if options.source not in sources.NAMED and not Path(options.source).expanduser().exists():
+        raise UserError(
+            f"--source {options.source!r} is neither auto, kaggle, petimages nor an existing path"
+        )
+    if options.competition not in sources.COMPETITIONS:
+        raise UserError(
+            f"--competition must be one of {', '.join(sources.COMPETITIONS)}; "
+            f"got {options.competition!r}"
+        )
+
+
+def _excluded(path: Path, roots: list[Path], names: set[str]) -> bool:
+    if not names:
+        return False
+    if path.name in names or str(path) in names:
+        return True
+    return any(path.is_relative_to(r) and str(path.relative_to(r)) in names for r in roots)
+
+
+def prepare(
+    options: Options,
+    kaggle_client: kaggle.KaggleClient | None = None,
+    echo: Callable[[str], None] = print,
+) -> dict:
+    """Run the whole command; returns what it wrote to ``prepare.json``."""
+    _check(options)
+    report = options.out / "prepare.json"
+    if report.exists() and not options.force:
+        echo(f"{options.out} is already prepared ({report.name} exists); --force redoes it")
+        return json.loads(report.read_text())
+    started = time.monotonic()
+    exclusions = manifests.read_exclusions(options.exclude)
+
+    source, why = sources.choose(options.source)
+    echo(f"source: {source} ({why})")
+    location = sources.fetch(source, options.competition, options.raw_dir, kaggle_client)
+    roots = sources.materialize(location, options.raw_dir, options.limits, options.force)
+    found = layout.scan(roots)
+    if not found.train:
+        raise UserError(
+            f"no labelled training images in {location}: expected train/cat.N.jpg and "
+            "train/dog.N.jpg (the competition) or PetImages/Cat and PetImages/Dog"
+        )
+    echo(f"layout: {found.kind}, {len(found.train)} train and {len(found.test)} test files")
+
+    rejected = list(found.rejected)
+    excluded = {c.path for c in found.train if _excluded(c.path, roots, exclusions)}
+    candidates = [c for c in found.train if c.path not in excluded]
+    rejected += [(path, "excluded", str(options.exclude)) for path in sorted(excluded)]
+    everything = candidates + found.test
+    checks = validate([c.path for c in everything], options.workers or os.cpu_count() or 1)
+    rejected += [(check.path, check.reason, check.detail) for check in checks if not check.ok]
+    good = {check.path: check for check in checks if check.ok}
+    train = [manifests.Labelled(good[c.path], c.label) for c in candidates if c.path in good]
+    test = [(good[c.path], c.test_id) for c in found.test if c.path in good]
+
+    splits = manifests.split(train, test, options.val_fraction, options.test_fraction, options.seed)
+    rejected += splits.rejected
+    rejected_frame = pd.DataFrame(
+        sorted((str(p), reason, detail) for p, reason, detail in rejected),
+        columns=["path", "reason", "detail"],
+    )
+    summary = {
+        "source": source,
+        "why": why,
+        "location": str(location),
+        "layout": found.kind,
+        "competition": options.competition if source == "kaggle" else None,
+        "sample_submission": str(found.sample_submission) if found.sample_submission else None,
+        "seed": options.seed,
+        "val_fraction": options.val_fraction,
+        "counts": {
+            name: {
+                "cat": int((frame["label"] == 0).sum()) if "label" in frame else None,
+                "dog": int((frame["label"] == 1).sum()) if "label" in frame else None,
+                "total": len(frame),
+            }
+            for name, frame in (("train", splits.train), ("val", splits.val), ("test", splits.test))
+        },
+        "rejected": dict(sorted(Counter(rejected_frame["reason"]).items())),
+        "train_test_overlaps": [list(pair) for pair in splits.overlaps],
+        "skipped_files": found.skipped,
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    _write(options.out, splits, rejected_frame, summary)
+    echo(table(summary))
+    return summary
+
+
+def _write(out: Path, splits: manifests.Splits, rejected: pd.DataFrame, summary: dict) -> None:
+    """Each file atomically; prepare.json last, so its presence means the set is complete."""
+    (out / "prepare.json").unlink(missing_ok=True)
+    frames = (splits.train, splits.val, splits.test, rejected)
+    for name, frame in zip(OUTPUTS, frames):
+        atomic.write_text(out / name, frame.to_csv(index=False, lineterminator="\n"))
+    atomic.write_text(out / "prepare.json", json.dumps(summary, indent=2) + "\n")
+
+
+def table(summary: dict) -> str:
+    """The short terminal summary: counts per split and class, rejects per reason."""
+    lines = [f"{'split':<8}{'cat':>8}{'dog':>8}{'total':>8}"]
+    for name, counts in summary["counts"].items():
+        cat = "-" if counts["cat"] is None else counts["cat"]
+        dog = "-" if counts["dog"] is None else counts["dog"]
+        lines.append(f"{name:<8}{cat:>8}{dog:>8}{counts['total']:>8}")
+    rejected = summary["rejected"]
+    lines.append(
+        f"rejected: {sum(rejected.values())}"
+        + "".join(f"\n  {reason:<26}{count:>6}" for reason, count in rejected.items())
+    )
+    if summary["train_test_overlaps"]:
+        lines.append(f"train/test overlaps (same bytes): {len(summary['train_test_overlaps'])}")
+    lines.append(f"took {summary['seconds']} s")
+    return "\n".join(lines)

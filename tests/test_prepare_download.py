@@ -1,0 +1,66 @@
+"""The PetImages download, through a loopback HTTP server: streamed, resumable, size-checked."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+from loopback import FileServer, serve
+
+from catsdogs.errors import UserError
+from catsdogs.prepare.download import download
+
+PAYLOAD = os.urandom(3 * (1 << 20) + 123)
+
+
+def test_download_whole_file(tmp_path):
+    state = FileServer(PAYLOAD)
+    with serve(state) as url:
+        path = download(url, tmp_path / "raw" / "pets.zip")
+    assert path.read_bytes() == PAYLOAD
+    assert state.ranges == [None]
+    assert not (tmp_path / "raw" / "pets.zip.part").exists()
+
+
+def test_interrupted_download_resumes_with_range(tmp_path):
+    dest = tmp_path / "pets.zip"
+    state = FileServer(PAYLOAD, cut_after=1_000_000)
+    with serve(state) as url:
+        with pytest.raises(UserError, match="run the same command again"):
+            download(url, dest)
+        assert not dest.exists()
+        partial = dest.with_name("pets.zip.part").stat().st_size
+        assert 0 < partial < len(PAYLOAD)
+        download(url, dest)
+    assert dest.read_bytes() == PAYLOAD
+    assert state.ranges[-1] == f"bytes={partial}-"
+
+
+def test_server_that_ignores_range_restarts_cleanly(tmp_path):
+    dest = tmp_path / "pets.zip"
+    dest.with_name("pets.zip.part").write_bytes(PAYLOAD[:5000])
+    with serve(FileServer(PAYLOAD, honour_range=False)) as url:
+        download(url, dest)
+    assert dest.read_bytes() == PAYLOAD
+
+
+def test_complete_part_file_is_finished_on_416(tmp_path):
+    dest = tmp_path / "pets.zip"
+    dest.with_name("pets.zip.part").write_bytes(PAYLOAD)
+    with serve(FileServer(PAYLOAD)) as url:
+        download(url, dest)
+    assert dest.read_bytes() == PAYLOAD
+
+
+def test_wrong_size_is_refused(tmp_path):
+    with serve(FileServer(PAYLOAD)) as url, pytest.raises(UserError, match="expected 99"):
+        download(url, tmp_path / "pets.zip", expected_size=99)
+
+
+def test_no_network_is_one_clear_error(tmp_path):
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(UserError, match="no network: could not reach"):
+        download(f"http://127.0.0.1:{port}/x.zip", tmp_path / "x.zip", timeout=5)

@@ -1,0 +1,100 @@
+"""Safe extraction: hostile zips are refused with the entry named, and nothing is written."""
+
+from __future__ import annotations
+
+import os
+import stat
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from catsdogs.errors import UserError
+from catsdogs.prepare.extract import Limits, UnsafeArchiveError, extract
+
+
+def make_zip(path: Path, entries: dict[str, bytes], symlinks: dict[str, str] | None = None) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+        for name, target in (symlinks or {}).items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            zf.writestr(info, target)
+    return path
+
+
+def files_under(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*")}
+
+
+@pytest.mark.parametrize(
+    ("entries", "symlinks", "message"),
+    [
+        ({"train/ok.jpg": b"x", "../evil.jpg": b"evil"}, None, "'../evil.jpg' climbs out"),
+        ({"train/../../evil.jpg": b"evil"}, None, "climbs out"),
+        ({"/etc/evil.jpg": b"evil"}, None, "'/etc/evil.jpg' has an absolute path"),
+        ({"C:/evil.jpg": b"evil"}, None, "absolute path"),
+        (
+            {"train/ok.jpg": b"x"},
+            {"train/link.jpg": "/etc/passwd"},
+            "'train/link.jpg' is a symbolic link",
+        ),
+    ],
+)
+def test_hostile_entries_are_refused_and_nothing_is_written(tmp_path, entries, symlinks, message):
+    archive = make_zip(tmp_path / "hostile.zip", entries, symlinks)
+    work = tmp_path / "work"
+    work.mkdir()
+    before = files_under(tmp_path)
+    with pytest.raises(UnsafeArchiveError, match=message):
+        extract(archive, work / "raw" / "hostile")
+    assert files_under(tmp_path) == before | {"work/raw"}  # only the (empty) parent folder
+    assert not any((work / "raw").iterdir())
+    assert not (tmp_path / "evil.jpg").exists()
+
+
+def test_zip_bomb_by_ratio(tmp_path):
+    archive = make_zip(tmp_path / "bomb.zip", {"train/cat.1.jpg": b"\0" * (20 << 20)})
+    with pytest.raises(UnsafeArchiveError, match="zip bomb"):
+        extract(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_zip_bomb_by_total_size(tmp_path):
+    archive = make_zip(
+        tmp_path / "big.zip", {f"train/cat.{i}.jpg": os.urandom(4096) for i in range(8)}
+    )
+    with pytest.raises(UnsafeArchiveError, match="unpacks to 32768 bytes"):
+        extract(archive, tmp_path / "out", Limits(max_total_bytes=10_000))
+    assert not (tmp_path / "out").exists()
+
+
+def test_extracts_atomically_and_rerun_is_a_no_op(tmp_path):
+    archive = make_zip(tmp_path / "a.zip", {"train/cat.1.jpg": b"one", "test1/1.jpg": b"two"})
+    target = extract(archive, tmp_path / "out")
+    assert (target / "train" / "cat.1.jpg").read_bytes() == b"one"
+    (target / "marker").write_text("kept")
+    extract(archive, target)  # no-op: the marker survives
+    assert (target / "marker").exists()
+    extract(archive, target, force=True)  # --force: a fresh extraction replaces it
+    assert not (target / "marker").exists()
+    assert (target / "test1" / "1.jpg").read_bytes() == b"two"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp left over
+
+
+def test_damaged_entry_leaves_no_half_extraction(tmp_path):
+    archive = make_zip(tmp_path / "d.zip", {"train/cat.1.jpg": os.urandom(50_000)})
+    data = bytearray(archive.read_bytes())
+    data[100:140] = b"\0" * 40  # corrupt the compressed bytes: the CRC check fails
+    archive.write_bytes(bytes(data))
+    with pytest.raises(UserError, match="damaged"):
+        extract(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_not_a_zip(tmp_path):
+    fake = tmp_path / "fake.zip"
+    fake.write_text("hello")
+    with pytest.raises(UserError, match="not a readable zip"):
+        extract(fake, tmp_path / "out")

@@ -1,0 +1,276 @@
+"""`catsdogs prepare` end to end on real images from ../shared, in every layout it accepts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from imagefactory import copy_real, jpeg_bytes, zip_folder
+from loopback import FileServer, serve
+from test_prepare_kaggle import FakeKaggle
+from typer.testing import CliRunner
+
+from catsdogs.cli import app
+from catsdogs.prepare.run import Options, prepare
+
+CATS = [f"train/cat.{i}.jpg" for i in range(12)]
+DOGS = [f"train/dog.{i}.jpg" for i in range(12)]
+TESTS = [f"test1/{i}.jpg" for i in range(1, 7)]
+
+
+def competition_tree(shared: Path, root: Path, test_dir: str = "test1") -> Path:
+    """The competition's files, plus the awkward cases real data has or could have."""
+    copy_real(shared, root / "train", CATS + DOGS)
+    copy_real(shared, root / test_dir, TESTS)
+    train = root / "train"
+    good = (train / "cat.0.jpg").read_bytes()
+    (train / "cat.900.jpg").write_bytes(good[: len(good) // 2])  # truncated
+    (train / "notes.txt").write_text("not a labelled image")  # no label
+    (train / "Thumbs.db").write_bytes(b"\0" * 64)  # junk, skipped quietly
+    shutil.copyfile(train / "dog.0.jpg", train / "dog.950.jpg")  # exact duplicate
+    shutil.copyfile(train / "dog.1.jpg", train / "cat.951.jpg")  # duplicate, other label
+    shutil.copyfile(train / "cat.2.jpg", root / test_dir / "7.jpg")  # train/test overlap
+    shutil.copyfile(shared / "sampleSubmission.csv", root / "sampleSubmission.csv")
+    return root
+
+
+def competition_zip(shared: Path, tmp: Path) -> Path:
+    tree = competition_tree(shared, tmp / "tree")
+    bundle = tmp / "bundle"
+    bundle.mkdir()
+    zip_folder(tree / "train", bundle / "train.zip", arcroot="train")
+    zip_folder(tree / "test1", bundle / "test1.zip", arcroot="test1")
+    shutil.copyfile(tree / "sampleSubmission.csv", bundle / "sampleSubmission.csv")
+    return zip_folder(bundle, tmp / "dogs-vs-cats.zip")
+
+
+def run_cli(*args: str, env: dict | None = None):
+    return CliRunner().invoke(app, ["prepare", *args], env=env)
+
+
+def test_competition_zip_end_to_end(shared_data, tmp_path):
+    archive = competition_zip(shared_data, tmp_path)
+    out, raw = tmp_path / "processed", tmp_path / "raw"
+    done = run_cli(
+        "--source",
+        str(archive),
+        "--out",
+        str(out),
+        "--raw-dir",
+        str(raw),
+        "--val-fraction",
+        "0.25",
+        "--workers",
+        "2",
+    )
+    assert done.exit_code == 0, done.output
+    assert "source: " in done.output and "rejected: 5" in done.output
+
+    train, val, test = (pd.read_csv(out / f"{n}.csv") for n in ("train", "val", "test"))
+    rejected = pd.read_csv(out / "rejected.csv")
+    rejected.index = rejected.path.map(lambda p: Path(p).name)
+    assert list(train.columns) == ["path", "label", "width", "height", "mode", "format", "sha256"]
+    assert list(test.columns) == ["path", "id", "width", "height", "mode", "format", "sha256"]
+    # Kept: cat.0-11 and dog.0-11 less dog.1 (its copy cat.951 claims another label), so
+    # 12 cats + 11 dogs, split 3:1 stratified.
+    assert (len(train), len(val)) == (17, 6)
+    assert sorted(val.label.tolist()) == [0, 0, 0, 1, 1, 1]
+    assert all(
+        Path(p).name.startswith("cat") == (label == 0) for p, label in zip(train.path, train.label)
+    )
+    assert test.id.tolist() == [1, 2, 3, 4, 5, 6, 7]
+    assert rejected.loc["cat.900.jpg", "reason"] == "truncated"
+    assert rejected.loc["notes.txt", "reason"] == "no-label"
+    assert rejected.loc["dog.950.jpg", "reason"] == "duplicate"
+    assert rejected.loc["cat.951.jpg", "reason"] == "conflicting-duplicate"
+    assert rejected.loc["dog.1.jpg", "reason"] == "conflicting-duplicate"
+    assert "Thumbs.db" not in rejected.index
+
+    report = json.loads((out / "prepare.json").read_text())
+    assert report["counts"]["train"] == {"cat": 9, "dog": 8, "total": 17}
+    assert report["rejected"] == {
+        "conflicting-duplicate": 2,
+        "duplicate": 1,
+        "no-label": 1,
+        "truncated": 1,
+    }
+    assert [Path(p).name for p in report["train_test_overlaps"][0]] == ["cat.2.jpg", "7.jpg"]
+    assert Path(report["sample_submission"]).name == "sampleSubmission.csv"
+    # Everything was written under the two folders we named, nothing beside them.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "bundle",
+        "dogs-vs-cats.zip",
+        "processed",
+        "raw",
+        "tree",
+    ]
+
+    # The same inputs and seed give byte-identical manifests; a re-run is a no-op.
+    again = run_cli(
+        "--source",
+        str(archive),
+        "--out",
+        str(tmp_path / "again"),
+        "--raw-dir",
+        str(raw),
+        "--val-fraction",
+        "0.25",
+    )
+    assert again.exit_code == 0, again.output
+    for name in ("train.csv", "val.csv", "test.csv", "rejected.csv"):
+        assert (out / name).read_bytes() == (tmp_path / "again" / name).read_bytes()
+    noop = run_cli("--source", str(archive), "--out", str(out), "--raw-dir", str(raw))
+    assert noop.exit_code == 0 and "already prepared" in noop.output
+    other_seed = run_cli(
+        "--source",
+        str(archive),
+        "--out",
+        str(out),
+        "--raw-dir",
+        str(raw),
+        "--val-fraction",
+        "0.25",
+        "--seed",
+        "7",
+        "--force",
+    )
+    assert other_seed.exit_code == 0, other_seed.output
+    assert pd.read_csv(out / "val.csv").path.tolist() != val.path.tolist()
+
+
+def test_kaggle_redux_download_through_the_client_seam(shared_data, tmp_path):
+    tree = competition_tree(shared_data, tmp_path / "tree", test_dir="test")
+    cache = tmp_path / "kagglehub-cache"  # what kagglehub leaves: the zips and the sample CSV
+    cache.mkdir()
+    zip_folder(tree / "train", cache / "train.zip", arcroot="train")
+    zip_folder(tree / "test", cache / "test.zip", arcroot="test")
+    shutil.copyfile(shared_data / "sample_submission_redux.csv", cache / "sample_submission.csv")
+    client = FakeKaggle(folder=cache)
+    options = Options(
+        source="kaggle",
+        competition="dogs-vs-cats-redux-kernels-edition",
+        out=tmp_path / "out",
+        raw_dir=tmp_path / "raw",
+        val_fraction=0.25,
+    )
+    report = prepare(options, kaggle_client=client, echo=lambda _: None)
+    assert client.calls == ["dogs-vs-cats-redux-kernels-edition"]
+    assert report["counts"]["test"]["total"] == 7
+    assert Path(report["sample_submission"]).name == "sample_submission.csv"
+    assert pd.read_csv(tmp_path / "out" / "test.csv").id.tolist() == list(range(1, 8))
+
+
+def test_bare_train_zip_holds_out_a_labelled_test_split(shared_data, tmp_path):
+    copy_real(shared_data, tmp_path / "train", CATS + DOGS)
+    archive = zip_folder(tmp_path / "train", tmp_path / "train.zip", arcroot="train")
+    options = Options(
+        source=str(archive),
+        out=tmp_path / "out",
+        raw_dir=tmp_path / "raw",
+        val_fraction=0.25,
+        test_fraction=0.25,
+    )
+    report = prepare(options, echo=lambda _: None)
+    test = pd.read_csv(tmp_path / "out" / "test.csv")
+    assert list(test.columns[:3]) == ["path", "id", "label"]
+    assert test.id.tolist() == [1, 2, 3, 4, 5, 6] and sorted(test.label) == [0, 0, 0, 1, 1, 1]
+    assert report["counts"]["test"] == {"cat": 3, "dog": 3, "total": 6}
+    used = set(test.path) | set(pd.read_csv(tmp_path / "out" / "train.csv").path)
+    used |= set(pd.read_csv(tmp_path / "out" / "val.csv").path)
+    assert len(used) == 24  # every image once, in exactly one split
+
+
+def petimages_zip(shared: Path, tmp: Path) -> Path:
+    root = tmp / "pets"
+    for kind, folder in (("cat", "Cat"), ("dog", "Dog")):
+        dest = root / "PetImages" / folder
+        dest.mkdir(parents=True)
+        for i in range(12):
+            shutil.copyfile(shared / "train" / f"{kind}.{i}.jpg", dest / f"{i}.jpg")
+        (dest / "Thumbs.db").write_bytes(b"\0" * 128)
+    (root / "PetImages" / "Cat" / "666.jpg").write_bytes(b"")  # PetImages has empty files
+    (root / "PetImages" / "Dog" / "11702.jpg").write_bytes(jpeg_bytes()[:300])
+    (root / "readme[1].txt").write_text("licence")
+    return zip_folder(root, tmp / "kagglecatsanddogs_5340.zip")
+
+
+def test_petimages_download_via_cli(shared_data, tmp_path):
+    state = FileServer(petimages_zip(shared_data, tmp_path).read_bytes())
+    with serve(state) as url:
+        done = run_cli(
+            "--source",
+            "petimages",
+            "--out",
+            str(tmp_path / "out"),
+            "--raw-dir",
+            str(tmp_path / "raw"),
+            "--val-fraction",
+            "0.25",
+            "--test-fraction",
+            "0.25",
+            env={"CATSDOGS_PETIMAGES_URL": url},
+        )
+    assert done.exit_code == 0, done.output
+    assert (tmp_path / "raw" / "kagglecatsanddogs_5340.zip").exists()
+    report = json.loads((tmp_path / "out" / "prepare.json").read_text())
+    assert report["layout"] == "petimages"
+    assert report["rejected"] == {"empty": 1, "truncated": 1}
+    assert report["counts"]["test"] == {"cat": 3, "dog": 3, "total": 6}
+    train = pd.read_csv(tmp_path / "out" / "train.csv")
+    assert all(("/Cat/" in p) == (label == 0) for p, label in zip(train.path, train.label))
+
+
+def test_extracted_folder_and_exclusion_list(shared_data, tmp_path):
+    copy_real(shared_data, tmp_path / "data" / "train", CATS + DOGS)
+    exclude = tmp_path / "noise.txt"
+    exclude.write_text("# known label noise\ndog.5.jpg\ncat.7.jpg  # two animals\n")
+    options = Options(
+        source=str(tmp_path / "data"),
+        out=tmp_path / "out",
+        raw_dir=tmp_path / "raw",
+        val_fraction=0.25,
+        test_fraction=0.25,
+        exclude=exclude,
+    )
+    report = prepare(options, echo=lambda _: None)
+    assert report["rejected"] == {"excluded": 2}
+    kept = pd.concat([pd.read_csv(tmp_path / "out" / f"{n}.csv") for n in ("train", "val", "test")])
+    names = {Path(p).name for p in kept.path}
+    assert "dog.5.jpg" not in names and "cat.7.jpg" not in names and len(names) == 22
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--source", "/no/such/place"], "neither auto, kaggle, petimages nor an existing path"),
+        (["--source", "kaggle", "--competition", "cats"], "--competition must be one of"),
+        (["--val-fraction", "1.5"], "--val-fraction must be between 0 and 1"),
+        (["--workers", "0"], "--workers must be at least 1"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_1(tmp_path, args, message):
+    done = run_cli(*args, "--out", str(tmp_path / "out"), "--raw-dir", str(tmp_path / "raw"))
+    assert done.exit_code == 1
+    assert done.output.strip().startswith("error: ") and message in done.output
+    assert "Traceback" not in done.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_hostile_archive_source_is_refused(tmp_path):
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "evil.zip", "w") as zf:
+        zf.writestr("../evil.jpg", b"evil")
+    done = run_cli(
+        "--source",
+        str(tmp_path / "evil.zip"),
+        "--out",
+        str(tmp_path / "out"),
+        "--raw-dir",
+        str(tmp_path / "raw"),
+    )
+    assert done.exit_code == 1 and "'../evil.jpg' climbs out" in done.output
+    assert not (tmp_path / "evil.jpg").exists() and not (tmp_path / "out").exists()
