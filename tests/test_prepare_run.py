@@ -274,3 +274,20 @@ def test_hostile_archive_source_is_refused(tmp_path):
     )
     assert done.exit_code == 1 and "'../evil.jpg' climbs out" in done.output
     assert not (tmp_path / "evil.jpg").exists() and not (tmp_path / "out").exists()
+
+
+def test_doubly_nested_zip_in_a_download_folder(shared_data, tmp_path):
+    # kagglehub may hand back a folder holding the competition zip itself, zips within a zip.
+    download_folder = tmp_path / "download"
+    download_folder.mkdir()
+    shutil.move(competition_zip(shared_data, tmp_path), download_folder / "dogs-vs-cats.zip")
+    options = Options(
+        source=str(download_folder),
+        out=tmp_path / "out",
+        raw_dir=tmp_path / "raw",
+        val_fraction=0.25,
+    )
+    report = prepare(options, echo=lambda _: None)
+    assert report["layout"] == "competition"
+    assert report["counts"]["test"]["total"] == 7
+    assert report["counts"]["train"]["total"] + report["counts"]["val"]["total"] == 23

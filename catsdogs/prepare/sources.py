@@ -19,6 +19,7 @@ PETIMAGES_URL = (
 PETIMAGES_URL_ENV = "CATSDOGS_PETIMAGES_URL"
 COMPETITIONS = ("dogs-vs-cats", "dogs-vs-cats-redux-kernels-edition")
 NAMED = ("auto", "kaggle", "petimages")
+MAX_NESTING = 3
 
 
 def choose(source: str) -> tuple[str, str]:
@@ -49,14 +50,16 @@ def fetch(
 
 
 def materialize(path: Path, raw_dir: Path, limits: extract.Limits, force: bool) -> list[Path]:
-    """Folders to scan: ``path`` itself or its extraction, plus every zip found inside it
-    (the competition nests train.zip and test1.zip) extracted beside it under ``raw_dir``."""
-    if path.is_file():
-        root = extract.extract(path, raw_dir / path.stem, limits, force)
-    else:
-        root = path
-    nested = [
-        extract.extract(inner, raw_dir / f"{root.name}-{inner.stem}", limits, force)
-        for inner in sorted(root.rglob("*.zip"))
-    ]
-    return [root, *nested]
+    """Folders to scan: ``path`` itself or its extraction, plus every zip found inside,
+    extracted beside it under ``raw_dir``. Zips nest (the competition zip holds train.zip and
+    test1.zip, and kagglehub may leave either level), so this goes a few levels down."""
+    root = extract.extract(path, raw_dir / path.stem, limits, force) if path.is_file() else path
+    roots, pending = [root], [root]
+    for _ in range(MAX_NESTING):
+        found = [inner for folder in pending for inner in sorted(folder.rglob("*.zip"))]
+        pending = [
+            extract.extract(inner, raw_dir / f"{inner.parent.name}-{inner.stem}", limits, force)
+            for inner in found
+        ]
+        roots += pending
+    return roots
