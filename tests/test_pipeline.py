@@ -1,0 +1,105 @@
+"""The tf.data pipeline on real files: shapes, dtypes, value ranges, labels, determinism."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+from imagefactory import image_bytes, jpeg_bytes
+
+from catsdogs.errors import UserError
+from catsdogs.pipeline import PipelineOptions, dataset, resize
+
+
+def manifest(tmp_path: Path, shared: Path, n: int = 6) -> Path:
+    rows = [
+        {"path": str(shared / "train" / f"{kind}.{i}.jpg"), "label": label}
+        for i in range(n // 2)
+        for kind, label in (("cat", 0), ("dog", 1))
+    ]
+    path = tmp_path / "train.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("training", [False, True])
+@pytest.mark.parametrize("cache", [False, True])
+@pytest.mark.parametrize("policy", ["stretch", "center-crop", "pad"])
+def test_batches_have_right_shape_dtype_range_labels(
+    shared_data, tmp_path, training, cache, policy
+):
+    options = PipelineOptions(
+        image_size=48, batch_size=4, resize=policy, shuffle_buffer=8, cache=cache
+    )
+    batches = list(dataset(manifest(tmp_path, shared_data), options, training=training))
+    images = np.concatenate([b[0].numpy() for b in batches])
+    labels = np.concatenate([b[1].numpy() for b in batches])
+    assert [b[0].shape[0] for b in batches] == [4, 2]
+    assert images.shape == (6, 48, 48, 3) and images.dtype == np.float32
+    assert labels.shape == (6, 1) and labels.dtype == np.float32
+    assert 0.0 <= images.min() and images.max() <= 255.0 and images.std() > 10
+    assert sorted(labels.ravel().tolist()) == [0, 0, 0, 1, 1, 1]
+    if not training:
+        assert labels.ravel().tolist() == [0, 1, 0, 1, 0, 1]  # manifest order kept
+
+
+def test_same_seed_same_batches_other_seed_other_batches(shared_data, tmp_path):
+    path = manifest(tmp_path, shared_data)
+
+    def first_epoch(seed: int) -> np.ndarray:
+        options = PipelineOptions(image_size=32, batch_size=6, seed=seed, max_rotation_degrees=10)
+        return next(iter(dataset(path, options, training=True)))[0].numpy()
+
+    np.testing.assert_array_equal(first_epoch(1), first_epoch(1))
+    assert not np.allclose(first_epoch(1), first_epoch(2))
+
+
+def test_epochs_differ_but_runs_repeat(shared_data, tmp_path):
+    path = manifest(tmp_path, shared_data)
+    options = PipelineOptions(image_size=32, batch_size=6, seed=3)
+
+    def two_epochs():
+        data = dataset(path, options, training=True)
+        return [next(iter(data))[0].numpy() for _ in range(2)]
+
+    first, second = two_epochs(), two_epochs()
+    assert not np.allclose(first[0], first[1])  # a new augmentation each epoch
+    np.testing.assert_array_equal(first[1], second[1])
+
+
+def test_any_format_prepare_accepts_becomes_three_channels(tmp_path):
+    files = {
+        "gray.jpg": jpeg_bytes(mode="L"),
+        "png.jpg": image_bytes("PNG"),
+        "gif.jpg": image_bytes("GIF"),
+        "bmp.jpg": image_bytes("BMP"),
+        "cmyk.jpg": jpeg_bytes(mode="CMYK"),
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    csv = tmp_path / "test.csv"
+    pd.DataFrame({"path": [str(tmp_path / n) for n in files], "id": range(1, 6)}).to_csv(csv)
+    batch = next(iter(dataset(csv, PipelineOptions(image_size=32, batch_size=5), False, False)))
+    assert batch.shape == (5, 32, 32, 3)
+
+
+def test_resize_policies_on_a_known_image():
+    # 20 rows x 40 columns: the left half black, the right half bright.
+    image = tf.concat([tf.zeros([20, 20, 3]), tf.fill([20, 20, 3], 200.0)], axis=1)
+    padded = resize(image, 40, "pad").numpy()  # black bars above and below
+    assert padded[:10].max() == 0 and padded[30:].max() == 0
+    assert padded[10:30, 22:].min() > 150 and padded[10:30, :18].max() == 0
+    cropped = resize(image, 20, "center-crop").numpy()  # columns 10-29: half black, half bright
+    assert cropped[:, :9].max() == 0 and cropped[:, 11:].min() > 150
+    stretched = resize(image, 40, "stretch").numpy()  # 40x40, the boundary stays mid-way
+    assert stretched[:, :18].max() == 0 and stretched[:, 22:].min() > 150
+
+
+def test_bad_manifest_and_policy_are_clear_errors(tmp_path, shared_data):
+    with pytest.raises(UserError, match="run `catsdogs prepare` first"):
+        dataset(tmp_path / "missing.csv", PipelineOptions(), training=False)
+    with pytest.raises(UserError, match="resize policy must be one of"):
+        dataset(manifest(tmp_path, shared_data), PipelineOptions(resize="squash"), False)
