@@ -88,3 +88,25 @@ def prepare(
         exclude=exclude,
     )
     _run(lambda: run_prepare(options, echo=typer.echo))
+
+
+@app.command()
+def train(
+    config: Path = typer.Option(..., help="Training config (YAML), e.g. configs/smoke.yaml."),
+    data: Path = typer.Option(None, help="Prepared manifests [default: the config's data.dir]."),
+    run_dir: Path = typer.Option(None, help="Run directory [default: runs/<name>-<timestamp>]."),
+    overrides: list[str] = typer.Option(
+        [], "--set", help="Override a config value: --set optimizer.learning_rate=1e-3."
+    ),
+    resume: bool = typer.Option(False, "--resume", help="Continue the newest (or --run-dir) run."),
+) -> None:
+    """Train a model into a run directory; re-run the same command to continue after a crash."""
+    from catsdogs.config import load
+
+    def run() -> None:
+        from catsdogs.training import train as run_training
+
+        path = run_training(load(config, overrides), data, run_dir, resume, echo=typer.echo)
+        typer.echo(f"done: {path}")
+
+    _run(run)

@@ -33,7 +33,6 @@ class PipelineOptions:
     max_rotation_degrees: float = 0.0  # off by default: it halves CPU throughput at 224 px
     brightness: float = 0.1  # max change, as a share of 255
     contrast: float = 0.1  # max relative change
-    shuffle_buffer: int = 2048
     cache: bool = False
     seed: int = 42
 
@@ -131,12 +130,18 @@ def augment(cropped: tf.Tensor, seed: tf.Tensor, options: PipelineOptions) -> tf
 
 
 def dataset(
-    manifest: Path, options: PipelineOptions, training: bool, with_labels: bool = True
+    manifest: Path,
+    options: PipelineOptions,
+    training: bool,
+    with_labels: bool = True,
+    repeat: bool = False,
 ) -> tf.data.Dataset:
     """Batches of (image [B,S,S,3] float32 in [0,255], label [B,1] float32), or images alone.
 
     Training shuffles paths (cheap), not decoded images, and crops while decoding; with
-    ``cache`` it decodes once, caches the full images and crops from those instead.
+    ``cache`` it decodes once, caches the full images and crops from those instead. With
+    ``repeat`` the data never ends (each pass reshuffled and re-augmented) and every batch is
+    full, as a step-counting training loop wants.
     """
     if options.resize not in RESIZE_POLICIES:
         raise UserError(
@@ -168,7 +173,8 @@ def dataset(
     if training:
         if options.cache:
             data = data.map(decode, num_parallel_calls=AUTOTUNE).cache()
-        data = data.shuffle(options.shuffle_buffer, options.seed, reshuffle_each_iteration=True)
+        # Manifests are sorted (all cats, then all dogs): only a full shuffle mixes them.
+        data = data.shuffle(len(paths), options.seed, reshuffle_each_iteration=True)
         seeds = tf.data.Dataset.random(options.seed, rerandomize_each_iteration=True).batch(2)
         data = tf.data.Dataset.zip(data, seeds).map(finish_training, num_parallel_calls=AUTOTUNE)
     else:
@@ -179,6 +185,8 @@ def dataset(
             data = data.cache()
     if not with_labels:
         data = data.map(lambda image: image)  # a bare tensor, not a 1-tuple, for predict()
+    if repeat:
+        data = data.repeat()
     data = data.batch(options.batch_size).prefetch(AUTOTUNE)
     deterministic = tf.data.Options()
     deterministic.deterministic = True

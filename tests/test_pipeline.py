@@ -31,9 +31,7 @@ def manifest(tmp_path: Path, shared: Path, n: int = 6) -> Path:
 def test_batches_have_right_shape_dtype_range_labels(
     shared_data, tmp_path, training, cache, policy
 ):
-    options = PipelineOptions(
-        image_size=48, batch_size=4, resize=policy, shuffle_buffer=8, cache=cache
-    )
+    options = PipelineOptions(image_size=48, batch_size=4, resize=policy, cache=cache)
     batches = list(dataset(manifest(tmp_path, shared_data), options, training=training))
     images = np.concatenate([b[0].numpy() for b in batches])
     labels = np.concatenate([b[1].numpy() for b in batches])
@@ -103,3 +101,16 @@ def test_bad_manifest_and_policy_are_clear_errors(tmp_path, shared_data):
         dataset(tmp_path / "missing.csv", PipelineOptions(), training=False)
     with pytest.raises(UserError, match="resize policy must be one of"):
         dataset(manifest(tmp_path, shared_data), PipelineOptions(resize="squash"), False)
+
+
+def test_training_order_mixes_a_sorted_manifest(shared_data, tmp_path):
+    # prepare writes manifests sorted by path: every cat, then every dog. A shuffle buffer
+    # smaller than the manifest (we had 2048) starts each epoch with mostly cats; the first
+    # 100 examples of an 1800 + 1800 manifest must be about half dogs.
+    rows = [{"path": str(shared_data / "train" / f"cat.{i}.jpg"), "label": 0} for i in range(1800)]
+    rows += [{"path": str(shared_data / "train" / f"dog.{i}.jpg"), "label": 1} for i in range(1800)]
+    path = tmp_path / "sorted.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    options = PipelineOptions(image_size=16, batch_size=100, augment=False)
+    dogs = next(iter(dataset(path, options, training=True)))[1].numpy().sum()
+    assert 30 <= dogs <= 70

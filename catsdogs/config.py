@@ -1,0 +1,195 @@
+"""Training configs: YAML files checked against one schema, with dotted overrides.
+
+Every mistake a user can make in a config (an unknown or misspelt key, a wrong type, a value
+out of range, a missing file) becomes one line naming the file and the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from catsdogs.errors import UserError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(Section):
+    dir: Path = Path("data/processed")
+    image_size: int = Field(224, ge=16, le=1024)
+    batch_size: int = Field(32, ge=1)
+    resize: Literal["stretch", "center-crop", "pad"] = "stretch"
+    augment: bool = True
+    crop_area: tuple[float, float] = (0.6, 1.0)
+    max_rotation_degrees: float = Field(0.0, ge=0, le=45)
+    brightness: float = Field(0.1, ge=0, le=1)
+    contrast: float = Field(0.1, ge=0, le=1)
+    cache: bool = False
+
+    @field_validator("crop_area")
+    @classmethod
+    def _area(cls, value: tuple[float, float]) -> tuple[float, float]:
+        low, high = value
+        if not 0 < low <= high <= 1:
+            raise ValueError("must be [low, high] with 0 < low <= high <= 1")
+        return value
+
+
+BACKBONES = ("vgg19", "vgg16", "resnet50", "efficientnetv2b0", "mobilenetv3small", "convnexttiny",
+             "small_cnn")  # fmt: skip
+
+
+class ModelConfig(Section):
+    backbone: Literal[BACKBONES] = "vgg19"  # type: ignore[valid-type]
+    weights: str = "imagenet"  # imagenet | none | a local weights file
+    pooling: Literal["flatten", "avg", "max"] = "avg"
+    dense_units: int = Field(256, ge=1)
+    dropout: float = Field(0.5, ge=0, lt=1)
+    warmup_epochs: int = Field(0, ge=0)  # head-only epochs before every layer trains
+    width: int = Field(32, ge=4)  # small_cnn only: filters in the first block
+
+    @field_validator("weights")
+    @classmethod
+    def _weights(cls, value: str) -> str:
+        if value not in ("imagenet", "none") and not Path(value).expanduser().is_file():
+            raise ValueError(f"is neither imagenet, none nor an existing file: {value!r}")
+        return value
+
+
+class LookaheadConfig(Section):
+    enabled: bool = True
+    sync_period: int = Field(5, ge=1)
+    slow_step_size: float = Field(0.5, gt=0, le=1)
+
+
+class ScheduleConfig(Section):
+    name: Literal["constant", "cosine"] = "constant"
+    warmup_epochs: float = Field(0.0, ge=0)
+    min_learning_rate: float = Field(0.0, ge=0)
+
+
+class OptimizerConfig(Section):
+    name: Literal["sgd", "adam", "adamw", "rmsprop"] = "sgd"
+    learning_rate: float = Field(1e-4, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    nesterov: bool = False
+    weight_decay: float | None = Field(None, ge=0)
+    clipnorm: float | None = Field(None, gt=0)
+    schedule: ScheduleConfig = ScheduleConfig()
+    lookahead: LookaheadConfig = LookaheadConfig()
+
+
+class PlateauConfig(Section):
+    enabled: bool = False
+    patience: int = Field(2, ge=0)
+    factor: float = Field(0.5, gt=0, lt=1)
+    min_learning_rate: float = Field(1e-7, ge=0)
+
+
+class EarlyStoppingConfig(Section):
+    enabled: bool = False
+    patience: int = Field(3, ge=0)
+
+
+class TrainingConfig(Section):
+    epochs: int = Field(10, ge=1)
+    steps_per_epoch: int | None = Field(None, ge=1)  # default: the whole train manifest
+    mixed_precision: Literal["auto", "on", "off"] = "auto"  # auto: on with a GPU
+    jit_compile: Literal["auto", "on", "off"] = "auto"  # auto: on with a GPU
+    evaluate_slow_weights: bool = True
+
+    @field_validator("mixed_precision", "jit_compile", mode="before")
+    @classmethod
+    def _yaml_booleans(cls, value: object) -> object:
+        """YAML reads a bare on/off as true/false: take those as "on"/"off"."""
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
+    early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
+    reduce_lr_on_plateau: PlateauConfig = PlateauConfig()
+
+
+class Config(Section):
+    name: str = Field("run", pattern=r"^[A-Za-z0-9_.-]+$")
+    seed: int = 42
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    optimizer: OptimizerConfig = OptimizerConfig()
+    training: TrainingConfig = TrainingConfig()
+
+    @model_validator(mode="after")
+    def _plateau_needs_constant_lr(self) -> Config:
+        if (
+            self.training.reduce_lr_on_plateau.enabled
+            and self.optimizer.schedule.name != "constant"
+        ):
+            raise ValueError(
+                "training.reduce_lr_on_plateau needs optimizer.schedule.name: constant"
+            )
+        return self
+
+
+def _set(tree: dict, dotted: str, value: object, origin: str) -> None:
+    keys = dotted.split(".")
+    node = tree
+    for key in keys[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise UserError(f"{origin}: {'.'.join(keys[: keys.index(key) + 1])} is not a section")
+        node = child
+    node[keys[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, object]:
+    """``optimizer.learning_rate=1e-3`` -> ("optimizer.learning_rate", 0.001)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise UserError(f"--set {text!r}: expected key=value, e.g. optimizer.learning_rate=1e-3")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def _describe(error: ValidationError, origin: str) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        return f"{origin}: unknown key {where!r} (a typo?)"
+    message = first["msg"].removeprefix("Value error, ")
+    more = f" (and {len(error.errors()) - 1} more)" if len(error.errors()) > 1 else ""
+    return f"{origin}: {where}: {message}{more}"
+
+
+def load(path: Path, overrides: list[str] = ()) -> Config:
+    """Read, override and validate a config; any problem is one UserError line."""
+    if not path.is_file():
+        raise UserError(f"config file {path} does not exist")
+    try:
+        tree = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        raise UserError(f"{path}:{line} is not valid YAML") from None
+    if not isinstance(tree, dict):
+        raise UserError(f"{path}: the top level must be a mapping of sections")
+    tree.setdefault("name", path.stem)
+    for text in overrides:
+        key, value = parse_override(text)
+        _set(tree, key, value, f"--set {text}")
+    try:
+        return Config.model_validate(tree)
+    except ValidationError as err:
+        origin = f"{path}" + (" (with --set)" if overrides else "")
+        raise UserError(_describe(err, origin)) from None
+
+
+def dump(config: Config) -> str:
+    """The resolved config as YAML, as saved in the run directory."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

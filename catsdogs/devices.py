@@ -1,0 +1,37 @@
+"""What the machine offers: the tf.distribute strategy, mixed precision and XLA defaults."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import tensorflow as tf
+
+
+def strategy() -> tf.distribute.Strategy:
+    """MultiWorkerMirrored when TF_CONFIG names a cluster, Mirrored for several GPUs, else one
+    device. Create it before any other TensorFlow work (collectives are set up at creation)."""
+    if os.environ.get("TF_CONFIG"):
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
+
+
+def has_gpu() -> bool:
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def resolve(setting: str) -> bool:
+    """``auto`` means: on where there is a GPU."""
+    return has_gpu() if setting == "auto" else setting == "on"
+
+
+def worker_index() -> int:
+    """This process's index among the workers (0 alone or for the chief)."""
+    task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
+    if task.get("type") == "chief":
+        return 0
+    has_chief = "chief" in json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+    return int(task.get("index", 0)) + (1 if has_chief else 0)

@@ -1,0 +1,96 @@
+"""Configs: one clear line for every mistake, dotted overrides, the shipped configs build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import pytest
+from typer.testing import CliRunner
+
+from catsdogs.cli import app
+from catsdogs.config import load
+from catsdogs.errors import UserError
+from catsdogs.model import build as build_model
+from catsdogs.optim import Lookahead, factory
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "overrides", "message"),
+    [
+        ("optimizer:\n  learnig_rate: 0.1\n", [], "unknown key 'optimizer.learnig_rate'"),
+        ("data:\n  image_size: big\n", [], "data.image_size: Input should be a valid integer"),
+        ("data:\n  image_size: 8\n", [], "data.image_size: Input should be greater than"),
+        ("model:\n  weights: /no/such.h5\n", [], "neither imagenet, none nor an existing file"),
+        ("model:\n  backbone: alexnet\n", [], "model.backbone: Input should be"),
+        ("optimizer: [1, 2\n", [], "is not valid YAML"),
+        ("- a\n- b\n", [], "top level must be a mapping"),
+        ("", ["optimizer.lookahed.enabled=false"], "unknown key 'optimizer.lookahed'"),
+        ("", ["optimizer.learning_rate"], "expected key=value"),
+        ("", ["data.crop_area=[0.9, 0.2]"], "data.crop_area: must be [low, high]"),
+        (
+            "optimizer: {schedule: {name: cosine}}\n",
+            ["training.reduce_lr_on_plateau.enabled=true"],
+            "reduce_lr_on_plateau needs optimizer.schedule.name: constant",
+        ),
+    ],
+)
+def test_mistakes_are_one_clear_line(tmp_path, text, overrides, message):
+    path = write(tmp_path, text)
+    with pytest.raises(UserError) as caught:
+        load(path, overrides)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+    assert str(path) in str(caught.value) or "--set" in str(caught.value)
+
+
+def test_missing_config_file_through_the_cli(tmp_path):
+    done = CliRunner().invoke(app, ["train", "--config", str(tmp_path / "nope.yaml")])
+    assert done.exit_code == 1
+    assert done.output.strip() == f"error: config file {tmp_path / 'nope.yaml'} does not exist"
+
+
+def test_overrides_apply_with_types(tmp_path):
+    config = load(
+        write(tmp_path, "name: x\n"),
+        [
+            "optimizer.learning_rate=1e-3",
+            "data.image_size=128",
+            "optimizer.lookahead.enabled=false",
+        ],
+    )
+    assert config.optimizer.learning_rate == pytest.approx(1e-3)
+    assert config.data.image_size == 128 and config.optimizer.lookahead.enabled is False
+    assert config.name == "x"
+    assert load(write(tmp_path, "{}\n")).name == "c"  # the file's name by default
+
+
+def test_reference_config_is_the_reference_run():
+    config = load(CONFIGS / "vgg19_lookahead.yaml", ["model.weights=none"])
+    assert (config.model.backbone, config.data.image_size) == ("vgg19", 224)
+    optimizer = factory.build(config.optimizer, steps_per_epoch=10, epochs=1)
+    assert isinstance(optimizer, Lookahead)
+    assert (optimizer.sync_period, optimizer.slow_step_size) == (5, 0.5)
+    inner = optimizer.inner_optimizer
+    assert isinstance(inner, keras.optimizers.SGD)
+    assert float(inner.learning_rate) == pytest.approx(1e-4) and inner.momentum == 0.9
+    model = build_model(config.model, config.data.image_size)
+    assert model.input_shape == (None, 224, 224, 3) and model.output_shape == (None, 1)
+    assert all(layer.trainable for layer in model.layers)
+    assert len(model.trainable_variables) == 32 + 4  # VGG19's 16 convs + the new head
+    sgd = load(CONFIGS / "vgg19_sgd.yaml", ["model.weights=none"])
+    assert not isinstance(factory.build(sgd.optimizer, 10, 1), Lookahead)
+    assert sgd.model == config.model and sgd.data == config.data
+
+
+@pytest.mark.parametrize("name", ["smoke", "cpu", "vgg19_sgd"])
+def test_every_shipped_config_loads(name):
+    config = load(CONFIGS / f"{name}.yaml", ["model.weights=none"])
+    assert config.name == name
