@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -99,7 +98,6 @@ class Trainer:
     def __init__(self, config: Config, data_dir: Path, run: RunDir, echo: Callable[[str], None]):
         self.config, self.run, self.echo = config, run, echo
         self.strategy = devices.strategy()
-        self.chief = devices.worker_index() == 0
         self.mixed = devices.resolve(config.training.mixed_precision)
         self.jit = devices.resolve(config.training.jit_compile)
         keras.mixed_precision.set_dtype_policy("mixed_float16" if self.mixed else "float32")
@@ -128,10 +126,9 @@ class Trainer:
         self.checkpoint = tf.train.Checkpoint(
             model=self.model, optimizer=self.optimizer, epochs_done=self.epochs_done
         )
-        folder = run.path / "checkpoints"
-        if not self.chief:  # every worker saves (it is collective); only the chief keeps it
-            folder = Path(tempfile.mkdtemp(prefix=f"worker-{devices.worker_index()}-"))
-        self.manager = tf.train.CheckpointManager(self.checkpoint, str(folder), max_to_keep=2)
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, str(run.path / "checkpoints"), max_to_keep=2
+        )
         self.loss = keras.losses.BinaryCrossentropy(reduction=None)
         head = model_lib.head_variables(self.model)
         self.train_head = self._train_step(head)
@@ -182,8 +179,6 @@ class Trainer:
 
     def _save_models(self, history: pd.DataFrame) -> None:
         """best.keras (lowest val loss) and last.keras, with the slow weights (what we judge)."""
-        if not self.chief:
-            return
         lookahead = find_lookahead(self.optimizer)
         with lookahead.slow_weights_applied() if lookahead else contextlib.nullcontext():
             _save_model(self.model, self.run.path / "last.keras")
@@ -201,7 +196,7 @@ class Trainer:
         history = run.history().iloc[:start]
         if run.resumed:
             self.echo(f"resuming {run.path} after epoch {start} of {epochs}")
-        writer = tf.summary.create_file_writer(str(run.path / "logs")) if self.chief else None
+        writer = tf.summary.create_file_writer(str(run.path / "logs"))
         for epoch in range(start, epochs):
             started = time.monotonic()
             step = self.train_head if epoch < warmup else self.train_all
@@ -233,15 +228,16 @@ class Trainer:
                 "seconds": round(time.monotonic() - started, 1),
             }
             history = pd.concat([history, pd.DataFrame([row])], ignore_index=True)
+            # History first, checkpoint second: a crash in between leaves a history row more
+            # than the checkpoint holds, which the resumed run drops and redoes.
+            run.write_history(history)
+            with writer.as_default(step=epoch + 1):
+                for key in ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"):
+                    tf.summary.scalar(key, row[key])
             self._save_models(history)
             self.epochs_done.assign(epoch + 1)
             self.manager.save(checkpoint_number=epoch + 1)
-            if self.chief:
-                run.write_history(history)
-                with writer.as_default(step=epoch + 1):
-                    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"):
-                        tf.summary.scalar(key, row[key])
-                run.set_state("running", epoch + 1)
+            run.set_state("running", epoch + 1)
             self.echo(
                 f"epoch {epoch + 1}/{epochs}: loss {row['loss']:.4f} acc {row['accuracy']:.4f}"
                 f" | val_loss {val_loss:.4f} val_acc {val_accuracy:.4f}"
@@ -265,13 +261,22 @@ def train(
     resume: bool = False,
     echo: Callable[[str], None] = print,
 ) -> Path:
-    """Train ``config`` into a run directory and return its path."""
+    """Train ``config`` into a run directory and return its path.
+
+    Under MultiWorkerMirroredStrategy every worker trains the same replica of the model; the
+    chief (worker 0) writes ``run_dir``, worker i its own ``<run_dir>.worker-<i>``, so no two
+    processes ever write the same file.
+    """
+    index = devices.worker_index()
+    if index:
+        if run_dir is None:
+            raise UserError("with TF_CONFIG, pass the same --run-dir to every worker")
+        run_dir = run_dir.with_name(f"{run_dir.name}.worker-{index}")
     run = open_run(config.name, dump(config), run_dir, resume)
     trainer = Trainer(config, data_dir or config.data.dir, run, echo)
-    if trainer.chief:
-        echo(f"run directory: {run.path}")
+    echo(f"run directory: {run.path}")
     history = trainer.fit()
-    if trainer.chief and len(history):
+    if len(history):
         plots.training_curves(history, run.path / "curves.png")
         best = history.loc[history["val_loss"].idxmin()]
         run.write_json("metrics.json", {

@@ -1,0 +1,220 @@
+"""`catsdogs train` on real images: a run directory that is complete, resumable and honest."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from catsdogs.cli import app
+from catsdogs.config import load
+
+SMOKE = Path(__file__).resolve().parents[1] / "configs" / "smoke.yaml"
+
+
+def manifests(shared: Path, folder: Path, train: int = 24, val: int = 8) -> Path:
+    """train.csv / val.csv over real images, the way prepare writes them (sorted by path)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, start, count in (("train", 0, train), ("val", 1000, val)):
+        rows = [
+            {"path": str(shared / "train" / f"{kind}.{i}.jpg"), "label": label}
+            for kind, label in (("cat", 0), ("dog", 1))
+            for i in range(start, start + count // 2)
+        ]
+        pd.DataFrame(rows).to_csv(folder / f"{name}.csv", index=False)
+    return folder
+
+
+def test_smoke_run_lowers_the_loss_and_fills_the_run_directory(shared_data, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    data = manifests(shared_data, tmp_path / "data")
+    args = [
+        "train",
+        "--config",
+        str(SMOKE),
+        "--data",
+        str(data),
+        "--set",
+        "training.epochs=5",
+        "--set",
+        "training.steps_per_epoch=6",
+    ]
+    done = CliRunner().invoke(app, args)
+    assert done.exit_code == 0, done.output
+    [run] = list((tmp_path / "runs").iterdir())
+    assert run.name.startswith("smoke-")
+    history = pd.read_csv(run / "history.csv")
+    assert history.epoch.tolist() == [1, 2, 3, 4, 5]
+    assert history.loss.iloc[-1] < history.loss.iloc[0]
+    assert ((history.val_accuracy >= 0) & (history.val_accuracy <= 1)).all()
+    assert done.output.count("val_loss") == 5  # one line per epoch
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["best_val_loss"] == pytest.approx(history.val_loss.min())
+    assert json.loads((run / "state.json").read_text())["status"] == "finished"
+    assert load(run / "config.yaml").training.epochs == 5  # the resolved config, overrides in
+    assert (run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert list((run / "logs").glob("events.out.tfevents.*"))
+    best = keras.models.load_model(run / "best.keras")
+    assert best.predict(np.zeros((2, 32, 32, 3), "float32"), verbose=0).shape == (2, 1)
+    # The same command again starts a new run: a finished run is never written into.
+    again = CliRunner().invoke(app, [*args[:5], "--set", "training.epochs=1"])
+    assert again.exit_code == 0, again.output
+    assert len(list((tmp_path / "runs").iterdir())) == 2
+
+
+def test_finished_run_dir_is_not_overwritten(shared_data, tmp_path):
+    data = manifests(shared_data, tmp_path / "data", train=8, val=4)
+    args = [
+        "train",
+        "--config",
+        str(SMOKE),
+        "--data",
+        str(data),
+        "--run-dir",
+        str(tmp_path / "r"),
+        "--set",
+        "training.epochs=1",
+        "--set",
+        "training.steps_per_epoch=1",
+    ]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    before = (tmp_path / "r" / "history.csv").read_bytes()
+    done = CliRunner().invoke(app, args)
+    assert done.exit_code == 1 and "holds a finished run" in done.output
+    assert (tmp_path / "r" / "history.csv").read_bytes() == before
+
+
+def test_diverging_loss_stops_with_a_clear_message(shared_data, tmp_path):
+    data = manifests(shared_data, tmp_path / "data", train=8, val=4)
+    done = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--config",
+            str(SMOKE),
+            "--data",
+            str(data),
+            "--run-dir",
+            str(tmp_path / "r"),
+            "--set",
+            "optimizer.learning_rate=1e30",
+            "--set",
+            "optimizer.lookahead.enabled=false",
+        ],
+    )
+    assert done.exit_code == 1
+    assert "training diverged; lower optimizer.learning_rate" in done.output
+    assert json.loads((tmp_path / "r" / "state.json").read_text())["status"] == "failed"
+
+
+def test_kill_9_mid_run_then_the_same_command_continues(shared_data, tmp_path):
+    data = manifests(shared_data, tmp_path / "data", train=16, val=4)
+    command = [
+        sys.executable,
+        "-m",
+        "catsdogs",
+        "train",
+        "--config",
+        str(SMOKE),
+        "--data",
+        str(data),
+        "--set",
+        "training.epochs=8",
+        "--set",
+        "training.steps_per_epoch=12",
+    ]
+    first = subprocess.Popen(
+        command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    deadline = time.monotonic() + 240
+    state = None
+    while time.monotonic() < deadline and first.poll() is None:
+        states = list((tmp_path / "runs").glob("*/state.json"))
+        if states and json.loads(states[0].read_text())["epochs_done"] >= 2:
+            state = states[0]
+            break
+        time.sleep(0.02)
+    assert state is not None, "the first run never finished two epochs"
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    killed_at = json.loads(state.read_text())["epochs_done"]
+    assert 2 <= killed_at < 8, "the run ended before it could be killed"
+
+    second = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-2000:]
+    assert f"resuming runs/{state.parent.name} after epoch" in second.stdout
+    assert list((tmp_path / "runs").iterdir()) == [state.parent]  # no new run directory
+    history = pd.read_csv(state.parent / "history.csv")
+    assert history.epoch.tolist() == list(range(1, 9))
+    assert json.loads(state.read_text()) == {"status": "finished", "epochs_done": 8, "message": ""}
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_two_workers_on_loopback_end_with_equal_weights(shared_data, tmp_path):
+    data = manifests(shared_data, tmp_path / "data", train=16, val=4)
+    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    run_dir = tmp_path / "run"
+    processes = []
+    for index in range(2):
+        env = dict(
+            os.environ,
+            TF_CONFIG=json.dumps(
+                {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+            ),
+        )
+        command = [
+            sys.executable,
+            "-m",
+            "catsdogs",
+            "train",
+            "--config",
+            str(SMOKE),
+            "--data",
+            str(data),
+            "--run-dir",
+            str(run_dir),
+            "--set",
+            "training.epochs=2",
+            "--set",
+            "training.steps_per_epoch=3",
+        ]
+        processes.append(
+            subprocess.Popen(
+                command,
+                cwd=tmp_path,
+                env=env,
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+        )
+    outputs = [p.communicate(timeout=300)[0] for p in processes]
+    for process, output in zip(processes, outputs):
+        assert process.returncode == 0, output[-3000:]
+    chief = keras.models.load_model(run_dir / "last.keras").get_weights()
+    other = keras.models.load_model(tmp_path / "run.worker-1" / "last.keras").get_weights()
+    # Every weight, BatchNorm's moving statistics too (small_cnn synchronizes them).
+    for a, b in zip(chief, other, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    for folder in (run_dir, tmp_path / "run.worker-1"):
+        assert json.loads((folder / "metrics.json").read_text())["replicas"] == 2
