@@ -28,6 +28,7 @@ lint: install
 bench: install
 	$(PY) scripts/bench_lookahead.py
 	$(PY) scripts/bench_prepare.py
+	$(PY) scripts/bench_pipeline.py
 
 # The main job: prepare -> train -> predict. Stops with a clear word at the first command
 # that is not built yet.

@@ -39,8 +39,9 @@ def _small_cnn(config: ModelConfig, input_shape: tuple[int, int, int], weights) 
         for _ in range(2 if i else 1):
             x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
             # Synchronized: every replica normalizes with the global batch's statistics, so
-            # the moving averages are the same on every worker (as the weights are).
-            x = keras.layers.BatchNormalization(synchronized=True)(x)
+            # the moving averages are the same on every worker (as the weights are). Momentum
+            # 0.9 lets them keep up with a short, fast-moving from-scratch run.
+            x = keras.layers.BatchNormalization(synchronized=True, momentum=0.9)(x)
             x = keras.layers.Activation("relu")(x)
         x = keras.layers.MaxPooling2D()(x)
     return keras.Model(inputs, x, name="small_cnn")
