@@ -111,6 +111,11 @@ def build(config: ModelConfig, image_size: int) -> keras.Model:
     return keras.Model(inputs, outputs, name=f"{config.backbone}_catsdogs")
 
 
+def backbone_of(model: keras.Model) -> keras.Model:
+    """The backbone inside a model from ``build`` (its first layer after the input)."""
+    return model.get_layer(index=1)
+
+
 def head_variables(model: keras.Model) -> list:
     """The new head's weights: what trains during the head-only warm-up epochs."""
     return [

@@ -199,6 +199,9 @@ class Trainer:
         writer = tf.summary.create_file_writer(str(run.path / "logs"))
         for epoch in range(start, epochs):
             started = time.monotonic()
+            # A frozen backbone also runs in inference mode (BatchNorm statistics stay put);
+            # each step function is traced under the setting it runs with.
+            model_lib.backbone_of(self.model).trainable = epoch >= warmup
             step = self.train_head if epoch < warmup else self.train_all
             totals = np.zeros(3)
             label = f"epoch {epoch + 1}/{epochs}" + (" (head only)" if epoch < warmup else "")

@@ -218,3 +218,52 @@ def test_two_workers_on_loopback_end_with_equal_weights(shared_data, tmp_path):
         np.testing.assert_allclose(a, b, atol=1e-6)
     for folder in (run_dir, tmp_path / "run.worker-1"):
         assert json.loads((folder / "metrics.json").read_text())["replicas"] == 2
+
+
+def test_offline_imagenet_weights_is_a_clear_error(monkeypatch):
+    from keras.src.applications import vgg19
+
+    from catsdogs.config import ModelConfig
+    from catsdogs.errors import UserError
+    from catsdogs.model import build
+
+    def no_network(*args, **kwargs):
+        raise Exception("URL fetch failure: no network")
+
+    monkeypatch.setattr(vgg19.file_utils, "get_file", no_network)
+    with pytest.raises(UserError, match="offline.*model.weights: /path/to/file.h5"):
+        build(ModelConfig(backbone="vgg19", weights="imagenet"), 32)
+
+
+def test_local_weights_file_is_loaded(tmp_path):
+    from catsdogs.config import ModelConfig
+    from catsdogs.model import build
+
+    keras.utils.set_random_seed(3)
+    source = keras.applications.MobileNetV3Small(include_top=False, weights=None,
+                                                 input_shape=(32, 32, 3))  # fmt: skip
+    path = tmp_path / "mobilenet.weights.h5"
+    source.save_weights(path)
+    keras.utils.set_random_seed(4)  # other random weights, unless the file is used
+    model = build(ModelConfig(backbone="mobilenetv3small", weights=str(path)), 32)
+    backbone = model.get_layer(index=1)
+    for got, want in zip(backbone.get_weights(), source.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_head_only_warmup_leaves_the_backbone_alone(shared_data, tmp_path):
+    from catsdogs.model import build
+
+    data = manifests(shared_data, tmp_path / "data", train=8, val=4)
+    config = load(SMOKE, ["model.warmup_epochs=1", "training.epochs=1"])
+    keras.utils.set_random_seed(config.seed)
+    initial = build(config.model, config.data.image_size)
+    run = tmp_path / "r"
+    from catsdogs.training import train
+
+    train(config, data, run, echo=lambda _: None)
+    trained = keras.models.load_model(run / "last.keras")
+    for layer in (layer for layer in initial.layers if layer.weights):
+        before, after = layer.get_weights(), trained.get_layer(layer.name).get_weights()
+        same = all(np.array_equal(a, b) for a, b in zip(before, after))
+        assert same == (not layer.name.startswith(("head_", "p_dog"))), layer.name
