@@ -110,3 +110,51 @@ def train(
         typer.echo(f"done: {path}")
 
     _run(run)
+
+
+@app.command()
+def predict(
+    model: Path = typer.Option(
+        None, help="A .keras file or a run directory [default: newest run]."
+    ),
+    test: Path = typer.Option(
+        Path("data/processed/test.csv"), help="prepare's test.csv, or a folder or zip of images."
+    ),
+    out: Path = typer.Option(Path("submission.csv"), help="Where the submission goes."),
+    format: str = typer.Option("proba", help="proba (P(dog), log-loss board) or class (0/1)."),
+    clip: float = typer.Option(0.005, help="With proba: clip to [clip, 1 - clip]."),
+    tta: bool = typer.Option(True, "--tta/--no-tta", help="Average with the mirrored image."),
+) -> None:
+    """Write a Kaggle submission (id,label) for every test image."""
+    from catsdogs.submission import create
+
+    _run(lambda: create(model, test, out, format, clip, tta, echo=typer.echo))
+
+
+@app.command()
+def evaluate(
+    model: Path = typer.Option(..., help="A .keras file or a run directory."),
+    data: Path = typer.Option(..., help="A labelled manifest, e.g. data/processed/val.csv."),
+    tta: bool = typer.Option(False, "--tta/--no-tta", help="Average with the mirrored image."),
+) -> None:
+    """Accuracy, log loss, ROC AUC, confusion matrix and per-class precision/recall."""
+    from catsdogs.evaluation import evaluate as run_evaluation
+    from catsdogs.evaluation import table
+
+    def run() -> None:
+        result, path = run_evaluation(model, data, tta)
+        typer.echo(table(result))
+        typer.echo(f"wrote {path}")
+
+    _run(run)
+
+
+@app.command()
+def report(
+    run_dir: Path = typer.Argument(..., help="A run directory from `catsdogs train`."),
+    data: Path = typer.Option(None, help="Validation data [default: the run's data.dir]."),
+) -> None:
+    """Figures (curves, ROC, confusion matrix, worst mistakes) and report.md for a run."""
+    from catsdogs.report import build
+
+    _run(lambda: typer.echo(f"wrote {build(run_dir, data)}"))

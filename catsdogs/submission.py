@@ -1,0 +1,64 @@
+"""The Kaggle submission file: ``id,label``, one row per test image, ids ascending."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from catsdogs import atomic, inference
+from catsdogs.errors import UserError
+
+
+def make(ids: list[int], probabilities: np.ndarray, fmt: str, clip: float) -> pd.DataFrame:
+    """``proba``: P(dog) clipped to [clip, 1 - clip] (log-loss board); ``class``: 0 cat, 1 dog."""
+    if fmt not in ("proba", "class"):
+        raise UserError(f"--format must be proba or class; got {fmt!r}")
+    if not 0 <= clip < 0.5:
+        raise UserError(f"--clip must be in [0, 0.5); got {clip}")
+    frame = pd.DataFrame({"id": np.asarray(ids, dtype=np.int64), "label": probabilities})
+    duplicated = frame["id"][frame["id"].duplicated()]
+    if len(duplicated):
+        raise UserError(f"test id {int(duplicated.iloc[0])} appears more than once")
+    frame = frame.sort_values("id", kind="stable").reset_index(drop=True)
+    if fmt == "class":
+        frame["label"] = (frame["label"] >= 0.5).astype(int)
+    else:
+        frame["label"] = frame["label"].clip(clip, 1 - clip)
+    return frame
+
+
+def write(frame: pd.DataFrame, path: Path) -> None:
+    """Atomically: a half-written submission never exists."""
+    if frame["label"].dtype.kind == "f":
+        text = frame.to_csv(index=False, lineterminator="\n", float_format="%.6f")
+    else:
+        text = frame.to_csv(index=False, lineterminator="\n")
+    atomic.write_text(path, text)
+
+
+def create(
+    model: Path | None,
+    test: Path,
+    out: Path,
+    fmt: str = "proba",
+    clip: float = 0.005,
+    tta: bool = True,
+    echo: Callable[[str], None] = print,
+) -> pd.DataFrame:
+    """`catsdogs predict`: every test image checked, predicted, and written as a submission."""
+    make([], np.zeros(0), fmt, clip)  # argument errors before any slow work
+    model_path = inference.find_model(model)
+    with tempfile.TemporaryDirectory(prefix="catsdogs-predict-") as scratch:
+        images = inference.images_from(test, Path(scratch))
+        inference.check_readable(images["path"].tolist())
+        loaded, policy = inference.load_model(model_path)
+        echo(f"model: {model_path} ({policy} resize), {len(images)} test images from {test}")
+        probabilities = inference.predict(loaded, images["path"].tolist(), policy, tta)
+    frame = make(images["id"].tolist(), probabilities, fmt, clip)
+    write(frame, out)
+    echo(f"wrote {out}: {len(frame)} rows, ids {frame['id'].min()}..{frame['id'].max()}")
+    return frame
