@@ -40,8 +40,15 @@ class DataConfig(Section):
         return value
 
 
-BACKBONES = ("vgg19", "vgg16", "resnet50", "efficientnetv2b0", "mobilenetv3small", "convnexttiny",
-             "small_cnn")  # fmt: skip
+BACKBONES = (
+    "vgg19",
+    "vgg16",
+    "resnet50",
+    "efficientnetv2b0",
+    "mobilenetv3small",
+    "convnexttiny",
+    "small_cnn",
+)
 
 
 class ModelConfig(Section):

@@ -66,8 +66,12 @@ def evaluate(model: Path, data: Path, tta: bool = False) -> tuple[dict, Path]:
     inference.check_readable(frame["path"].tolist())
     loaded, policy = inference.load_model(model_path)
     probabilities = inference.predict(loaded, frame["path"].tolist(), policy, tta)
-    result = {"model": str(model_path), "data": str(data), "tta": tta,
-              **scores(frame["label"].to_numpy(), probabilities)}  # fmt: skip
+    result = {
+        "model": str(model_path),
+        "data": str(data),
+        "tta": tta,
+        **scores(frame["label"].to_numpy(), probabilities),
+    }
     path = model_path.parent / "eval.json"
     atomic.write_text(path, json.dumps(result, indent=2) + "\n")
     return result, path

@@ -92,7 +92,7 @@ def predict(
         .map(
             lambda p: resize(decode_rgb(tf.io.read_file(p)), size, policy),
             num_parallel_calls=tf.data.AUTOTUNE,
-        )  # fmt: skip
+        )
         .batch(batch_size)
         .prefetch(tf.data.AUTOTUNE)
     )

@@ -30,8 +30,11 @@ def roc_figure(labels: np.ndarray, probabilities: np.ndarray, auc: float | None,
         fpr, tpr, _ = roc_curve(labels, probabilities)
         axis.plot(fpr, tpr, label=f"AUC {auc:.4f}")
     axis.plot([0, 1], [0, 1], "--", color="grey", label="chance")
-    axis.set(xlabel="false positive rate (cats called dogs)", ylabel="true positive rate",
-             title="ROC, validation set")  # fmt: skip
+    axis.set(
+        xlabel="false positive rate (cats called dogs)",
+        ylabel="true positive rate",
+        title="ROC, validation set",
+    )
     axis.legend(loc="lower right")
     _save(figure, path)
 
@@ -43,8 +46,15 @@ def confusion_figure(matrix: list[list[int]], path: Path) -> None:
     for (row, col), value in np.ndenumerate(values):
         color = "white" if value > values.max() / 2 else "black"
         axis.text(col, row, str(value), ha="center", va="center", color=color, fontsize=14)
-    axis.set(xticks=[0, 1], yticks=[0, 1], xticklabels=["cat", "dog"], yticklabels=["cat", "dog"],
-             xlabel="predicted", ylabel="true", title="confusion matrix")  # fmt: skip
+    axis.set(
+        xticks=[0, 1],
+        yticks=[0, 1],
+        xticklabels=["cat", "dog"],
+        yticklabels=["cat", "dog"],
+        xlabel="predicted",
+        ylabel="true",
+        title="confusion matrix",
+    )
     _save(figure, path)
 
 
@@ -62,8 +72,9 @@ def mistakes_figure(frame: pd.DataFrame, path: Path, count: int = 16) -> int:
         with Image.open(row["path"]) as image:
             axis.imshow(image.convert("RGB"))
         truth = "dog" if row["label"] == 1 else "cat"
-        axis.set_title(f"{Path(row['path']).name}\ntrue {truth}, P(dog)={row['probability']:.3f}",
-                       fontsize=9)  # fmt: skip
+        axis.set_title(
+            f"{Path(row['path']).name}\ntrue {truth}, P(dog)={row['probability']:.3f}", fontsize=9
+        )
     if wrong.empty:
         np.atleast_1d(axes).ravel()[0].text(0.5, 0.5, "no mistakes", ha="center")
     _save(figure, path)
@@ -91,40 +102,46 @@ def build(run_dir: Path, data: Path | None = None) -> Path:
     history = run_dir / "history.csv"
     if history.is_file():
         plots.training_curves(pd.read_csv(history), run_dir / "curves.png")
-    roc_figure(frame["label"].to_numpy(), frame["probability"].to_numpy(), result["roc_auc"],
-               run_dir / "roc.png")  # fmt: skip
+    roc_figure(
+        frame["label"].to_numpy(),
+        frame["probability"].to_numpy(),
+        result["roc_auc"],
+        run_dir / "roc.png",
+    )
     confusion_figure(result["confusion_matrix"], run_dir / "confusion.png")
     shown = mistakes_figure(frame, run_dir / "mistakes.png")
     atomic.write_text(run_dir / "eval.json", json.dumps(result, indent=2) + "\n")
-    text = "\n".join([
-        f"# Run report: {run_dir.name}",
-        "",
-        f"Model: `{model_path.name}` evaluated on `{manifest}` ({result['count']} images).",
-        "",
-        "## Metrics",
-        "",
-        "```",
-        evaluation.table(result),
-        "```",
-        "",
-        "## Training curves",
-        "",
-        "![training curves](curves.png)" if history.is_file() else "(no history.csv)",
-        "",
-        "## ROC curve and confusion matrix",
-        "",
-        "![ROC curve](roc.png) ![confusion matrix](confusion.png)",
-        "",
-        f"## The {shown} most confident mistakes",
-        "",
-        "![most confident mistakes](mistakes.png)",
-        "",
-        "## Config",
-        "",
-        "```yaml",
-        config.rstrip(),
-        "```",
-        "",
-    ])  # fmt: skip
+    text = "\n".join(
+        [
+            f"# Run report: {run_dir.name}",
+            "",
+            f"Model: `{model_path.name}` evaluated on `{manifest}` ({result['count']} images).",
+            "",
+            "## Metrics",
+            "",
+            "```",
+            evaluation.table(result),
+            "```",
+            "",
+            "## Training curves",
+            "",
+            "![training curves](curves.png)" if history.is_file() else "(no history.csv)",
+            "",
+            "## ROC curve and confusion matrix",
+            "",
+            "![ROC curve](roc.png) ![confusion matrix](confusion.png)",
+            "",
+            f"## The {shown} most confident mistakes",
+            "",
+            "![most confident mistakes](mistakes.png)",
+            "",
+            "## Config",
+            "",
+            "```yaml",
+            config.rstrip(),
+            "```",
+            "",
+        ]
+    )
     atomic.write_text(run_dir / "report.md", text)
     return run_dir / "report.md"

@@ -45,12 +45,17 @@ def _manifest_rows(path: Path) -> int:
 def _pipeline_options(config: Config) -> pipeline.PipelineOptions:
     data = config.data
     return pipeline.PipelineOptions(
-        image_size=data.image_size, batch_size=data.batch_size, resize=data.resize,
-        augment=data.augment, crop_area=data.crop_area,
-        max_rotation_degrees=data.max_rotation_degrees, brightness=data.brightness,
-        contrast=data.contrast, cache=data.cache,
+        image_size=data.image_size,
+        batch_size=data.batch_size,
+        resize=data.resize,
+        augment=data.augment,
+        crop_area=data.crop_area,
+        max_rotation_degrees=data.max_rotation_degrees,
+        brightness=data.brightness,
+        contrast=data.contrast,
+        cache=data.cache,
         seed=config.seed,
-    )  # fmt: skip
+    )
 
 
 def _distribute(strategy: tf.distribute.Strategy, data: tf.data.Dataset):
@@ -217,8 +222,9 @@ class Trainer:
                         run.set_state("failed", epoch, message)
                         raise NonFiniteLoss(message)
                     totals += batch_totals
-                    bar.set_postfix(loss=f"{totals[0] / totals[2]:.4f}",
-                                    acc=f"{totals[1] / totals[2]:.3f}")  # fmt: skip
+                    bar.set_postfix(
+                        loss=f"{totals[0] / totals[2]:.4f}", acc=f"{totals[1] / totals[2]:.3f}"
+                    )
                     bar.update()
             val_loss, val_accuracy = self._validate()
             row = {
@@ -282,15 +288,18 @@ def train(
     if len(history):
         plots.training_curves(history, run.path / "curves.png")
         best = history.loc[history["val_loss"].idxmin()]
-        run.write_json("metrics.json", {
-            "epochs": int(history["epoch"].iloc[-1]),
-            "best_epoch": int(best["epoch"]),
-            "best_val_loss": float(best["val_loss"]),
-            "best_val_accuracy": float(best["val_accuracy"]),
-            "final": {k: float(v) for k, v in history.iloc[-1].items()},
-            "mixed_precision": trainer.mixed,
-            "jit_compile": trainer.jit,
-            "replicas": trainer.strategy.num_replicas_in_sync,
-        })  # fmt: skip
+        run.write_json(
+            "metrics.json",
+            {
+                "epochs": int(history["epoch"].iloc[-1]),
+                "best_epoch": int(best["epoch"]),
+                "best_val_loss": float(best["val_loss"]),
+                "best_val_accuracy": float(best["val_accuracy"]),
+                "final": {k: float(v) for k, v in history.iloc[-1].items()},
+                "mixed_precision": trainer.mixed,
+                "jit_compile": trainer.jit,
+                "replicas": trainer.strategy.num_replicas_in_sync,
+            },
+        )
         run.set_state("finished", int(history["epoch"].iloc[-1]))
     return run.path

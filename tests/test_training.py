@@ -240,8 +240,9 @@ def test_local_weights_file_is_loaded(tmp_path):
     from catsdogs.model import build
 
     keras.utils.set_random_seed(3)
-    source = keras.applications.MobileNetV3Small(include_top=False, weights=None,
-                                                 input_shape=(32, 32, 3))  # fmt: skip
+    source = keras.applications.MobileNetV3Small(
+        include_top=False, weights=None, input_shape=(32, 32, 3)
+    )
     path = tmp_path / "mobilenet.weights.h5"
     source.save_weights(path)
     keras.utils.set_random_seed(4)  # other random weights, unless the file is used

@@ -1,0 +1,187 @@
+"""predict, evaluate and report: the files Kaggle and people read."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from imagefactory import jpeg_bytes
+from sklearn import metrics as skm
+from typer.testing import CliRunner
+
+from catsdogs import evaluation, submission
+from catsdogs.cli import app
+from catsdogs.errors import UserError
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def save_model(path: Path, flip_invariant: bool = True) -> Path:
+    """A tiny model on 32x32 images: global average pooling is blind to mirroring."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Rescaling(1 / 255)(inputs)
+    if flip_invariant:
+        x = keras.layers.GlobalAveragePooling2D()(x)
+    else:
+        x = keras.layers.Flatten()(keras.layers.Conv2D(2, 3, strides=4)(x))
+    outputs = keras.layers.Dense(1, activation="sigmoid")(x)
+    keras.Model(inputs, outputs).save(path)
+    return path
+
+
+def test_submission_format_matches_the_competition_sample(shared_data):
+    sample = (shared_data / "sampleSubmission.csv").read_bytes()
+    ids = list(range(12500, 0, -1))  # given out of order
+    frame = submission.make(ids, np.linspace(0, 1, len(ids)), "class", 0.005)
+    out = frame.to_csv(index=False, lineterminator="\n").encode()
+    assert out.splitlines()[0] == sample.splitlines()[0] == b"id,label"
+    assert len(out.splitlines()) == len(sample.splitlines())
+    assert [line.split(b",")[0] for line in out.splitlines()] == [
+        line.split(b",")[0] for line in sample.splitlines()
+    ]
+    assert set(frame["label"]) == {0, 1}
+
+
+def test_ids_sorted_each_once_and_probabilities_clipped(tmp_path):
+    frame = submission.make([3, 1, 2], np.array([1.0, 0.0, 0.7]), "proba", 0.005)
+    assert frame["id"].tolist() == [1, 2, 3]
+    assert frame["label"].tolist() == pytest.approx([0.005, 0.7, 0.995])
+    submission.write(frame, tmp_path / "s.csv")
+    assert (tmp_path / "s.csv").read_text() == "id,label\n1,0.005000\n2,0.700000\n3,0.995000\n"
+    with pytest.raises(UserError, match="test id 2 appears more than once"):
+        submission.make([1, 2, 2], np.zeros(3), "proba", 0.005)
+    with pytest.raises(UserError, match="--format must be proba or class"):
+        submission.make([1], np.zeros(1), "probability", 0.005)
+
+
+def write_images(folder: Path, names: list[str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(names):
+        (folder / name).write_bytes(jpeg_bytes(size=(40 + i, 30), seed=i))
+
+
+def predict_cli(*args: str):
+    return CliRunner().invoke(app, ["predict", *args])
+
+
+def test_tta_changes_nothing_for_a_flip_invariant_model(tmp_path):
+    write_images(tmp_path / "test", ["3.jpg", "1.jpg", "2.jpg", "10.jpg"])
+    for invariant in (True, False):
+        model = save_model(tmp_path / f"m{invariant}.keras", flip_invariant=invariant)
+        outputs = {}
+        for flag in ("--tta", "--no-tta"):
+            out = tmp_path / f"{invariant}{flag}.csv"
+            done = predict_cli(
+                "--model", str(model), "--test", str(tmp_path / "test"), "--out", str(out), flag
+            )
+            assert done.exit_code == 0, done.output
+            outputs[flag] = pd.read_csv(out)
+            assert outputs[flag]["id"].tolist() == [1, 2, 3, 10]
+        same = np.allclose(outputs["--tta"]["label"], outputs["--no-tta"]["label"], atol=1e-6)
+        assert same == invariant  # and TTA really does something for a model that can tell
+
+
+def test_zip_source_and_class_format(tmp_path):
+    write_images(tmp_path / "test1", ["1.jpg", "2.jpg"])
+    with zipfile.ZipFile(tmp_path / "test1.zip", "w") as zf:
+        for path in sorted((tmp_path / "test1").iterdir()):
+            zf.write(path, f"test1/{path.name}")
+    model = save_model(tmp_path / "m.keras")
+    out = tmp_path / "sub.csv"
+    done = predict_cli(
+        "--model",
+        str(model),
+        "--test",
+        str(tmp_path / "test1.zip"),
+        "--out",
+        str(out),
+        "--format",
+        "class",
+    )
+    assert done.exit_code == 0, done.output
+    frame = pd.read_csv(out)
+    assert frame["id"].tolist() == [1, 2] and set(frame["label"]) <= {0, 1}
+
+
+def test_unreadable_test_image_names_the_file_and_writes_nothing(tmp_path):
+    write_images(tmp_path / "test", ["1.jpg", "2.jpg"])
+    (tmp_path / "test" / "3.jpg").write_bytes(b"")
+    out = tmp_path / "sub.csv"
+    done = predict_cli(
+        "--model",
+        str(save_model(tmp_path / "m.keras")),
+        "--test",
+        str(tmp_path / "test"),
+        "--out",
+        str(out),
+    )
+    assert done.exit_code == 1
+    assert f"cannot read test image {tmp_path / 'test' / '3.jpg'}: empty" in done.output
+    assert not out.exists()
+
+
+def test_image_without_an_id_is_refused(tmp_path):
+    write_images(tmp_path / "test", ["1.jpg", "cat.jpg"])
+    done = predict_cli(
+        "--model",
+        str(save_model(tmp_path / "m.keras")),
+        "--test",
+        str(tmp_path / "test"),
+        "--out",
+        str(tmp_path / "s.csv"),
+    )
+    assert done.exit_code == 1 and "has no integer id" in done.output
+
+
+def test_scores_equal_sklearn_and_hand_computed_values():
+    labels = np.array([0, 0, 1, 1, 1, 0])
+    probabilities = np.array([0.1, 0.6, 0.8, 0.4, 0.9, 0.2])
+    result = evaluation.scores(labels, probabilities)
+    assert result["accuracy"] == pytest.approx(4 / 6)
+    by_hand = -np.mean(np.log([0.9, 0.4, 0.8, 0.4, 0.9, 0.8]))
+    assert result["log_loss"] == pytest.approx(by_hand)
+    assert result["roc_auc"] == pytest.approx(skm.roc_auc_score(labels, probabilities))
+    assert result["roc_auc"] == pytest.approx(8 / 9)  # 8 of the 9 dog/cat pairs ranked right
+    assert result["confusion_matrix"] == [[2, 1], [1, 2]]
+    assert result["per_class"]["dog"] == {"precision": 2 / 3, "recall": 2 / 3, "support": 3}
+    assert "accuracy  0.6667" in evaluation.table(result)
+
+
+def test_evaluate_and_report_on_a_run(tmp_path):
+    folder = tmp_path / "images"
+    write_images(folder, [f"{i}.jpg" for i in range(6)])
+    val = tmp_path / "val.csv"
+    pd.DataFrame(
+        {"path": [str(folder / f"{i}.jpg") for i in range(6)], "label": [0, 1, 0, 1, 0, 1]}
+    ).to_csv(val, index=False)
+    run = tmp_path / "run"
+    run.mkdir()
+    save_model(run / "best.keras", flip_invariant=False)
+    (run / "config.yaml").write_text("data:\n  dir: nowhere\n  resize: stretch\n")
+    pd.DataFrame(
+        {
+            "epoch": [1, 2],
+            "loss": [0.7, 0.6],
+            "accuracy": [0.5, 0.6],
+            "val_loss": [0.71, 0.65],
+            "val_accuracy": [0.5, 0.5],
+        }
+    ).to_csv(run / "history.csv", index=False)
+
+    done = CliRunner().invoke(app, ["evaluate", "--model", str(run), "--data", str(val)])
+    assert done.exit_code == 0, done.output
+    result = json.loads((run / "eval.json").read_text())
+    assert result["count"] == 6 and "accuracy" in done.output
+
+    done = CliRunner().invoke(app, ["report", str(run), "--data", str(val)])
+    assert done.exit_code == 0, done.output
+    for name in ("curves.png", "roc.png", "confusion.png", "mistakes.png"):
+        assert (run / name).read_bytes()[:8] == PNG, name
+        assert f"]({name})" in (run / "report.md").read_text()
+    assert "```yaml" in (run / "report.md").read_text()
