@@ -30,17 +30,11 @@ bench: install
 	$(PY) scripts/bench_prepare.py
 	$(PY) scripts/bench_pipeline.py
 
-# The main job: prepare -> train -> predict. Stops with a clear word at the first command
-# that is not built yet.
+# The main job: data -> model -> Kaggle submission. Each step resumes or reuses what an
+# earlier run left (prepare is a no-op once done; train continues an interrupted run).
 run: install
-	@for cmd in prepare train predict; do \
-	  if ! $(CATSDOGS) $$cmd --help >/dev/null 2>&1; then \
-	    echo "make run: 'catsdogs $$cmd' is not built yet (see README: Status); stopping here."; \
-	    exit 0; \
-	  fi; \
-	done; \
-	$(CATSDOGS) prepare && \
-	$(CATSDOGS) train --config $(CONFIG) && \
+	$(CATSDOGS) prepare
+	$(CATSDOGS) train --config $(CONFIG)
 	$(CATSDOGS) predict --out $(SUBMISSION)
 
 clean:
