@@ -29,6 +29,7 @@ bench: install
 	$(PY) scripts/bench_lookahead.py
 	$(PY) scripts/bench_prepare.py
 	$(PY) scripts/bench_pipeline.py
+	$(PY) scripts/bench_predict.py
 
 # The main job: data -> model -> Kaggle submission. Each step resumes or reuses what an
 # earlier run left (prepare is a no-op once done; train continues an interrupted run).

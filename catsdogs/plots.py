@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import pandas as pd  # noqa: E402
 
 
@@ -19,6 +20,7 @@ def training_curves(history: pd.DataFrame, path: Path) -> None:
         axis.plot(history["epoch"], history[metric], "o-", label="train")
         axis.plot(history["epoch"], history[f"val_{metric}"], "o-", label="validation")
         axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_title(metric)
         axis.grid(alpha=0.3)
         axis.legend()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import warnings
 
 from imagefactory import broken_files, image_bytes, jpeg_bytes
 
@@ -63,10 +64,12 @@ def _full_decode_ok(path) -> bool:
     from catsdogs.images import decode_rgb
 
     try:
-        with Image.open(path) as image:
-            if image.size[0] * image.size[1] > Image.MAX_IMAGE_PIXELS:
-                return False
-            image.load()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                if image.size[0] * image.size[1] > Image.MAX_IMAGE_PIXELS:
+                    return False
+                image.load()
         decode_rgb(tf.io.read_file(str(path)))
         return True
     except Exception:
