@@ -85,16 +85,23 @@ def _epochs_since(history: pd.DataFrame, column: str = "val_loss") -> int:
 
 
 def _plateau_decision(history: pd.DataFrame, config: Config) -> float | None:
-    """A lowered learning rate when validation loss has not improved for `patience` epochs."""
+    """A lower learning rate once val_loss has not improved for `patience` epochs, counted
+    since the best epoch and since the last change (Keras' ReduceLROnPlateau, from history)."""
     plateau = config.training.reduce_lr_on_plateau
-    if not plateau.enabled or len(history) < 2:
+    if not plateau.enabled or history.empty:
         return None
     rates = history["learning_rate"].to_numpy()
-    since_change = len(rates) - 1 - int(np.flatnonzero(rates != rates[-1]).max(initial=-1)) - 1
-    if min(_epochs_since(history), since_change) < plateau.patience + 1:
+    with_this_rate = len(rates) - 1 - int(np.flatnonzero(rates != rates[-1]).max(initial=-1))
+    if min(_epochs_since(history), with_this_rate) < plateau.patience:
         return None
     lowered = max(rates[-1] * plateau.factor, plateau.min_learning_rate)
     return lowered if lowered < rates[-1] else None
+
+
+def _should_stop(history: pd.DataFrame, config: Config) -> bool:
+    """Keras' EarlyStopping, from history: `patience` epochs without a better val_loss."""
+    stopping = config.training.early_stopping
+    return stopping.enabled and not history.empty and _epochs_since(history) >= stopping.patience
 
 
 class Trainer:
@@ -256,9 +263,9 @@ class Trainer:
             if lowered is not None:
                 self.optimizer.learning_rate = lowered
                 self.echo(f"validation loss has not improved: learning rate -> {lowered:.3g}")
-            stopping = config.training.early_stopping
-            if stopping.enabled and _epochs_since(history) > stopping.patience:
-                self.echo(f"early stopping: no better val_loss for {stopping.patience} epochs")
+            if _should_stop(history, config):
+                patience = config.training.early_stopping.patience
+                self.echo(f"early stopping: no better val_loss for {patience} epochs")
                 break
         return history
 

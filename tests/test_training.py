@@ -118,9 +118,9 @@ def test_diverging_loss_stops_with_a_clear_message(shared_data, tmp_path):
     assert json.loads((tmp_path / "r" / "state.json").read_text())["status"] == "failed"
 
 
-def test_kill_9_mid_run_then_the_same_command_continues(shared_data, tmp_path):
-    data = manifests(shared_data, tmp_path / "data", train=16, val=4)
-    command = [
+def train_command(data: Path, *extra: str) -> list[str]:
+    """`python -m catsdogs train` on the smoke config, as a user would type it."""
+    return [
         sys.executable,
         "-m",
         "catsdogs",
@@ -129,11 +129,15 @@ def test_kill_9_mid_run_then_the_same_command_continues(shared_data, tmp_path):
         str(SMOKE),
         "--data",
         str(data),
-        "--set",
-        "training.epochs=8",
-        "--set",
-        "training.steps_per_epoch=12",
+        *extra,
     ]
+
+
+def test_kill_9_mid_run_then_the_same_command_continues(shared_data, tmp_path):
+    data = manifests(shared_data, tmp_path / "data", train=16, val=4)
+    command = train_command(
+        data, *"--set training.epochs=8 --set training.steps_per_epoch=12".split()
+    )
     first = subprocess.Popen(
         command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
@@ -182,22 +186,12 @@ def test_two_workers_on_loopback_end_with_equal_weights(shared_data, tmp_path):
                 {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
             ),
         )
-        command = [
-            sys.executable,
-            "-m",
-            "catsdogs",
-            "train",
-            "--config",
-            str(SMOKE),
-            "--data",
-            str(data),
+        command = train_command(
+            data,
             "--run-dir",
             str(run_dir),
-            "--set",
-            "training.epochs=2",
-            "--set",
-            "training.steps_per_epoch=3",
-        ]
+            *"--set training.epochs=2 --set training.steps_per_epoch=3".split(),
+        )
         processes.append(
             subprocess.Popen(
                 command,
