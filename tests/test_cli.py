@@ -27,3 +27,9 @@ def test_python_dash_m_runs_the_same_cli():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"catsdogs {__version__}"
+
+
+def test_help_shows_square_brackets_literally():
+    # Rich markup used to swallow "[clip, 1 - clip]" and "[default: newest run]".
+    shown = CliRunner().invoke(app, ["predict", "--help"])
+    assert "[clip, 1 - clip]" in shown.output and "[default: newest run]" in shown.output
