@@ -1,18 +1,20 @@
 """Images/second of our training pipeline against Keras' loader and the decode-only limit.
 
 All three read the same real images from ../shared, at the same size and batch size, in one
-process, alternating over repeats (medians). The Keras loader is
+process. This machine's speed drifts by up to 2x within a minute, so instead of whole passes the
+contenders take turns in short rounds (a fresh iterator of a few batches each, the order
+alternating), and each rate is total images over total seconds across all rounds. The Keras loader is
 `keras.utils.image_dataset_from_directory` over a folder of links to the same files; the
 decode-only limit is read + decode + resize in a parallel map, nothing else.
 
-    python scripts/bench_pipeline.py [--image-size 224] [--batch-size 32] [--repeats 3]
+    python scripts/bench_pipeline.py [--image-size 224] [--batch-size 32] [--rounds 20]
+                                     [--batches-per-round 16]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -29,11 +31,12 @@ from catsdogs.pipeline import PipelineOptions, dataset  # noqa: E402
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dogs-vs-cats-mini"
 
 
-def images_per_second(data: tf.data.Dataset) -> float:
+def timed_round(data: tf.data.Dataset, batches: int) -> tuple[int, float]:
+    """Images and seconds for ``batches`` batches from a fresh iterator (start-up included)."""
     start, count = time.perf_counter(), 0
-    for images, _ in data:
+    for images, _ in data.take(batches):
         count += int(images.shape[0])
-    return count / (time.perf_counter() - start)
+    return count, time.perf_counter() - start
 
 
 def main() -> None:
@@ -41,7 +44,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--batches-per-round", type=int, default=16)
     args = parser.parse_args()
     files = sorted((args.data / "train").glob("*.jpg"))
     if not files:
@@ -57,7 +61,8 @@ def main() -> None:
             (tmp / "tree" / f.name.split(".")[0]).mkdir(parents=True, exist_ok=True)
             (tmp / "tree" / f.name.split(".")[0] / f.name).symlink_to(f)
 
-        ours = dataset(manifest, PipelineOptions(image_size=size, batch_size=batch), True)
+        options = PipelineOptions(image_size=size, batch_size=batch)
+        ours = dataset(manifest, options, True, repeat=True)
         keras_loader = keras.utils.image_dataset_from_directory(
             tmp / "tree",
             image_size=(size, size),
@@ -66,35 +71,43 @@ def main() -> None:
             shuffle=True,
             seed=0,
             verbose=False,
-        ).prefetch(tf.data.AUTOTUNE)
+        )
+        keras_loader = keras_loader.repeat().prefetch(tf.data.AUTOTUNE)
         decode_only = (
             tf.data.Dataset.from_tensor_slices(([str(f) for f in files], labels))
             .map(
                 lambda p, y: (tf.image.resize(decode_rgb(tf.io.read_file(p)), [size, size]), y),
                 num_parallel_calls=tf.data.AUTOTUNE,
             )
+            .repeat()
             .batch(batch)
             .prefetch(tf.data.AUTOTUNE)
         )
         contenders = {"ours": ours, "keras": keras_loader, "decode-only": decode_only}
-        for data in contenders.values():  # first pass: tracing and the page cache
-            images_per_second(data.take(4))
-        rates = {name: [] for name in contenders}
-        for repeat in range(args.repeats):
-            order = list(contenders) if repeat % 2 == 0 else list(contenders)[::-1]
+        for data in contenders.values():  # tracing and the page cache
+            timed_round(data, 4)
+        images = dict.fromkeys(contenders, 0)
+        seconds = dict.fromkeys(contenders, 0.0)
+        for round_ in range(args.rounds):
+            order = list(contenders) if round_ % 2 == 0 else list(contenders)[::-1]
             for name in order:
-                rates[name].append(images_per_second(contenders[name]))
+                count, elapsed = timed_round(contenders[name], args.batches_per_round)
+                images[name] += count
+                seconds[name] += elapsed
 
-    median = {name: statistics.median(r) for name, r in rates.items()}
-    print(f"{len(files)} real images at {size}x{size}, batch {batch}, {args.repeats} repeats")
+    rate = {name: images[name] / seconds[name] for name in contenders}
+    print(
+        f"{len(files)} real images at {size}x{size}, batch {batch}, {args.rounds} rounds of "
+        f"{args.batches_per_round} batches each (alternating)"
+    )
     for name, label in (
         ("ours", "catsdogs training pipeline (augmenting)"),
         ("keras", "keras image_dataset_from_directory"),
         ("decode-only", "decode + resize only (the limit)"),
     ):
-        print(f"{label:42s} {median[name]:7.0f} images/s")
-    print(f"ours / keras loader : {median['ours'] / median['keras']:.2f} (target >= 1.5)")
-    print(f"ours / decode-only  : {median['ours'] / median['decode-only']:.2f} (target >= 0.8)")
+        print(f"{label:42s} {rate[name]:7.0f} images/s")
+    print(f"ours / keras loader : {rate['ours'] / rate['keras']:.2f} (target >= 1.5)")
+    print(f"ours / decode-only  : {rate['ours'] / rate['decode-only']:.2f} (target >= 0.8)")
 
 
 if __name__ == "__main__":

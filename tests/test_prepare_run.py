@@ -291,3 +291,15 @@ def test_doubly_nested_zip_in_a_download_folder(shared_data, tmp_path):
     assert report["layout"] == "competition"
     assert report["counts"]["test"]["total"] == 7
     assert report["counts"]["train"]["total"] + report["counts"]["val"]["total"] == 23
+
+
+def test_manifests_work_from_any_directory(shared_data, tmp_path, monkeypatch):
+    # A relative --source and --raw-dir (as `make run` passes) must not leave paths in the
+    # manifests that only resolve from the directory prepare ran in.
+    copy_real(shared_data, tmp_path / "project" / "data" / "train", CATS + DOGS)
+    monkeypatch.chdir(tmp_path / "project")
+    options = Options(source="data", out=Path("processed"), raw_dir=Path("raw"))
+    prepare(options, echo=lambda _: None)
+    monkeypatch.chdir(tmp_path)
+    manifest = pd.read_csv(tmp_path / "project" / "processed" / "train.csv")
+    assert all(Path(p).is_absolute() and Path(p).is_file() for p in manifest.path)

@@ -78,7 +78,9 @@ def prepare(
     source, why = sources.choose(options.source)
     echo(f"source: {source} ({why})")
     location = sources.fetch(source, options.competition, options.raw_dir, kaggle_client)
-    roots = sources.materialize(location, options.raw_dir, options.limits, options.force)
+    # Absolute paths in the manifests: train and predict may run from another directory.
+    materialized = sources.materialize(location, options.raw_dir, options.limits, options.force)
+    roots = [root.resolve() for root in materialized]
     found = layout.scan(roots)
     if not found.train:
         raise UserError(
