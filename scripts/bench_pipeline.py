@@ -3,9 +3,9 @@
 All three read the same real images from ../shared, at the same size and batch size, in one
 process. This machine's speed drifts by up to 2x within a minute, so instead of whole passes the
 contenders take turns in short rounds (a fresh iterator of a few batches each, the order
-alternating), and each rate is total images over total seconds across all rounds. The Keras loader is
-`keras.utils.image_dataset_from_directory` over a folder of links to the same files; the
-decode-only limit is read + decode + resize in a parallel map, nothing else.
+alternating), and each rate is total images over total seconds across all rounds. The Keras
+loader is `keras.utils.image_dataset_from_directory` over a folder of links to the same files;
+the decode-only limit is read + decode + resize in a parallel map, nothing else.
 
     python scripts/bench_pipeline.py [--image-size 224] [--batch-size 32] [--rounds 20]
                                      [--batches-per-round 16]
