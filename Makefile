@@ -4,6 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CATSDOGS := $(VENV)/bin/catsdogs
 STAMP := $(VENV)/.installed
+# A machine with an NVIDIA driver also gets TensorFlow's CUDA wheels (the `gpu` extra): plain
+# `tensorflow` on Linux sees no GPU without them.
+comma := ,
+EXTRAS := dev$(if $(shell command -v nvidia-smi 2>/dev/null),$(comma)gpu)
 CONFIG ?= configs/vgg19_lookahead.yaml
 SUBMISSION ?= submission.csv
 
@@ -15,7 +19,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
 test: install

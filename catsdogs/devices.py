@@ -19,6 +19,18 @@ def strategy() -> tf.distribute.Strategy:
     return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
 
 
+def describe(strategy: tf.distribute.Strategy) -> str:
+    """Where training runs, in one line; says so plainly when TensorFlow sees no GPU (on a GPU
+    machine that means TensorFlow was installed without its CUDA wheels)."""
+    replicas = strategy.num_replicas_in_sync
+    if isinstance(strategy, tf.distribute.OneDeviceStrategy):
+        device = strategy.extended.worker_devices[0].split("/")[-1].lower().replace("device:", "/")
+        where = f"1 replica on {device}"
+    else:
+        where = f"{replicas} replicas ({type(strategy).__name__})"
+    return where if has_gpu() else f"{where} (no GPU visible to TensorFlow)"
+
+
 def has_gpu() -> bool:
     return bool(tf.config.list_physical_devices("GPU"))
 

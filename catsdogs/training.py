@@ -291,6 +291,10 @@ def train(
     run = open_run(config.name, dump(config), run_dir, resume)
     trainer = Trainer(config, data_dir or config.data.dir, run, echo)
     echo(f"run directory: {run.path}")
+    echo(
+        f"devices: {devices.describe(trainer.strategy)}; mixed precision "
+        f"{'on' if trainer.mixed else 'off'}, XLA {'on' if trainer.jit else 'off'}"
+    )
     history = trainer.fit()
     if len(history):
         plots.training_curves(history, run.path / "curves.png")

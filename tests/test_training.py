@@ -59,6 +59,9 @@ def test_smoke_run_lowers_the_loss_and_fills_the_run_directory(shared_data, tmp_
     assert history.loss.iloc[-1] < history.loss.iloc[0]
     assert ((history.val_accuracy >= 0) & (history.val_accuracy <= 1)).all()
     assert done.output.count("val_loss") == 5  # one line per epoch
+    # Where it runs, said up front: a GPU machine without CUDA wheels must not pass unnoticed.
+    assert "devices: 1 replica on /cpu:0 (no GPU visible to TensorFlow)" in done.output
+    assert "mixed precision off, XLA off" in done.output
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["best_val_loss"] == pytest.approx(history.val_loss.min())
     assert json.loads((run / "state.json").read_text())["status"] == "finished"
