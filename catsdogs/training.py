@@ -31,6 +31,10 @@ from catsdogs.optim import factory
 from catsdogs.optim.lookahead import find_lookahead
 from catsdogs.rundir import RunDir, open_run
 
+# Reading a step's results waits for the device to finish it. Reading them every few steps
+# instead of every step lets the host queue the next steps while a GPU still works on these.
+HOST_SYNC_STEPS = 8
+
 
 class NonFiniteLoss(UserError):
     """Training diverged: the loss became NaN or infinite."""
@@ -218,21 +222,26 @@ class Trainer:
             totals = np.zeros(3)
             label = f"epoch {epoch + 1}/{epochs}" + (" (head only)" if epoch < warmup else "")
             with tqdm(total=self.steps, desc=label, unit="step", leave=False) as bar:
-                for _ in range(self.steps):
-                    batch_totals = np.array([float(v) for v in step(next(self.train_batches))])
-                    if not np.isfinite(batch_totals[0]):
+                pending = []
+                for index in range(self.steps):
+                    pending.append(step(next(self.train_batches)))
+                    if len(pending) < HOST_SYNC_STEPS and index + 1 < self.steps:
+                        continue
+                    window = np.array([[float(v) for v in sums] for sums in pending])
+                    pending = []
+                    if not np.isfinite(window[:, 0]).all():
                         message = (
-                            f"loss became {batch_totals[0]} in epoch {epoch + 1}: training "
+                            f"loss became {window[:, 0].sum()} in epoch {epoch + 1}: training "
                             "diverged; lower optimizer.learning_rate (the last good epoch's "
                             "checkpoint is kept)"
                         )
                         run.set_state("failed", epoch, message)
                         raise NonFiniteLoss(message)
-                    totals += batch_totals
+                    totals += window.sum(axis=0)
                     bar.set_postfix(
                         loss=f"{totals[0] / totals[2]:.4f}", acc=f"{totals[1] / totals[2]:.3f}"
                     )
-                    bar.update()
+                    bar.update(len(window))
             val_loss, val_accuracy = self._validate()
             row = {
                 "epoch": epoch + 1,
