@@ -10,6 +10,7 @@ and seeded per element from one seed, so a seed gives the same batches on every 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,8 +45,16 @@ def read_manifest(path: Path) -> tuple[list[str], list[float] | None]:
     frame = pd.read_csv(path)
     if "path" not in frame:
         raise UserError(f"manifest {path} has no 'path' column")
+    paths = frame["path"].tolist()
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if missing:  # checked here, since tf.data would fail only on reaching one, mid-epoch
+        raise UserError(
+            f"{len(missing)} image{'s' * (len(missing) > 1)} listed in {path} "
+            f"{'do' if len(missing) > 1 else 'does'} not exist (the first: {missing[0]}); "
+            "run `catsdogs prepare --force` again if the data moved"
+        )
     labels = frame["label"].astype("float32").tolist() if "label" in frame else None
-    return frame["path"].tolist(), labels
+    return paths, labels
 
 
 def resize(image: tf.Tensor, size: int, policy: str) -> tf.Tensor:

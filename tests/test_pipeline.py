@@ -114,3 +114,17 @@ def test_training_order_mixes_a_sorted_manifest(shared_data, tmp_path):
     options = PipelineOptions(image_size=16, batch_size=100, augment=False)
     dogs = next(iter(dataset(path, options, training=True)))[1].numpy().sum()
     assert 30 <= dogs <= 70
+
+
+def test_missing_image_is_a_clear_error_before_any_work(shared_data, tmp_path):
+    # A manifest whose files moved (or relative paths read from another directory) used to
+    # fail deep inside tf.data with a traceback, after the model was built.
+    path = manifest(tmp_path, shared_data)
+    frame = pd.read_csv(path)
+    frame.loc[3, "path"] = str(tmp_path / "gone" / "dog.1.jpg")
+    frame.loc[5, "path"] = "relative/cat.2.jpg"
+    frame.to_csv(path, index=False)
+    with pytest.raises(UserError, match=r"2 images listed in .*train.csv do not exist") as err:
+        dataset(path, PipelineOptions(), training=True)
+    assert str(tmp_path / "gone" / "dog.1.jpg") in str(err.value)
+    assert "catsdogs prepare" in str(err.value)

@@ -167,6 +167,26 @@ def test_kill_9_mid_run_then_the_same_command_continues(shared_data, tmp_path):
     assert json.loads(state.read_text()) == {"status": "finished", "epochs_done": 8, "message": ""}
 
 
+def test_gpu_defaults_mixed_float16_and_xla_train_on_cpu_too(shared_data, tmp_path):
+    # With a GPU, mixed precision (a LossScaleOptimizer around Lookahead) and XLA are on by
+    # default; forced on here, the same custom step runs on the CPU. A subprocess keeps the
+    # global mixed_float16 policy out of the other tests.
+    data = manifests(shared_data, tmp_path / "data", train=16, val=4)
+    extra = "--set training.mixed_precision=on --set training.jit_compile=on"
+    command = train_command(data, "--run-dir", str(tmp_path / "r"), *extra.split())
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "mixed precision on, XLA on" in done.stdout
+    history = pd.read_csv(tmp_path / "r" / "history.csv")
+    assert len(history) == 2 and np.isfinite(history[["loss", "val_loss"]].to_numpy()).all()
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert metrics["mixed_precision"] is True and metrics["jit_compile"] is True
+    best = keras.models.load_model(tmp_path / "r" / "best.keras")
+    assert best.get_layer("head_dense").dtype_policy.name == "mixed_float16"
+    assert best.get_layer("p_dog").dtype_policy.name == "float32"  # the final unit stays float32
+    assert best.predict(np.zeros((2, 32, 32, 3), "float32"), verbose=0).dtype == np.float32
+
+
 def _free_ports(count: int) -> list[int]:
     sockets = [socket.socket() for _ in range(count)]
     for s in sockets:
