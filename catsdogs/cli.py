@@ -122,7 +122,11 @@ def predict(
         Path("data/processed/test.csv"), help="prepare's test.csv, or a folder or zip of images."
     ),
     out: Path = typer.Option(Path("submission.csv"), help="Where the submission goes."),
-    format: str = typer.Option("proba", help="proba (P(dog), log-loss board) or class (0/1)."),
+    format: str = typer.Option(
+        "auto",
+        help="proba (P(dog), log-loss board), class (0/1, accuracy board) or auto (as the "
+        "competition's sample submission that prepare found).",
+    ),
     clip: float = typer.Option(0.005, help="With proba: clip to [clip, 1 - clip]."),
     tta: bool = typer.Option(True, "--tta/--no-tta", help="Average with the mirrored image."),
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -12,10 +13,32 @@ import pandas as pd
 from catsdogs import atomic, inference
 from catsdogs.errors import UserError
 
+FORMATS = ("auto", "proba", "class")
+
+
+def choose_format(fmt: str, test: Path) -> tuple[str, str]:
+    """``auto``: the format of the competition's sample submission, which prepare records in
+    ``prepare.json`` beside the test manifest. dogs-vs-cats scores 0/1 labels by accuracy (its
+    sample reads ``1,0``), the Redux board probabilities by log loss (``1,0.5``)."""
+    if fmt not in FORMATS:
+        raise UserError(f"--format must be auto, proba or class; got {fmt!r}")
+    if fmt != "auto":
+        return fmt, "asked for with --format"
+    report = test.parent / "prepare.json"
+    sample = None
+    if test.suffix.lower() == ".csv" and report.is_file():
+        sample = json.loads(report.read_text()).get("sample_submission")
+    first = pd.read_csv(sample, nrows=1) if sample and Path(sample).is_file() else pd.DataFrame()
+    if "label" not in first or first.empty:
+        return "proba", "no competition sample submission known; --format class for 0/1 labels"
+    if float(first["label"].iloc[0]).is_integer():
+        return "class", f"{sample} has 0/1 labels: the accuracy board"
+    return "proba", f"{sample} has probabilities: the log-loss board"
+
 
 def make(ids: list[int], probabilities: np.ndarray, fmt: str, clip: float) -> pd.DataFrame:
     """``proba``: P(dog) clipped to [clip, 1 - clip] (log-loss board); ``class``: 0 cat, 1 dog."""
-    if fmt not in ("proba", "class"):
+    if fmt not in FORMATS[1:]:
         raise UserError(f"--format must be proba or class; got {fmt!r}")
     if not 0 <= clip < 0.5:
         raise UserError(f"--clip must be in [0, 0.5); got {clip}")
@@ -44,13 +67,15 @@ def create(
     model: Path | None,
     test: Path,
     out: Path,
-    fmt: str = "proba",
+    fmt: str = "auto",
     clip: float = 0.005,
     tta: bool = True,
     echo: Callable[[str], None] = print,
 ) -> pd.DataFrame:
     """`catsdogs predict`: every test image checked, predicted, and written as a submission."""
+    fmt, why = choose_format(fmt, test)
     make([], np.zeros(0), fmt, clip)  # argument errors before any slow work
+    echo(f"format: {fmt} ({why})")
     model_path = inference.find_model(model)
     with tempfile.TemporaryDirectory(prefix="catsdogs-predict-") as scratch:
         images = inference.images_from(test, Path(scratch))

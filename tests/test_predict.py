@@ -109,6 +109,37 @@ def test_zip_source_and_class_format(tmp_path):
     assert frame["id"].tolist() == [1, 2] and set(frame["label"]) <= {0, 1}
 
 
+@pytest.mark.parametrize(
+    ("sample", "expected"),
+    [("sampleSubmission.csv", "class"), ("sample_submission_redux.csv", "proba"), (None, "proba")],
+)
+def test_default_format_follows_the_competition_sample(shared_data, tmp_path, sample, expected):
+    # dogs-vs-cats scores 0/1 labels by accuracy (its sample says `1,0`); the Redux board
+    # scores probabilities by log loss (`1,0.5`). prepare records the sample it found; with
+    # no sample, probabilities.
+    write_images(tmp_path / "test1", ["1.jpg", "2.jpg", "3.jpg"])
+    rows = {"path": [str(p) for p in sorted((tmp_path / "test1").iterdir())], "id": [1, 2, 3]}
+    pd.DataFrame(rows).to_csv(tmp_path / "test.csv", index=False)
+    known = str(shared_data / sample) if sample else None
+    (tmp_path / "prepare.json").write_text(json.dumps({"sample_submission": known}))
+    out = tmp_path / "sub.csv"
+    done = predict_cli(
+        "--model",
+        str(save_model(tmp_path / "m.keras")),
+        "--test",
+        str(tmp_path / "test.csv"),
+        "--out",
+        str(out),
+    )
+    assert done.exit_code == 0, done.output
+    assert f"format: {expected} (" in done.output
+    labels = pd.read_csv(out)["label"]
+    if expected == "class":
+        assert labels.dtype.kind == "i" and set(labels) <= {0, 1}
+    else:
+        assert labels.dtype.kind == "f" and labels.between(0.005, 0.995).all()
+
+
 def test_unreadable_test_image_names_the_file_and_writes_nothing(tmp_path):
     write_images(tmp_path / "test", ["1.jpg", "2.jpg"])
     (tmp_path / "test" / "3.jpg").write_bytes(b"")
