@@ -6,8 +6,9 @@ CATSDOGS := $(VENV)/bin/catsdogs
 STAMP := $(VENV)/.installed
 # A machine with an NVIDIA driver also gets TensorFlow's CUDA wheels (the `gpu` extra): plain
 # `tensorflow` on Linux sees no GPU without them.
+HAS_GPU := $(shell command -v nvidia-smi 2>/dev/null)
 comma := ,
-EXTRAS := dev$(if $(shell command -v nvidia-smi 2>/dev/null),$(comma)gpu)
+EXTRAS := dev$(if $(HAS_GPU),$(comma)gpu)
 CONFIG ?= configs/vgg19_lookahead.yaml
 SUBMISSION ?= submission.csv
 
@@ -34,6 +35,7 @@ bench: install
 	$(PY) scripts/bench_prepare.py
 	$(PY) scripts/bench_pipeline.py
 	$(PY) scripts/bench_predict.py
+	$(if $(HAS_GPU),$(PY) scripts/bench_train.py,@echo "no GPU: skipping scripts/bench_train.py (VGG19 at 224 px)")
 
 # The main job: data -> model -> Kaggle submission. Each step resumes or reuses what an
 # earlier run left (prepare is a no-op once done; train continues an interrupted run).
