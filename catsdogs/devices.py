@@ -22,12 +22,11 @@ def strategy() -> tf.distribute.Strategy:
 def describe(strategy: tf.distribute.Strategy) -> str:
     """Where training runs, in one line; says so plainly when TensorFlow sees no GPU (on a GPU
     machine that means TensorFlow was installed without its CUDA wheels)."""
-    replicas = strategy.num_replicas_in_sync
     if isinstance(strategy, tf.distribute.OneDeviceStrategy):
-        device = strategy.extended.worker_devices[0].split("/")[-1].lower().replace("device:", "/")
-        where = f"1 replica on {device}"
+        spec = tf.DeviceSpec.from_string(strategy.extended.worker_devices[0])
+        where = f"1 replica on /{spec.device_type.lower()}:{spec.device_index}"
     else:
-        where = f"{replicas} replicas ({type(strategy).__name__})"
+        where = f"{strategy.num_replicas_in_sync} replicas ({type(strategy).__name__})"
     return where if has_gpu() else f"{where} (no GPU visible to TensorFlow)"
 
 
