@@ -143,13 +143,12 @@ def evaluate(
     tta: bool = typer.Option(False, "--tta/--no-tta", help="Average with the mirrored image."),
 ) -> None:
     """Accuracy, log loss, ROC AUC, confusion matrix and per-class precision/recall."""
-    from catsdogs.evaluation import evaluate as run_evaluation
-    from catsdogs.evaluation import table
+    from catsdogs import evaluation
 
     def run() -> None:
-        result, path = run_evaluation(model, data, tta)
-        typer.echo(table(result))
-        typer.echo(f"wrote {path}")
+        result, model_path = evaluation.evaluate(model, data, tta, echo=typer.echo)
+        typer.echo(evaluation.table(result))
+        typer.echo(f"wrote {evaluation.save(result, model_path)}")
 
     _run(run)
 
@@ -162,4 +161,4 @@ def report(
     """Figures (curves, ROC, confusion matrix, worst mistakes) and report.md for a run."""
     from catsdogs.report import build
 
-    _run(lambda: typer.echo(f"wrote {build(run_dir, data)}"))
+    _run(lambda: typer.echo(f"wrote {build(run_dir, data, echo=typer.echo)}"))

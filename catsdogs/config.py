@@ -16,13 +16,21 @@ from catsdogs.errors import UserError
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Unknown keys are typos; NaN and infinity are never a meaningful setting.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+MAX_SEED = 2**32 - 1  # numpy's and Keras' seeds are unsigned 32-bit
+MAX_EPOCHS = 100_000
 
 
 class DataConfig(Section):
     dir: Path = Path("data/processed")
+    # Set by `catsdogs train` in a run's config.yaml: the hash of train.csv and val.csv. A
+    # config that names one trains only on that data.
+    identity: str | None = Field(None, pattern=r"^[0-9a-f]{16}$")
     image_size: int = Field(224, ge=16, le=1024)
-    batch_size: int = Field(32, ge=1)
+    batch_size: int = Field(32, ge=1, le=65_536)
     resize: Literal["stretch", "center-crop", "pad"] = "stretch"
     augment: bool = True
     crop_area: tuple[float, float] = (0.6, 1.0)
@@ -55,10 +63,11 @@ class ModelConfig(Section):
     backbone: Literal[BACKBONES] = "vgg19"  # type: ignore[valid-type]
     weights: str = "imagenet"  # imagenet | none | a local weights file
     pooling: Literal["flatten", "avg", "max"] = "avg"
-    dense_units: int = Field(256, ge=1)
+    dense_units: int = Field(256, ge=1, le=65_536)
     dropout: float = Field(0.5, ge=0, lt=1)
-    warmup_epochs: int = Field(0, ge=0)  # head-only epochs before every layer trains
-    width: int = Field(32, ge=4)  # small_cnn only: filters in the first block
+    # Head-only epochs before every layer trains.
+    warmup_epochs: int = Field(0, ge=0, le=MAX_EPOCHS)
+    width: int = Field(32, ge=4, le=1024)  # small_cnn only: filters in the first block
 
     @field_validator("weights")
     @classmethod
@@ -70,13 +79,13 @@ class ModelConfig(Section):
 
 class LookaheadConfig(Section):
     enabled: bool = True
-    sync_period: int = Field(5, ge=1)
+    sync_period: int = Field(5, ge=1, le=1_000_000)
     slow_step_size: float = Field(0.5, gt=0, le=1)
 
 
 class ScheduleConfig(Section):
     name: Literal["constant", "cosine"] = "constant"
-    warmup_epochs: float = Field(0.0, ge=0)
+    warmup_epochs: float = Field(0.0, ge=0, le=MAX_EPOCHS)
     min_learning_rate: float = Field(0.0, ge=0)
 
 
@@ -85,7 +94,7 @@ class OptimizerConfig(Section):
     learning_rate: float = Field(1e-4, gt=0)
     momentum: float = Field(0.9, ge=0, lt=1)
     nesterov: bool = False
-    weight_decay: float | None = Field(None, ge=0)
+    weight_decay: float | None = Field(None, ge=0, le=1)
     clipnorm: float | None = Field(None, gt=0)
     schedule: ScheduleConfig = ScheduleConfig()
     lookahead: LookaheadConfig = LookaheadConfig()
@@ -93,19 +102,20 @@ class OptimizerConfig(Section):
 
 class PlateauConfig(Section):
     enabled: bool = False
-    patience: int = Field(2, ge=0)
+    patience: int = Field(2, ge=0, le=MAX_EPOCHS)
     factor: float = Field(0.5, gt=0, lt=1)
     min_learning_rate: float = Field(1e-7, ge=0)
 
 
 class EarlyStoppingConfig(Section):
     enabled: bool = False
-    patience: int = Field(3, ge=0)
+    patience: int = Field(3, ge=0, le=MAX_EPOCHS)
 
 
 class TrainingConfig(Section):
-    epochs: int = Field(10, ge=1)
-    steps_per_epoch: int | None = Field(None, ge=1)  # default: the whole train manifest
+    epochs: int = Field(10, ge=1, le=MAX_EPOCHS)
+    # Default: one pass over the train manifest.
+    steps_per_epoch: int | None = Field(None, ge=1, le=10**9)
     mixed_precision: Literal["auto", "on", "off"] = "auto"  # auto: on with a GPU
     jit_compile: Literal["auto", "on", "off"] = "auto"  # auto: on with a GPU
     evaluate_slow_weights: bool = True
@@ -122,20 +132,24 @@ class TrainingConfig(Section):
 
 class Config(Section):
     name: str = Field("run", pattern=r"^[A-Za-z0-9_.-]+$")
-    seed: int = 42
+    seed: int = Field(42, ge=0, le=MAX_SEED)
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     optimizer: OptimizerConfig = OptimizerConfig()
     training: TrainingConfig = TrainingConfig()
 
     @model_validator(mode="after")
-    def _plateau_needs_constant_lr(self) -> Config:
+    def _consistent(self) -> Config:
         if (
             self.training.reduce_lr_on_plateau.enabled
             and self.optimizer.schedule.name != "constant"
         ):
             raise ValueError(
                 "training.reduce_lr_on_plateau needs optimizer.schedule.name: constant"
+            )
+        if self.optimizer.schedule.min_learning_rate > self.optimizer.learning_rate:
+            raise ValueError(
+                "optimizer.schedule.min_learning_rate is above optimizer.learning_rate"
             )
         return self
 

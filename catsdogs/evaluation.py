@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from sklearn import metrics as skm
 
-from catsdogs import atomic, inference
+from catsdogs import files, inference, manifests, rundir
 from catsdogs.errors import UserError
 
 
@@ -55,23 +55,29 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def evaluate(model: Path, data: Path, tta: bool = False) -> tuple[dict, Path]:
-    """Score ``model`` on a labelled manifest; writes eval.json beside the model."""
-    model_path = inference.find_model(model)
-    if not data.is_file():
-        raise UserError(f"--data {data} does not exist")
-    frame = pd.read_csv(data)
-    if not {"path", "label"} <= set(frame.columns):
-        raise UserError(f"{data} needs 'path' and 'label' columns (prepare's val.csv has them)")
-    inference.check_readable(frame["path"].tolist())
+def evaluate(
+    model: Path, data: Path, tta: bool = False, echo: Callable[[str], None] = print
+) -> tuple[dict, Path]:
+    """Score ``model`` on a labelled manifest; returns the scores and the model file."""
+    model_path = rundir.find_model(model)
+    manifest = manifests.read(data, "labelled", echo)
+    inference.check_readable(manifest.paths)
     loaded, policy = inference.load_model(model_path)
-    probabilities = inference.predict(loaded, frame["path"].tolist(), policy, tta)
+    probabilities = inference.predict(loaded, manifest.paths, policy, tta)
     result = {
         "model": str(model_path),
         "data": str(data),
         "tta": tta,
-        **scores(frame["label"].to_numpy(), probabilities),
+        **scores(np.asarray(manifest.labels), probabilities),
     }
+    return result, model_path
+
+
+def save(result: dict, model_path: Path) -> Path:
+    """eval.json beside the model; a failure says the scores shown were not saved."""
     path = model_path.parent / "eval.json"
-    atomic.write_text(path, json.dumps(result, indent=2) + "\n")
-    return result, path
+    try:
+        files.write_text(path, json.dumps(result, indent=2) + "\n")
+    except UserError as err:
+        raise UserError(f"{err} (the scores above are complete; they were not saved)") from None
+    return path

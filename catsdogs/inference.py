@@ -3,72 +3,66 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
-import yaml
 from tqdm import tqdm
 
+from catsdogs import manifests, rundir
 from catsdogs.errors import UserError
 from catsdogs.images import decode_rgb
 from catsdogs.pipeline import RESIZE_POLICIES, resize
-from catsdogs.rundir import RUNS
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp"}
 
 
-def find_model(path: Path | None) -> Path:
-    """A .keras file; a run directory means its best.keras; nothing means the newest run's."""
-    if path is None:
-        runs = sorted(RUNS.glob("*/best.keras"), key=lambda p: p.stat().st_mtime)
-        if not runs:
-            raise UserError(f"no trained model under {RUNS}/: train one, or pass --model")
-        return runs[-1]
-    if path.is_dir():
-        path = path / "best.keras"
-    if not path.is_file():
-        raise UserError(f"model {path} does not exist")
-    return path
-
-
 def load_model(path: Path) -> tuple[keras.Model, str]:
-    """The model and the resize policy it was trained with (from its run's config.yaml)."""
+    """The model and the resize policy it was trained with (from its run's config)."""
     try:
         model = keras.models.load_model(path)
     except Exception as err:
         raise UserError(f"cannot load model {path}: {type(err).__name__}: {err}") from None
-    policy = "stretch"
-    config = path.parent / "config.yaml"
-    if config.is_file():
-        policy = yaml.safe_load(config.read_text()).get("data", {}).get("resize", policy)
+    run = rundir.run_of(path)
+    policy = (run.config().get("data") or {}).get("resize", "stretch") if run else "stretch"
     return model, policy if policy in RESIZE_POLICIES else "stretch"
 
 
-def images_from(source: Path, scratch: Path) -> pd.DataFrame:
-    """``path,id`` (and ``label`` if known) from a manifest CSV, a folder or a zip of images."""
+def _test_ids(files: list[Path]) -> list[int]:
+    """Ids from Kaggle test names (``123.jpg``): ASCII digits, each id once."""
+    seen: dict[int, Path] = {}
+    for path in files:
+        if not path.stem.isascii() or not path.stem.isdigit():
+            raise UserError(
+                f"test image {path} has no integer id in its name (expected e.g. 123.jpg)"
+            )
+        number = int(path.stem)
+        if number in seen:
+            raise UserError(f"test images {seen[number]} and {path} both have id {number}")
+        seen[number] = path
+    return list(seen)
+
+
+def images_from(source: Path, scratch: Path, echo: Callable[[str], None]) -> pd.DataFrame:
+    """``path,id`` of the test images in a manifest CSV, a folder or a zip of ``N.jpg`` files."""
     from catsdogs.prepare import extract
 
     if not source.exists():
         raise UserError(f"--test {source} does not exist")
     if source.suffix.lower() == ".csv":
-        frame = pd.read_csv(source)
-        if not {"path", "id"} <= set(frame.columns):
-            raise UserError(f"{source} needs 'path' and 'id' columns (prepare's test.csv has them)")
-        return frame
+        manifest = manifests.read(source, "test", echo)
+        return pd.DataFrame({"path": manifest.paths, "id": manifest.ids})
     if source.suffix.lower() == ".zip":
         source = extract.extract(source, scratch / source.stem)
+    elif not source.is_dir():
+        raise UserError(f"--test {source} is neither a CSV manifest, a folder nor a zip")
     files = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise UserError(f"no images in {source}")
-    bad = [p for p in files if not p.stem.isdigit()]
-    if bad:
-        raise UserError(
-            f"test image {bad[0]} has no integer id in its name (expected e.g. 123.jpg)"
-        )
-    return pd.DataFrame({"path": [str(p) for p in files], "id": [int(p.stem) for p in files]})
+    return pd.DataFrame({"path": [str(p) for p in files], "id": _test_ids(files)})
 
 
 def check_readable(paths: list[str]) -> None:

@@ -10,15 +10,13 @@ and seeded per element from one seed, so a seed gives the same batches on every 
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
-import pandas as pd
 import tensorflow as tf
 
 from catsdogs.errors import UserError
 from catsdogs.images import decode_rgb
+from catsdogs.manifests import Manifest
 
 RESIZE_POLICIES = ("stretch", "center-crop", "pad")
 AUTOTUNE = tf.data.AUTOTUNE
@@ -36,25 +34,6 @@ class PipelineOptions:
     contrast: float = 0.1  # max relative change
     cache: bool = False
     seed: int = 42
-
-
-def read_manifest(path: Path) -> tuple[list[str], list[float] | None]:
-    """Paths (and labels when the manifest has them) from a prepare CSV."""
-    if not path.is_file():
-        raise UserError(f"manifest {path} does not exist: run `catsdogs prepare` first")
-    frame = pd.read_csv(path)
-    if "path" not in frame:
-        raise UserError(f"manifest {path} has no 'path' column")
-    paths = frame["path"].tolist()
-    missing = [p for p in paths if not os.path.isfile(p)]
-    if missing:  # checked here, since tf.data would fail only on reaching one, mid-epoch
-        raise UserError(
-            f"{len(missing)} image{'s' * (len(missing) > 1)} listed in {path} "
-            f"{'do' if len(missing) > 1 else 'does'} not exist (the first: {missing[0]}); "
-            "run `catsdogs prepare --force` again if the data moved"
-        )
-    labels = frame["label"].astype("float32").tolist() if "label" in frame else None
-    return paths, labels
 
 
 def resize(image: tf.Tensor, size: int, policy: str) -> tf.Tensor:
@@ -139,13 +118,14 @@ def augment(cropped: tf.Tensor, seed: tf.Tensor, options: PipelineOptions) -> tf
 
 
 def dataset(
-    manifest: Path,
+    manifest: Manifest,
     options: PipelineOptions,
     training: bool,
     with_labels: bool = True,
     repeat: bool = False,
 ) -> tf.data.Dataset:
-    """Batches of (image [B,S,S,3] float32 in [0,255], label [B,1] float32), or images alone.
+    """Batches of (image [B,S,S,3] float32 in [0,255], label [B,1] float32), or images alone,
+    from a manifest that ``manifests.read`` checked.
 
     Training shuffles paths (cheap), not decoded images, and crops while decoding; with
     ``cache`` it decodes once, caches the full images and crops from those instead. With
@@ -156,10 +136,10 @@ def dataset(
         raise UserError(
             f"resize policy must be one of {', '.join(RESIZE_POLICIES)}; got {options.resize!r}"
         )
-    paths, labels = read_manifest(manifest)
+    paths, labels = manifest.paths, manifest.labels
     if with_labels and labels is None:
-        raise UserError(f"manifest {manifest} has no 'label' column")
-    columns = (paths, [[label] for label in labels]) if with_labels else (paths,)
+        raise UserError(f"manifest {manifest.path} has no 'label' column")
+    columns = (paths, [[float(label)] for label in labels]) if with_labels else (paths,)
 
     def decode(path, *label):
         return (decode_rgb(tf.io.read_file(path)), *label)

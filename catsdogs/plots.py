@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib
@@ -11,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from catsdogs import files  # noqa: E402
 
 
 def training_curves(history: pd.DataFrame, path: Path) -> None:
@@ -24,8 +25,13 @@ def training_curves(history: pd.DataFrame, path: Path) -> None:
         axis.set_title(metric)
         axis.grid(alpha=0.3)
         axis.legend()
+    save(figure, path)
+
+
+def save(figure, path: Path) -> None:
+    """Lay out, write as PNG (whole or not at all) and release the figure."""
     figure.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(tmp, dpi=100)
-    plt.close(figure)
-    os.replace(tmp, path)  # never a half-written PNG
+    try:
+        files.write_with(path, lambda tmp: figure.savefig(tmp, dpi=100))
+    finally:
+        plt.close(figure)

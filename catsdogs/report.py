@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -14,14 +15,8 @@ import pandas as pd  # noqa: E402
 from PIL import Image  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
-from catsdogs import atomic, evaluation, inference, plots  # noqa: E402
+from catsdogs import evaluation, files, inference, manifests, plots, rundir  # noqa: E402
 from catsdogs.errors import UserError  # noqa: E402
-
-
-def _save(figure, path: Path) -> None:
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
 
 
 def roc_figure(labels: np.ndarray, probabilities: np.ndarray, auc: float | None, path: Path):
@@ -36,7 +31,7 @@ def roc_figure(labels: np.ndarray, probabilities: np.ndarray, auc: float | None,
         title="ROC, validation set",
     )
     axis.legend(loc="lower right")
-    _save(figure, path)
+    plots.save(figure, path)
 
 
 def confusion_figure(matrix: list[list[int]], path: Path) -> None:
@@ -55,7 +50,7 @@ def confusion_figure(matrix: list[list[int]], path: Path) -> None:
         ylabel="true",
         title="confusion matrix",
     )
-    _save(figure, path)
+    plots.save(figure, path)
 
 
 def mistakes_figure(frame: pd.DataFrame, path: Path, count: int = 16) -> int:
@@ -77,26 +72,37 @@ def mistakes_figure(frame: pd.DataFrame, path: Path, count: int = 16) -> int:
         )
     if wrong.empty:
         np.atleast_1d(axes).ravel()[0].text(0.5, 0.5, "no mistakes", ha="center")
-    _save(figure, path)
+    plots.save(figure, path)
     return len(wrong)
 
 
-def build(run_dir: Path, data: Path | None = None) -> Path:
-    """Evaluate the run's best model on validation data and write the figures and report.md."""
-    if not (run_dir / "config.yaml").is_file():
-        raise UserError(f"{run_dir} is not a run directory (no config.yaml)")
-    model_path = inference.find_model(run_dir)
-    config = (run_dir / "config.yaml").read_text()
-    import yaml
+def _validation_manifest(run: rundir.RunDir, data: Path | None) -> Path:
+    """``--data`` (a CSV, or a folder's val.csv), else the val.csv of the data the run
+    trained on, provided it is still that data."""
+    if data is not None:
+        return data if data.suffix.lower() == ".csv" else data / manifests.VAL
+    folder, recorded = run.data_record()
+    if folder is None or not folder.is_absolute() or recorded is None:
+        raise UserError(f"{run.path} does not record the data it trained on: pass --data")
+    now = manifests.identity(folder)
+    if now != recorded:
+        raise UserError(
+            f"the data in {folder} is no longer what {run.path} trained on (identity "
+            f"{recorded}, now {now}): pass --data to report on other data"
+        )
+    return folder / manifests.VAL
 
-    manifest = (data or Path(yaml.safe_load(config)["data"]["dir"])) / "val.csv"
-    if data is not None and data.suffix == ".csv":
-        manifest = data
-    if not manifest.is_file():
-        raise UserError(f"validation manifest {manifest} does not exist (pass --data)")
-    frame = pd.read_csv(manifest)
+
+def build(run_dir: Path, data: Path | None = None, echo: Callable[[str], None] = print) -> Path:
+    """Evaluate the run's best model on validation data and write the figures and report.md."""
+    run = rundir.open_run(run_dir)
+    files.check_folder(run_dir, "run directory")
+    model_path = run.best_model()
+    config = run.config_text()
+    manifest = manifests.read(_validation_manifest(run, data), "labelled", echo)
+    frame = pd.DataFrame({"path": manifest.paths, "label": manifest.labels})
     model, policy = inference.load_model(model_path)
-    frame["probability"] = inference.predict(model, frame["path"].tolist(), policy, tta=False)
+    frame["probability"] = inference.predict(model, manifest.paths, policy, tta=False)
     result = evaluation.scores(frame["label"].to_numpy(), frame["probability"].to_numpy())
 
     history = run_dir / "history.csv"
@@ -110,12 +116,13 @@ def build(run_dir: Path, data: Path | None = None) -> Path:
     )
     confusion_figure(result["confusion_matrix"], run_dir / "confusion.png")
     shown = mistakes_figure(frame, run_dir / "mistakes.png")
-    atomic.write_text(run_dir / "eval.json", json.dumps(result, indent=2) + "\n")
+    files.write_text(run_dir / "eval.json", json.dumps(result, indent=2) + "\n")
     text = "\n".join(
         [
             f"# Run report: {run_dir.name}",
             "",
-            f"Model: `{model_path.name}` evaluated on `{manifest}` ({result['count']} images).",
+            f"Model: `{model_path.name}` evaluated on `{manifest.path}` "
+            f"({result['count']} images).",
             "",
             "## Metrics",
             "",
@@ -143,5 +150,5 @@ def build(run_dir: Path, data: Path | None = None) -> Path:
             "",
         ]
     )
-    atomic.write_text(run_dir / "report.md", text)
+    files.write_text(run_dir / "report.md", text)
     return run_dir / "report.md"

@@ -1,103 +1,306 @@
-"""The run directory: where a training run keeps everything, and how a run is found again.
+"""The run directory: the only module that knows a run's layout, lock, config and data.
 
-``runs/<name>-<timestamp>/`` holds the resolved ``config.yaml``, ``state.json`` (running,
-finished or failed, and the epochs done), ``history.csv``, ``metrics.json``, ``best.keras``,
-``last.keras``, ``curves.png``, TensorBoard ``logs/`` and the resumable ``checkpoints/``.
-A new run never writes into an old one; running the same command again after a crash finds
-the unfinished run with the same config and continues it.
+``runs/<name>-<timestamp>/`` holds the resolved ``config.yaml`` (with the absolute path and
+the identity of the data it trains on), ``config.previous-N.yaml`` (every earlier config the
+run was trained under), ``state.json`` (running, finished or failed, and the epochs done),
+``history.csv``, ``metrics.json``, ``best.keras``, ``last.keras``, ``curves.png``,
+TensorBoard ``logs/``, the resumable ``checkpoints/`` and ``.lock``.
+
+Rules that keep a run whole:
+* a new run directory appears complete (config and state written in a temporary folder,
+  then renamed into place), so a ``kill -9`` at any instant leaves no half-made run;
+* a process that trains a run holds an OS lock on it (``flock``, released by the kernel when
+  the process dies), so two processes never train one run;
+* a finished run is never written into, except with ``--resume``; a run never continues on
+  other data; running the same command again after a crash finds the unfinished run with
+  the same config and data and continues it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import json
 import os
+import shutil
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
-from catsdogs import atomic
+from catsdogs import files
 from catsdogs.errors import UserError
 
 RUNS = Path("runs")
+CONFIG = "config.yaml"
+STATE = "state.json"
+HISTORY = "history.csv"
+BEST, LAST = "best.keras", "last.keras"
+CHECKPOINTS = "checkpoints"
+LOGS = "logs"
+LOCK = ".lock"
 
 
-@dataclass
 class RunDir:
-    path: Path
-    resumed: bool
+    """One run directory; ``created`` is False until a new run's folder exists."""
+
+    def __init__(self, path: Path, created: bool = True, numbered: bool = False) -> None:
+        self.path = path
+        self.created = created
+        self.numbered = numbered  # a timestamped name: another free name will do as well
+        self._lock: int | None = None
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def config_text(self) -> str:
+        return (self.path / CONFIG).read_text(encoding="utf-8")
+
+    def config(self) -> dict:
+        """The resolved config the run trains under, as a plain mapping."""
+        try:
+            tree = yaml.safe_load(self.config_text())
+        except (OSError, yaml.YAMLError) as err:
+            raise UserError(f"{self.path / CONFIG} cannot be read ({err})") from None
+        if not isinstance(tree, dict):
+            raise UserError(f"{self.path / CONFIG} is not a config")
+        return tree
+
+    def data_record(self) -> tuple[Path | None, str | None]:
+        """The folder of the data the run trains on and that data's identity, if recorded."""
+        data = self.config().get("data") or {}
+        folder = data.get("dir")
+        return (Path(folder) if folder else None), data.get("identity")
 
     @property
     def state(self) -> dict:
-        file = self.path / "state.json"
+        file = self.path / STATE
         return json.loads(file.read_text()) if file.exists() else {}
+
+    @property
+    def finished(self) -> bool:
+        return self.state.get("status") == "finished"
+
+    def history(self) -> pd.DataFrame:
+        file = self.path / HISTORY
+        return pd.read_csv(file) if file.exists() else pd.DataFrame()
+
+    def best_model(self) -> Path:
+        path = self.path / BEST
+        if not path.is_file():
+            raise UserError(f"{self.path} holds no {BEST} yet (no epoch has finished)")
+        return path
+
+    # --- writing ----------------------------------------------------------------------------
 
     def set_state(self, status: str, epochs_done: int, message: str = "") -> None:
         state = {"status": status, "epochs_done": epochs_done, "message": message}
-        atomic.write_text(self.path / "state.json", json.dumps(state, indent=2) + "\n")
-
-    def history(self) -> pd.DataFrame:
-        file = self.path / "history.csv"
-        return pd.read_csv(file) if file.exists() else pd.DataFrame()
+        self.write_json(STATE, state)
 
     def write_history(self, history: pd.DataFrame) -> None:
-        atomic.write_text(self.path / "history.csv", history.to_csv(index=False))
+        files.write_text(self.path / HISTORY, history.to_csv(index=False))
 
     def write_json(self, name: str, data: dict) -> None:
-        atomic.write_text(self.path / name, json.dumps(data, indent=2) + "\n")
+        files.write_text(self.path / name, json.dumps(data, indent=2) + "\n")
+
+    def save_model(self, name: str, model) -> None:
+        files.write_with(self.path / name, model.save)
+
+    # --- training: lock, create, continue ---------------------------------------------------
+
+    def lock(self, folder: Path | None = None) -> None:
+        """Take the run's lock or fail naming the process that holds it."""
+        folder = folder or self.path
+        fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, files.file_mode())
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            if err.errno in (errno.EAGAIN, errno.EACCES):
+                raise UserError(
+                    f"run {self.path} is being trained by process {holder}; wait for it to "
+                    "end, or choose another --run-dir"
+                ) from None
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock = fd
+
+    def unlock(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+    def start(self, config_text: str) -> None:
+        """Make a new run's folder, whole, or record the config an existing run goes on with."""
+        if self.created:
+            self._keep_earlier_config(config_text)
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        files.remove_stale_temporaries(self.path.parent)
+        tmp = files.temporary_name(self.path)
+        tmp.mkdir()
+        try:
+            files.write_text(tmp / CONFIG, config_text)
+            files.write_text(tmp / STATE, json.dumps(_RUNNING, indent=2) + "\n")
+            self.lock(tmp)  # the lock is on the open file, so it moves with the folder
+            self.path = _rename_into_place(tmp, self.path, self.numbered)
+        except BaseException:
+            self.unlock()
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self.created = True
+
+    def _keep_earlier_config(self, config_text: str) -> None:
+        """A run continued under another config keeps the earlier one as previous-N."""
+        if self.config_text() == config_text:
+            return
+        number = 1 + sum(1 for _ in self.path.glob("config.previous-*.yaml"))
+        files.write_text(self.path / f"config.previous-{number}.yaml", self.config_text())
+        files.write_text(self.path / CONFIG, config_text)
+
+
+_RUNNING = {"status": "running", "epochs_done": 0, "message": ""}
+
+
+def _rename_into_place(tmp: Path, path: Path, numbered: bool) -> Path:
+    """Rename ``tmp`` to ``path`` (an empty folder there is replaced); a timestamped name that
+    another process took just now becomes the next free ``path-N``."""
+    candidate, suffix = path, 1
+    while True:
+        try:
+            os.rename(tmp, candidate)
+            return candidate
+        except OSError as err:
+            if err.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+            if not numbered:
+                raise UserError(f"--run-dir {path} was filled by another process") from None
+        candidate, suffix = path.with_name(f"{path.name}-{suffix}"), suffix + 1
 
 
 def _is_run(path: Path) -> bool:
-    return (path / "config.yaml").is_file()
+    return (path / CONFIG).is_file()
 
 
-def _unfinished(path: Path) -> bool:
-    state = path / "state.json"
-    return not state.exists() or json.loads(state.read_text()).get("status") != "finished"
+def _without_data(text: str) -> dict:
+    tree = yaml.safe_load(text) or {}
+    tree.get("data", {}).pop("dir", None)
+    tree.get("data", {}).pop("identity", None)
+    return tree
 
 
-def open_run(name: str, config_text: str, run_dir: Path | None, resume: bool) -> RunDir:
-    """The run directory to use: a new one, or the one to resume (see the module's doc)."""
+def _same_data(run: RunDir, identity: str, what: str) -> None:
+    folder, recorded = run.data_record()
+    if recorded != identity:
+        trained_on = f"{folder} (identity {recorded})" if recorded else "data it did not record"
+        raise UserError(
+            f"{what} {run.path} was trained on {trained_on}; a run never continues on other "
+            "data: pass that --data, or choose another --run-dir"
+        )
+
+
+@contextlib.contextmanager
+def for_training(
+    name: str,
+    config_text: str,
+    identity: str,
+    run_dir: Path | None,
+    resume: bool,
+    echo: Callable[[str], None],
+) -> Iterator[RunDir]:
+    """The run to train: an existing one, locked, or a new one that ``start`` creates."""
+    run = _choose(name, config_text, identity, run_dir, resume, echo)
+    try:
+        yield run
+    finally:
+        run.unlock()
+
+
+def _choose(
+    name: str,
+    config_text: str,
+    identity: str,
+    run_dir: Path | None,
+    resume: bool,
+    echo: Callable[[str], None],
+) -> RunDir:
     if run_dir is not None:
+        files.check_folder(run_dir, "--run-dir")
         if run_dir.exists() and any(run_dir.iterdir()):
             if not _is_run(run_dir):
                 raise UserError(f"--run-dir {run_dir} exists and is not a run directory")
-            if not resume and not _unfinished(run_dir):
-                raise UserError(
-                    f"--run-dir {run_dir} holds a finished run; pass --resume to train it "
-                    "further (more epochs) or choose another --run-dir"
-                )
-            return _reopen(run_dir, config_text)
-        return _create(run_dir, config_text)
+            return _continue(RunDir(run_dir), identity, resume, "--run-dir")
+        return RunDir(run_dir, created=False)
+    files.check_folder(RUNS, "the runs folder")
     candidates = sorted(
         (p for p in RUNS.glob(f"{name}-*") if _is_run(p)), key=lambda p: p.stat().st_mtime
     )
     if resume:
         if not candidates:
             raise UserError(f"--resume: no run of {name!r} under {RUNS}/ to resume")
-        return _reopen(candidates[-1], config_text)
+        return _continue(RunDir(candidates[-1]), identity, resume, "--resume: run")
     for path in reversed(candidates):
-        if _unfinished(path) and (path / "config.yaml").read_text() == config_text:
-            return _reopen(path, config_text)
+        run = RunDir(path)
+        if run.finished:
+            continue
+        if run.config_text() == config_text:
+            return _continue(run, identity, resume, "run")
+        if _without_data(run.config_text()) == _without_data(config_text):
+            echo(f"note: the unfinished run {path} trained on other data; starting a new run")
+            break
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = RUNS / f"{name}-{stamp}"
-    suffix = 1
-    while path.exists():
-        path, suffix = RUNS / f"{name}-{stamp}-{suffix}", suffix + 1
-    return _create(path, config_text)
+    return RunDir(RUNS / f"{name}-{stamp}", created=False, numbered=True)
 
 
-def _create(path: Path, config_text: str) -> RunDir:
-    path.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(path / "config.yaml", config_text)
-    run = RunDir(path, resumed=False)
-    run.set_state("running", 0)
+def _continue(run: RunDir, identity: str, resume: bool, what: str) -> RunDir:
+    _same_data(run, identity, what)
+    run.lock()
+    if not resume and run.finished:
+        run.unlock()
+        raise UserError(
+            f"{what} {run.path} holds a finished run; pass --resume to train it further "
+            "(more epochs) or choose another --run-dir"
+        )
+    files.remove_stale_temporaries(run.path)
     return run
 
 
-def _reopen(path: Path, config_text: str) -> RunDir:
-    if (path / "config.yaml").read_text() != config_text:
-        os.replace(path / "config.yaml", path / "config.previous.yaml")
-        atomic.write_text(path / "config.yaml", config_text)
-    return RunDir(path, resumed=True)
+# --- finding runs and models (predict, evaluate, report) ------------------------------------
+
+
+def find_model(path: Path | None) -> Path:
+    """A .keras file; a run directory means its best.keras; nothing means the newest run's."""
+    if path is None:
+        models = sorted(RUNS.glob(f"*/{BEST}"), key=lambda p: p.stat().st_mtime)
+        if not models:
+            raise UserError(f"no trained model under {RUNS}/: train one, or pass --model")
+        return models[-1]
+    if path.is_dir():
+        return RunDir(path).best_model() if _is_run(path) else _no_model(path / BEST)
+    if not path.is_file():
+        raise UserError(f"model {path} does not exist")
+    return path
+
+
+def _no_model(path: Path) -> Path:
+    if not path.is_file():
+        raise UserError(f"model {path} does not exist")
+    return path
+
+
+def run_of(model: Path) -> RunDir | None:
+    """The run a model file belongs to (None for a .keras file outside a run)."""
+    return RunDir(model.parent) if _is_run(model.parent) else None
+
+
+def open_run(path: Path) -> RunDir:
+    """An existing run directory, or one clear error."""
+    if not path.is_dir():
+        raise UserError(f"{path} is not a run directory (it does not exist)")
+    if not _is_run(path):
+        raise UserError(f"{path} is not a run directory (no {CONFIG})")
+    return RunDir(path)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from catsdogs import atomic, inference
+from catsdogs import files, inference, manifests, rundir
 from catsdogs.errors import UserError
 
 FORMATS = ("auto", "proba", "class")
@@ -24,10 +23,8 @@ def choose_format(fmt: str, test: Path) -> tuple[str, str]:
         raise UserError(f"--format must be auto, proba or class; got {fmt!r}")
     if fmt != "auto":
         return fmt, "asked for with --format"
-    report = test.parent / "prepare.json"
-    sample = None
-    if test.suffix.lower() == ".csv" and report.is_file():
-        sample = json.loads(report.read_text()).get("sample_submission")
+    record = manifests.read_record(test.parent) if test.suffix.lower() == ".csv" else None
+    sample = (record or {}).get("sample_submission")
     first = pd.read_csv(sample, nrows=1) if sample and Path(sample).is_file() else pd.DataFrame()
     if "label" not in first or first.empty:
         return "proba", "no competition sample submission known; --format class for 0/1 labels"
@@ -60,7 +57,7 @@ def write(frame: pd.DataFrame, path: Path) -> None:
         text = frame.to_csv(index=False, lineterminator="\n", float_format="%.6f")
     else:
         text = frame.to_csv(index=False, lineterminator="\n")
-    atomic.write_text(path, text)
+    files.write_text(path, text)
 
 
 def create(
@@ -75,10 +72,11 @@ def create(
     """`catsdogs predict`: every test image checked, predicted, and written as a submission."""
     fmt, why = choose_format(fmt, test)
     make([], np.zeros(0), fmt, clip)  # argument errors before any slow work
+    files.check_file(out, "--out")
     echo(f"format: {fmt} ({why})")
-    model_path = inference.find_model(model)
+    model_path = rundir.find_model(model)
     with tempfile.TemporaryDirectory(prefix="catsdogs-predict-") as scratch:
-        images = inference.images_from(test, Path(scratch))
+        images = inference.images_from(test, Path(scratch), echo)
         inference.check_readable(images["path"].tolist())
         loaded, policy = inference.load_model(model_path)
         echo(f"model: {model_path} ({policy} resize), {len(images)} test images from {test}")

@@ -4,15 +4,16 @@ A custom step run with ``strategy.run`` over a distributed dataset serves the de
 MirroredStrategy and MultiWorkerMirroredStrategy alike (``model.fit`` under MultiWorker breaks
 with TF 2.21 / Keras 3.15, keras#20585). Everything a run needs to continue (weights, optimizer
 state with Lookahead's slow weights, the epoch counter) is in a tf.train.Checkpoint saved at
-every epoch's end; the learning-rate and early-stopping decisions are derived from
-``history.csv``, so they survive a restart too.
+every epoch's end (the last two are kept: a damaged newest one falls back to the one before);
+the learning-rate and early-stopping decisions are derived from ``history.csv``, so they
+survive a restart too. Everything that can be refused (the data, the config, a checkpoint that
+no longer fits the model) is refused before the run directory is created or changed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,15 +22,16 @@ import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
+import yaml
 from tqdm import tqdm
 
-from catsdogs import devices, pipeline, plots
+from catsdogs import devices, manifests, pipeline, plots, rundir
 from catsdogs import model as model_lib
 from catsdogs.config import Config, dump
 from catsdogs.errors import UserError
 from catsdogs.optim import factory
 from catsdogs.optim.lookahead import find_lookahead
-from catsdogs.rundir import RunDir, open_run
+from catsdogs.rundir import RunDir
 
 # Reading a step's results waits for the device to finish it. Reading them every few steps
 # instead of every step lets the host queue the next steps while a GPU still works on these.
@@ -38,12 +40,6 @@ HOST_SYNC_STEPS = 8
 
 class NonFiniteLoss(UserError):
     """Training diverged: the loss became NaN or infinite."""
-
-
-def _manifest_rows(path: Path) -> int:
-    if not path.is_file():
-        raise UserError(f"manifest {path} does not exist: run `catsdogs prepare` first")
-    return len(pd.read_csv(path, usecols=["path"]))
 
 
 def _pipeline_options(config: Config) -> pipeline.PipelineOptions:
@@ -66,13 +62,6 @@ def _distribute(strategy: tf.distribute.Strategy, data: tf.data.Dataset):
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return strategy.experimental_distribute_dataset(data.with_options(options))
-
-
-def _save_model(model: keras.Model, path: Path) -> None:
-    """model.save into a temporary name, then rename: never a half-written .keras file."""
-    tmp = path.with_name(f".{path.stem}.tmp.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
 
 
 def _current_learning_rate(optimizer: keras.optimizers.Optimizer) -> float:
@@ -111,24 +100,23 @@ def _should_stop(history: pd.DataFrame, config: Config) -> bool:
 class Trainer:
     """Builds everything under the strategy's scope, then runs epochs until done."""
 
-    def __init__(self, config: Config, data_dir: Path, run: RunDir, echo: Callable[[str], None]):
-        self.config, self.run, self.echo = config, run, echo
+    def __init__(
+        self, config: Config, data: manifests.TrainingData, echo: Callable[[str], None]
+    ) -> None:
+        self.config, self.echo = config, echo
         self.strategy = devices.strategy()
         self.mixed = devices.resolve(config.training.mixed_precision)
         self.jit = devices.resolve(config.training.jit_compile)
         keras.mixed_precision.set_dtype_policy("mixed_float16" if self.mixed else "float32")
         keras.utils.set_random_seed(config.seed)
 
-        train_rows = _manifest_rows(data_dir / "train.csv")
-        self.val_csv = data_dir / "val.csv"
-        _manifest_rows(self.val_csv)
         batch = config.data.batch_size
-        self.steps = config.training.steps_per_epoch or max(1, math.ceil(train_rows / batch))
+        self.steps = config.training.steps_per_epoch or max(1, math.ceil(len(data.train) / batch))
         options = _pipeline_options(config)
-        train = pipeline.dataset(data_dir / "train.csv", options, training=True, repeat=True)
+        train = pipeline.dataset(data.train, options, training=True, repeat=True)
         self.train_batches = iter(_distribute(self.strategy, train))
         self.val_data = _distribute(
-            self.strategy, pipeline.dataset(self.val_csv, options, training=False)
+            self.strategy, pipeline.dataset(data.val, options, training=False)
         )
 
         with self.strategy.scope():
@@ -141,9 +129,6 @@ class Trainer:
             self.epochs_done = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.checkpoint = tf.train.Checkpoint(
             model=self.model, optimizer=self.optimizer, epochs_done=self.epochs_done
-        )
-        self.manager = tf.train.CheckpointManager(
-            self.checkpoint, str(run.path / "checkpoints"), max_to_keep=2
         )
         self.loss = keras.losses.BinaryCrossentropy(reduction=None)
         head = model_lib.head_variables(self.model)
@@ -184,35 +169,76 @@ class Trainer:
 
         return run
 
-    def _validate(self) -> tuple[float, float]:
+    def _judged_weights(self) -> contextlib.AbstractContextManager:
+        """The weights a run is judged by: Lookahead's slow weights when the config says so,
+        else the fast ones. Validation and the saved models both use them."""
         lookahead = find_lookahead(self.optimizer)
-        slow = self.config.training.evaluate_slow_weights and lookahead is not None
+        if self.config.training.evaluate_slow_weights and lookahead is not None:
+            return lookahead.slow_weights_applied()
+        return contextlib.nullcontext()
+
+    def _validate(self) -> tuple[float, float]:
         totals = np.zeros(3)
-        with lookahead.slow_weights_applied() if slow else contextlib.nullcontext():
+        with self._judged_weights():
             for batch in self.val_data:
                 totals += [float(v) for v in self.evaluate_batch(batch)]
         return totals[0] / totals[2], totals[1] / totals[2]
 
-    def _save_models(self, history: pd.DataFrame) -> None:
-        """best.keras (lowest val loss) and last.keras, with the slow weights (what we judge)."""
-        lookahead = find_lookahead(self.optimizer)
-        with lookahead.slow_weights_applied() if lookahead else contextlib.nullcontext():
-            _save_model(self.model, self.run.path / "last.keras")
+    def _save_models(self, run: RunDir, history: pd.DataFrame) -> None:
+        """last.keras, and best.keras (lowest val loss), with the weights validation used."""
+        with self._judged_weights():
+            run.save_model(rundir.LAST, self.model)
             if _epochs_since(history) == 0:
-                _save_model(self.model, self.run.path / "best.keras")
+                run.save_model(rundir.BEST, self.model)
 
-    def fit(self) -> pd.DataFrame:
-        config, run = self.config, self.run
+    def _manager(self, run: RunDir) -> tf.train.CheckpointManager:
+        return tf.train.CheckpointManager(
+            self.checkpoint, str(run.path / rundir.CHECKPOINTS), max_to_keep=2
+        )
+
+    def restore(self, run: RunDir, before: str) -> int:
+        """Load the run's newest usable checkpoint; returns the epochs it holds (0: none).
+
+        A damaged newest checkpoint falls back to the one before, said in one line. A
+        checkpoint that does not fit this config's model or optimizer is refused before
+        anything in the run directory changes; ``before`` is the run's config as it was, to
+        name what differs.
+        """
+        try:
+            saved = self._manager(run).checkpoints
+        except (tf.errors.OpError, ValueError) as err:
+            raise UserError(
+                f"{run.path / rundir.CHECKPOINTS} is damaged ({_first_line(err)}); train into "
+                "another --run-dir"
+            ) from None
+        for path in reversed(saved):
+            try:
+                self.checkpoint.restore(path).assert_existing_objects_matched()
+            except tf.errors.OpError as err:
+                self.echo(
+                    f"checkpoint {Path(path).name} is damaged ({_first_line(err)}); "
+                    "going on from the one before"
+                )
+                continue
+            except (ValueError, AssertionError):
+                raise UserError(
+                    f"run {run.path}: its checkpoint does not fit this config's model "
+                    f"({_differences(before, dump(self.config))} changed); resume it with the "
+                    "config it was trained with, or train into another --run-dir"
+                ) from None
+            return int(self.epochs_done.numpy())
+        if saved:
+            raise UserError(
+                f"every checkpoint of {run.path} is damaged; train into another --run-dir"
+            )
+        return 0
+
+    def fit(self, run: RunDir, start: int) -> pd.DataFrame:
+        config = self.config
         epochs, warmup = config.training.epochs, config.model.warmup_epochs
-        if self.manager.latest_checkpoint:
-            self.checkpoint.restore(
-                self.manager.latest_checkpoint
-            ).assert_existing_objects_matched()
-        start = int(self.epochs_done.numpy())
+        manager = self._manager(run)
         history = run.history().iloc[:start]
-        if run.resumed:
-            self.echo(f"resuming {run.path} after epoch {start} of {epochs}")
-        writer = tf.summary.create_file_writer(str(run.path / "logs"))
+        writer = tf.summary.create_file_writer(str(run.path / rundir.LOGS))
         for epoch in range(start, epochs):
             started = time.monotonic()
             # A frozen backbone also runs in inference mode (BatchNorm statistics stay put);
@@ -259,9 +285,9 @@ class Trainer:
             with writer.as_default(step=epoch + 1):
                 for key in ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"):
                     tf.summary.scalar(key, row[key])
-            self._save_models(history)
+            self._save_models(run, history)
             self.epochs_done.assign(epoch + 1)
-            self.manager.save(checkpoint_number=epoch + 1)
+            manager.save(checkpoint_number=epoch + 1)
             run.set_state("running", epoch + 1)
             self.echo(
                 f"epoch {epoch + 1}/{epochs}: loss {row['loss']:.4f} acc {row['accuracy']:.4f}"
@@ -277,6 +303,39 @@ class Trainer:
                 self.echo(f"early stopping: no better val_loss for {patience} epochs")
                 break
         return history
+
+
+def _first_line(error: Exception) -> str:
+    return (getattr(error, "message", "") or str(error) or type(error).__name__).splitlines()[0]
+
+
+def _differences(before: str, after: str) -> str:
+    """The dotted config keys whose values differ between two resolved configs."""
+
+    def flat(tree: dict, prefix: str = "") -> dict:
+        out = {}
+        for key, value in tree.items():
+            if isinstance(value, dict):
+                out.update(flat(value, f"{prefix}{key}."))
+            else:
+                out[f"{prefix}{key}"] = value
+        return out
+
+    old, new = flat(yaml.safe_load(before)), flat(yaml.safe_load(after))
+    changed = sorted(key for key in old.keys() | new.keys() if old.get(key) != new.get(key))
+    return ", ".join(changed) or "nothing in the config"
+
+
+def with_data(config: Config, data: manifests.TrainingData) -> Config:
+    """The config as a run records it: the data's absolute folder and identity filled in."""
+    wanted = config.data.identity
+    if wanted is not None and wanted != data.identity:
+        raise UserError(
+            f"the config trains only on data with identity {wanted}; {data.folder} has "
+            f"identity {data.identity}"
+        )
+    resolved = config.data.model_copy(update={"dir": data.folder, "identity": data.identity})
+    return config.model_copy(update={"data": resolved})
 
 
 def train(
@@ -297,29 +356,37 @@ def train(
         if run_dir is None:
             raise UserError("with TF_CONFIG, pass the same --run-dir to every worker")
         run_dir = run_dir.with_name(f"{run_dir.name}.worker-{index}")
-    run = open_run(config.name, dump(config), run_dir, resume)
-    trainer = Trainer(config, data_dir or config.data.dir, run, echo)
-    echo(f"run directory: {run.path}")
-    echo(
-        f"devices: {devices.describe(trainer.strategy)}; mixed precision "
-        f"{'on' if trainer.mixed else 'off'}, XLA {'on' if trainer.jit else 'off'}"
-    )
-    history = trainer.fit()
-    if len(history):
-        plots.training_curves(history, run.path / "curves.png")
-        best = history.loc[history["val_loss"].idxmin()]
-        run.write_json(
-            "metrics.json",
-            {
-                "epochs": int(history["epoch"].iloc[-1]),
-                "best_epoch": int(best["epoch"]),
-                "best_val_loss": float(best["val_loss"]),
-                "best_val_accuracy": float(best["val_accuracy"]),
-                "final": {k: float(v) for k, v in history.iloc[-1].items()},
-                "mixed_precision": trainer.mixed,
-                "jit_compile": trainer.jit,
-                "replicas": trainer.strategy.num_replicas_in_sync,
-            },
+    data = manifests.read_training_data(data_dir or config.data.dir, echo)
+    config = with_data(config, data)
+    text = dump(config)
+    with rundir.for_training(config.name, text, data.identity, run_dir, resume, echo) as run:
+        trainer = Trainer(config, data, echo)
+        resumed = run.created
+        start = trainer.restore(run, run.config_text()) if resumed else 0
+        run.start(text)
+        echo(f"run directory: {run.path}")
+        if resumed:
+            echo(f"resuming {run.path} after epoch {start} of {config.training.epochs}")
+        echo(
+            f"devices: {devices.describe(trainer.strategy)}; mixed precision "
+            f"{'on' if trainer.mixed else 'off'}, XLA {'on' if trainer.jit else 'off'}"
         )
-        run.set_state("finished", int(history["epoch"].iloc[-1]))
+        history = trainer.fit(run, start)
+        if len(history):
+            plots.training_curves(history, run.path / "curves.png")
+            best = history.loc[history["val_loss"].idxmin()]
+            run.write_json(
+                "metrics.json",
+                {
+                    "epochs": int(history["epoch"].iloc[-1]),
+                    "best_epoch": int(best["epoch"]),
+                    "best_val_loss": float(best["val_loss"]),
+                    "best_val_accuracy": float(best["val_accuracy"]),
+                    "final": {k: float(v) for k, v in history.iloc[-1].items()},
+                    "mixed_precision": trainer.mixed,
+                    "jit_compile": trainer.jit,
+                    "replicas": trainer.strategy.num_replicas_in_sync,
+                },
+            )
+            run.set_state("finished", int(history["epoch"].iloc[-1]))
     return run.path

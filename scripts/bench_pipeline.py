@@ -25,6 +25,7 @@ import keras  # noqa: E402
 import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from catsdogs import manifests  # noqa: E402
 from catsdogs.images import decode_rgb  # noqa: E402
 from catsdogs.pipeline import PipelineOptions, dataset  # noqa: E402
 
@@ -62,7 +63,7 @@ def main() -> None:
             (tmp / "tree" / f.name.split(".")[0] / f.name).symlink_to(f)
 
         options = PipelineOptions(image_size=size, batch_size=batch)
-        ours = dataset(manifest, options, True, repeat=True)
+        ours = dataset(manifests.read(manifest, "labelled"), options, True, repeat=True)
         keras_loader = keras.utils.image_dataset_from_directory(
             tmp / "tree",
             image_size=(size, size),

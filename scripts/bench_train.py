@@ -23,15 +23,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import pandas as pd  # noqa: E402
 
-from catsdogs.config import dump, load  # noqa: E402
-from catsdogs.rundir import open_run  # noqa: E402
+from catsdogs import manifests  # noqa: E402
+from catsdogs.config import load  # noqa: E402
 from catsdogs.training import Trainer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "dogs-vs-cats-mini"
 
 
-def manifests(images: Path, folder: Path) -> Path:
+def write_manifests(images: Path, folder: Path) -> Path:
     """train.csv and val.csv over the labelled images, as prepare would write them."""
     files = sorted((images / "train").glob("*.jpg"))
     if not files:
@@ -79,12 +79,11 @@ def main() -> None:
         "mixed+XLA": ["training.mixed_precision=on", "training.jit_compile=on"],
     }
     with tempfile.TemporaryDirectory() as tmp:
-        data = manifests(args.data, Path(tmp))
+        data = manifests.read_training_data(write_manifests(args.data, Path(tmp)))
         trainers = {}
         for name, extra in settings.items():
             config = load(args.config, base + extra)
-            run = open_run(config.name, dump(config), Path(tmp) / name, resume=False)
-            trainers[name] = Trainer(config, data, run, echo=print)
+            trainers[name] = Trainer(config, data, echo=print)
             timed_round(trainers[name], 3)  # tracing and compilation
         seconds = dict.fromkeys([*trainers, "pipeline"], 0.0)
         for round_ in range(args.rounds):

@@ -14,7 +14,7 @@ from imagefactory import jpeg_bytes
 from sklearn import metrics as skm
 from typer.testing import CliRunner
 
-from catsdogs import evaluation, submission
+from catsdogs import evaluation, manifests, submission
 from catsdogs.cli import app
 from catsdogs.errors import UserError
 
@@ -119,9 +119,8 @@ def test_default_format_follows_the_competition_sample(shared_data, tmp_path, sa
     # no sample, probabilities.
     write_images(tmp_path / "test1", ["1.jpg", "2.jpg", "3.jpg"])
     rows = {"path": [str(p) for p in sorted((tmp_path / "test1").iterdir())], "id": [1, 2, 3]}
-    pd.DataFrame(rows).to_csv(tmp_path / "test.csv", index=False)
     known = str(shared_data / sample) if sample else None
-    (tmp_path / "prepare.json").write_text(json.dumps({"sample_submission": known}))
+    manifests.write_set(tmp_path, {"test.csv": pd.DataFrame(rows)}, {"sample_submission": known})
     out = tmp_path / "sub.csv"
     done = predict_cli(
         "--model",

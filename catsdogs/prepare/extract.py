@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import shutil
 import stat
 import zipfile
 import zlib
@@ -11,10 +13,12 @@ from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
-from catsdogs import atomic
+from catsdogs import files
 from catsdogs.errors import UserError
 
-CHUNK = 1 << 20
+COPY_BYTES = 1 << 20
+# Room left on the disk beyond the extraction itself.
+DISK_MARGIN_BYTES = 256 << 20
 
 
 @dataclass(frozen=True)
@@ -22,7 +26,9 @@ class Limits:
     """What an archive may unpack to. The real data is ~1.6 GB and compresses ~1:1 (JPEGs)."""
 
     max_total_bytes: int = 16 * 2**30
-    max_ratio: float = 100.0  # uncompressed / compressed, per entry over 1 MiB
+    # Uncompressed / compressed, for each entry over 1 MiB and for the whole archive once it
+    # unpacks to over 1 MiB (many small entries of zeros pass the first, not the second).
+    max_ratio: float = 100.0
     max_entries: int = 1_000_000
 
 
@@ -57,7 +63,7 @@ def check(
     for info in infos:
         path = _entry_path(archive, info)
         total += info.file_size
-        if info.file_size > CHUNK and info.file_size > limits.max_ratio * max(
+        if info.file_size > COPY_BYTES and info.file_size > limits.max_ratio * max(
             info.compress_size, 1
         ):
             raise UnsafeArchiveError(
@@ -70,7 +76,38 @@ def check(
             f"{archive.name}: unpacks to {total} bytes "
             f"(limit {limits.max_total_bytes}): a zip bomb?"
         )
+    size = archive.stat().st_size
+    if total > COPY_BYTES and total > limits.max_ratio * size:
+        raise UnsafeArchiveError(
+            f"{archive.name}: unpacks to {total} bytes from {size} "
+            f"(ratio limit {limits.max_ratio:g}): a zip bomb?"
+        )
     return entries
+
+
+def identity(archive: Path) -> str:
+    """A short hash of the archive's size and central directory (every entry's name, sizes
+    and CRC): cheap to compute, and different for a different archive of the same name."""
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError) as err:
+        raise UserError(f"{archive} is not a readable zip archive ({err})") from None
+    digest = hashlib.sha256(str(archive.stat().st_size).encode())
+    for info in infos:
+        digest.update(
+            f"\n{info.filename}\0{info.CRC}\0{info.compress_size}\0{info.file_size}".encode()
+        )
+    return digest.hexdigest()[:12]
+
+
+def _check_disk(archive: Path, folder: Path, needed: int) -> None:
+    free = shutil.disk_usage(folder).free
+    if needed + DISK_MARGIN_BYTES > free:
+        raise UserError(
+            f"{archive.name} unpacks to {needed / 2**30:.2f} GiB; {folder} has "
+            f"{free / 2**30:.2f} GiB free: make room, or pass another --raw-dir"
+        )
 
 
 def extract(archive: Path, target: Path, limits: Limits = Limits(), force: bool = False) -> Path:
@@ -85,29 +122,45 @@ def extract(archive: Path, target: Path, limits: Limits = Limits(), force: bool 
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError) as err:
         raise UserError(f"{archive} is not a readable zip archive ({err})") from None
-    with zf, atomic.directory(target, replace=force) as tmp:
+    with zf:
         entries = check(archive, zf, limits)
         total = sum(info.file_size for info, _ in entries)
-        with tqdm(
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _check_disk(archive, target.parent, total)
+        _unpack(archive, zf, entries, total, target, force)
+    return target
+
+
+def _unpack(
+    archive: Path,
+    zf: zipfile.ZipFile,
+    entries: list[tuple[zipfile.ZipInfo, PurePosixPath]],
+    total: int,
+    target: Path,
+    force: bool,
+) -> None:
+    with (
+        files.directory(target, replace=force) as tmp,
+        tqdm(
             total=total,
             unit="B",
             unit_scale=True,
             unit_divisor=1024,
             desc=f"extracting {archive.name}",
-        ) as bar:
-            for info, path in entries:
-                dest = tmp.joinpath(*path.parts)
-                if info.is_dir():
-                    dest.mkdir(parents=True, exist_ok=True)
-                    continue
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    with zf.open(info) as src, dest.open("wb") as out:
-                        while chunk := src.read(CHUNK):
-                            out.write(chunk)
-                            bar.update(len(chunk))
-                except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as err:
-                    raise UserError(
-                        f"{archive.name}: entry {info.filename!r} is damaged ({err})"
-                    ) from None
-    return target
+        ) as bar,
+    ):
+        for info, path in entries:
+            dest = tmp.joinpath(*path.parts)
+            if info.is_dir():
+                dest.mkdir(parents=True, exist_ok=True)
+                continue
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                with zf.open(info) as src, dest.open("wb") as out:
+                    while chunk := src.read(COPY_BYTES):
+                        out.write(chunk)
+                        bar.update(len(chunk))
+            except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as err:
+                raise UserError(
+                    f"{archive.name}: entry {info.filename!r} is damaged ({err})"
+                ) from None

@@ -67,10 +67,10 @@ def scan(roots: list[Path]) -> Layout:
             else:
                 rejected.append((path, "no-label", "name is not cat.N.* or dog.N.*"))
         elif parent in TEST_DIRS:
-            if path.stem.isdigit():
+            if path.stem.isascii() and path.stem.isdigit():
                 test.append(Candidate(path, test_id=int(path.stem)))
             else:
-                rejected.append((path, "bad-test-id", "test file name is not an integer id"))
+                rejected.append((path, "bad-test-id", "test file name is not an id of digits 0-9"))
         else:
             skipped += 1  # licences, readmes and the like beside the data
     if len(kinds) > 1:

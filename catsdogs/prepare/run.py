@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections import Counter
@@ -12,12 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from catsdogs import atomic
+from catsdogs import files, manifests
 from catsdogs.errors import UserError
-from catsdogs.prepare import extract, kaggle, layout, manifests, sources
+from catsdogs.prepare import extract, kaggle, layout, sources, splits
 from catsdogs.prepare.validate import validate
-
-OUTPUTS = ("train.csv", "val.csv", "test.csv", "rejected.csv")
 
 
 @dataclass
@@ -46,6 +43,8 @@ def _check(options: Options) -> None:
         raise UserError(
             f"--source {options.source!r} is neither auto, kaggle, petimages nor an existing path"
         )
+    files.check_folder(options.out, "--out")
+    files.check_folder(options.raw_dir, "--raw-dir")
     if options.competition not in sources.COMPETITIONS:
         raise UserError(
             f"--competition must be one of {', '.join(sources.COMPETITIONS)}; "
@@ -68,12 +67,14 @@ def prepare(
 ) -> dict:
     """Run the whole command; returns what it wrote to ``prepare.json``."""
     _check(options)
-    report = options.out / "prepare.json"
-    if report.exists() and not options.force:
-        echo(f"{options.out} is already prepared ({report.name} exists); --force redoes it")
-        return json.loads(report.read_text())
+    if not options.force and manifests.read_record(options.out) is not None:
+        problem = manifests.set_problem(options.out)
+        if problem is None:
+            echo(f"{options.out} is already prepared; --force redoes it")
+            return manifests.read_record(options.out)
+        echo(f"{problem}: preparing {options.out} again")
     started = time.monotonic()
-    exclusions = manifests.read_exclusions(options.exclude)
+    exclusions = splits.read_exclusions(options.exclude)
 
     source, why = sources.choose(options.source)
     echo(f"source: {source} ({why})")
@@ -97,11 +98,14 @@ def prepare(
     checks = validate([c.path for c in everything], options.workers or os.cpu_count() or 1)
     rejected += [(check.path, check.reason, check.detail) for check in checks if not check.ok]
     good = {check.path: check for check in checks if check.ok}
-    train = [manifests.Labelled(good[c.path], c.label) for c in candidates if c.path in good]
-    test = [(good[c.path], c.test_id) for c in found.test if c.path in good]
+    train = [splits.Labelled(good[c.path], c.label) for c in candidates if c.path in good]
+    test, clashes = splits.unique_test_ids(
+        [(good[c.path], c.test_id) for c in found.test if c.path in good]
+    )
+    rejected += clashes
 
-    splits = manifests.split(train, test, options.val_fraction, options.test_fraction, options.seed)
-    rejected += splits.rejected
+    made = splits.split(train, test, options.val_fraction, options.test_fraction, options.seed)
+    rejected += made.rejected
     rejected_frame = pd.DataFrame(
         sorted((str(p), reason, detail) for p, reason, detail in rejected),
         columns=["path", "reason", "detail"],
@@ -121,25 +125,22 @@ def prepare(
                 "dog": int((frame["label"] == 1).sum()) if "label" in frame else None,
                 "total": len(frame),
             }
-            for name, frame in (("train", splits.train), ("val", splits.val), ("test", splits.test))
+            for name, frame in (("train", made.train), ("val", made.val), ("test", made.test))
         },
         "rejected": dict(sorted(Counter(rejected_frame["reason"]).items())),
-        "train_test_overlaps": [list(pair) for pair in splits.overlaps],
+        "train_test_overlaps": [list(pair) for pair in made.overlaps],
         "skipped_files": found.skipped,
         "seconds": round(time.monotonic() - started, 1),
     }
-    _write(options.out, splits, rejected_frame, summary)
+    frames = {
+        manifests.TRAIN: made.train,
+        manifests.VAL: made.val,
+        "test.csv": made.test,
+        "rejected.csv": rejected_frame,
+    }
+    record = manifests.write_set(options.out, frames, summary)
     echo(table(summary))
-    return summary
-
-
-def _write(out: Path, splits: manifests.Splits, rejected: pd.DataFrame, summary: dict) -> None:
-    """Each file atomically; prepare.json last, so its presence means the set is complete."""
-    (out / "prepare.json").unlink(missing_ok=True)
-    frames = (splits.train, splits.val, splits.test, rejected)
-    for name, frame in zip(OUTPUTS, frames):
-        atomic.write_text(out / name, frame.to_csv(index=False, lineterminator="\n"))
-    atomic.write_text(out / "prepare.json", json.dumps(summary, indent=2) + "\n")
+    return record
 
 
 def table(summary: dict) -> str:

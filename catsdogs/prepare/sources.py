@@ -49,16 +49,30 @@ def fetch(
     return Path(source).expanduser()
 
 
+def _extraction(archive: Path, raw_dir: Path, name: str) -> Path:
+    """Where ``archive`` is extracted: named by its identity, so another archive of the same
+    name gets its own folder, and the same archive reuses its earlier extraction."""
+    return raw_dir / f"{name}-{extract.identity(archive)}"
+
+
 def materialize(path: Path, raw_dir: Path, limits: extract.Limits, force: bool) -> list[Path]:
     """Folders to scan: ``path`` itself or its extraction, plus every zip found inside,
     extracted beside it under ``raw_dir``. Zips nest (the competition zip holds train.zip and
     test1.zip, and kagglehub may leave either level), so this goes a few levels down."""
-    root = extract.extract(path, raw_dir / path.stem, limits, force) if path.is_file() else path
+    if path.is_file():
+        root = extract.extract(path, _extraction(path, raw_dir, path.stem), limits, force)
+    else:
+        root = path
     roots, pending = [root], [root]
     for _ in range(MAX_NESTING):
         found = [inner for folder in pending for inner in sorted(folder.rglob("*.zip"))]
         pending = [
-            extract.extract(inner, raw_dir / f"{inner.parent.name}-{inner.stem}", limits, force)
+            extract.extract(
+                inner,
+                _extraction(inner, raw_dir, f"{inner.parent.name}-{inner.stem}"),
+                limits,
+                force,
+            )
             for inner in found
         ]
         roots += pending

@@ -1,4 +1,4 @@
-"""From validated images to the manifests: duplicates, exclusions, a stratified split, CSVs.
+"""From validated images to the manifests' rows: duplicates, exclusions, a stratified split.
 
 Everything here is a pure function of its inputs (sorted paths, a seed), so the same inputs
 give byte-identical files.
@@ -69,6 +69,29 @@ def deduplicate(train: list[Labelled]) -> tuple[list[Labelled], list[tuple[Path,
         ]
     kept.sort(key=lambda item: str(item.check.path))
     return kept, rejected
+
+
+def unique_test_ids(
+    test: list[tuple[ImageCheck, int]],
+) -> tuple[list[tuple[ImageCheck, int]], list[tuple[Path, str, str]]]:
+    """One image per test id. ``5.jpg`` and ``05.jpg``, or ``test1/5.jpg`` and the same file
+    extracted from ``test1.zip``, claim one id: the one named exactly ``<id>.<ext>`` (else the
+    first by path) is kept, the others are rejected with the reason."""
+
+    def preference(item: tuple[ImageCheck, int]) -> tuple[bool, str]:
+        check, test_id = item
+        return check.path.stem != str(test_id), str(check.path)
+
+    kept: dict[int, tuple[ImageCheck, int]] = {}
+    rejected = []
+    for item in sorted(test, key=preference):
+        check, test_id = item
+        if test_id in kept:
+            detail = f"id {test_id} is {kept[test_id][0].path}"
+            rejected.append((check.path, "duplicate-test-id", detail))
+        else:
+            kept[test_id] = item
+    return sorted(kept.values(), key=lambda item: item[1]), rejected
 
 
 def _labelled_frame(items: list[Labelled]) -> pd.DataFrame:

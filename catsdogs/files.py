@@ -1,0 +1,175 @@
+"""The one writer of files: whole or not at all, checked before the work, with the user's umask.
+
+Every file the package writes goes through here. A file is written under a temporary name
+unique to this process beside its target, flushed to disk, given the mode a plain ``open``
+would have given it (``mkstemp`` makes 0600 files), and renamed over the target: a crash
+leaves the old file or the new one, never half of one, and two processes never share a
+temporary name. Temporary names carry the writer's pid, so what a killed process left behind
+is recognised and removed by the next writer in that folder.
+
+Outputs are checked up front (``check_file`` / ``check_folder``), so that a command fails in
+one line before its slow work rather than after it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import secrets
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from catsdogs.errors import UserError
+
+# ".<name>.<pid>-<8 hex>.tmp" plus, for files, the target's suffix (Keras and matplotlib
+# choose the format by it).
+_TEMPORARY = re.compile(r"^\..+\.(\d+)-[0-9a-f]{8}\.tmp(\.[A-Za-z0-9]+)?$")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """The mode ``open(path, "w")`` gives a new file under the current umask."""
+    return 0o666 & ~_umask()
+
+
+def temporary_name(target: Path, suffix: str = "") -> Path:
+    """A name beside ``target`` that no other process or call uses."""
+    return target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp{suffix}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Remove the temporary files and folders that killed writers left in ``folder``."""
+    removed = []
+    if not folder.is_dir():
+        return removed
+    for entry in folder.iterdir():
+        match = _TEMPORARY.match(entry.name)
+        if match and int(match.group(1)) != os.getpid() and not _alive(int(match.group(1))):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed.append(entry)
+    return removed
+
+
+def _cannot_write(path: Path, err: OSError) -> UserError:
+    return UserError(f"cannot write {path}: {err.strerror or err}")
+
+
+def write_with(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(temporary)`` to make the file, then rename it over ``path``.
+
+    For writers that want a path rather than a handle (``model.save``, ``figure.savefig``):
+    the temporary name ends in ``path``'s suffix, so they pick the same format.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise _cannot_write(path, err) from None
+    tmp = temporary_name(path, path.suffix)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.chmod(tmp, file_mode())
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EISDIR):
+            raise _cannot_write(path, err) from None
+        raise
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all."""
+    write_with(path, lambda tmp: tmp.write_bytes(data))
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8, line endings as given) to ``path`` whole or not at all."""
+    write_bytes(path, text.encode("utf-8"))
+
+
+def _nearest_existing(path: Path) -> Path:
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _probe(folder: Path, target: Path, what: str) -> None:
+    """Create and remove a file in ``folder``: the only honest test of writability (root
+    ignores modes; read-only mounts and immutable folders do not)."""
+    if not folder.is_dir():
+        raise UserError(f"cannot write {what} {target}: {folder} is a file, not a folder")
+    probe = temporary_name(folder / "probe")
+    try:
+        probe.touch(exist_ok=False)
+        probe.unlink()
+    except OSError as err:
+        raise UserError(f"cannot write {what} {target}: {err.strerror or err} ({folder})") from None
+
+
+def check_file(path: Path, what: str) -> None:
+    """Fail now, in one line, if ``path`` cannot be written as a file (``what`` names it)."""
+    if path.is_dir():
+        raise UserError(f"{what} {path} is a folder; give a file name")
+    _probe(_nearest_existing(path.parent), path, what)
+
+
+def check_folder(path: Path, what: str) -> None:
+    """Fail now, in one line, if files cannot be written in the folder ``path``."""
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{what} {path} is a file, not a folder")
+    _probe(_nearest_existing(path), path, what)
+
+
+@contextlib.contextmanager
+def directory(target: Path, replace: bool = False) -> Iterator[Path]:
+    """Yield an empty temporary folder beside ``target``; on success it becomes ``target``.
+
+    On an exception the temporary folder is removed and ``target`` is untouched. With
+    ``replace`` an existing ``target`` is swapped out only after the new one is complete.
+    Temporary folders of killed processes beside ``target`` are removed first.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(target.parent)
+    tmp = temporary_name(target)
+    tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if target.exists():
+        if not replace:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise FileExistsError(f"{target} already exists")
+        old = temporary_name(target)
+        os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, target)

@@ -1,0 +1,336 @@
+"""Every command against the bad inputs a hostile user tries: one `error:` line and exit 1,
+before any slow work, and never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import pandas as pd
+import pytest
+from imagefactory import jpeg_bytes
+from typer.testing import CliRunner
+
+from catsdogs import manifests
+from catsdogs.cli import app
+
+SMOKE = Path(__file__).resolve().parents[1] / "configs" / "smoke.yaml"
+
+
+def _writable(folder: Path) -> bool:
+    try:
+        (folder / ".probe").touch()
+    except OSError:
+        return False
+    (folder / ".probe").unlink()
+    return True
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """Make folders read-only for real: chmod for a user, the immutable flag for root (who
+    ignores modes). Skips where neither works."""
+    made: list[Path] = []
+
+    def lock(folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o555)
+        if _writable(folder):
+            subprocess.run(["chattr", "+i", str(folder)], capture_output=True)
+        made.append(folder)
+        if _writable(folder):
+            pytest.skip("cannot make a read-only folder here (root, and chattr +i fails)")
+        return folder
+
+    yield lock
+    for folder in made:
+        subprocess.run(["chattr", "-i", str(folder)], capture_output=True)
+        folder.chmod(0o755)
+
+
+@dataclass
+class World:
+    """A small real setting: images, a prepared data folder, a model and a run."""
+
+    root: Path
+    images: Path
+    data: Path
+    model: Path
+    run: Path
+
+
+def tiny_model(path: Path) -> Path:
+    inputs = keras.Input((32, 32, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255)(inputs))
+    keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(pooled)).save(path)
+    return path
+
+
+@pytest.fixture
+def world(tmp_path) -> World:
+    images = tmp_path / "images"
+    images.mkdir()
+    rows = []
+    for i in range(6):
+        name = f"{'cat' if i % 2 == 0 else 'dog'}.{i}.jpg"
+        (images / name).write_bytes(jpeg_bytes(seed=i))
+        rows.append({"path": str(images / name), "label": i % 2})
+    frame = pd.DataFrame(rows)
+    data = tmp_path / "data"
+    manifests.write_set(data, {"train.csv": frame, "val.csv": frame}, {})
+    run = tmp_path / "run"
+    run.mkdir()
+    tiny_model(run / "best.keras")
+    (run / "config.yaml").write_text("name: handmade\ndata:\n  resize: stretch\n")
+    return World(tmp_path, images, data, tiny_model(tmp_path / "m.keras"), run)
+
+
+def invoke(*args: str):
+    done = CliRunner().invoke(app, list(args))
+    lines = done.output.strip().splitlines()
+    return done, lines
+
+
+def assert_one_error(done, lines, message: str) -> None:
+    # An unexpected exception would reach here as itself, with its traceback.
+    assert done.exit_code == 1 and isinstance(done.exception, SystemExit), done.output
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1, done.output
+    assert message in errors[0], errors[0]
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return path
+
+
+def header_only_val(w: World) -> Path:
+    write(w.root / "d" / "train.csv", (w.data / "train.csv").read_bytes())
+    return write(w.root / "d" / "val.csv", "path,label\n").parent
+
+
+def same_id_twice(folder: Path) -> Path:
+    write(folder / "5.jpg", jpeg_bytes(seed=1))
+    write(folder / "05.jpg", jpeg_bytes(seed=2))
+    return folder
+
+
+# (name, arguments made from the world, expected text in the error line)
+CASES = [
+    (
+        "prepare --out a file",
+        lambda w: [
+            "prepare",
+            "--source",
+            str(w.images.parent),
+            "--out",
+            str(write(w.root / "f", "x")),
+        ],
+        "is a file, not a folder",
+    ),
+    (
+        "prepare --raw-dir a file",
+        lambda w: [
+            "prepare",
+            "--source",
+            str(w.root),
+            "--raw-dir",
+            str(write(w.root / "f", "x")),
+            "--out",
+            str(w.root / "out"),
+        ],
+        "--raw-dir",
+    ),
+    (
+        "train --run-dir a file",
+        lambda w: [
+            "train",
+            "--config",
+            str(SMOKE),
+            "--data",
+            str(w.data),
+            "--run-dir",
+            str(write(w.root / "f", "x")),
+        ],
+        "--run-dir",
+    ),
+    (
+        "train --set seed=-1",
+        lambda w: ["train", "--config", str(SMOKE), "--set", "seed=-1"],
+        "seed: Input should be greater than or equal to 0",
+    ),
+    (
+        "train --set learning rate nan",
+        lambda w: ["train", "--config", str(SMOKE), "--set", "optimizer.learning_rate=.nan"],
+        "optimizer.learning_rate: Input should be a finite number",
+    ),
+    (
+        "train --set epochs=0",
+        lambda w: ["train", "--config", str(SMOKE), "--set", "training.epochs=0"],
+        "training.epochs: Input should be greater than or equal to 1",
+    ),
+    (
+        "train on a header-only val.csv",
+        lambda w: ["train", "--config", str(SMOKE), "--data", str(header_only_val(w))],
+        "val.csv has a header but no rows",
+    ),
+    (
+        "train on a JPEG named train.csv",
+        lambda w: [
+            "train",
+            "--config",
+            str(SMOKE),
+            "--data",
+            str(write(w.root / "d" / "train.csv", jpeg_bytes()).parent),
+        ],
+        "train.csv is not a manifest CSV",
+    ),
+    (
+        "train --data a file",
+        lambda w: ["train", "--config", str(SMOKE), "--data", str(w.data / "train.csv")],
+        "is a file; give the folder prepare wrote",
+    ),
+    (
+        "predict --out an existing folder",
+        lambda w: [
+            "predict",
+            "--model",
+            str(w.model),
+            "--test",
+            str(w.images),
+            "--out",
+            str(w.root),
+        ],
+        "--out",
+    ),
+    (
+        "predict --test with a repeated id",
+        lambda w: [
+            "predict",
+            "--model",
+            str(w.model),
+            "--out",
+            str(w.root / "s.csv"),
+            "--test",
+            str(
+                write(
+                    w.root / "t.csv", f"path,id\n{w.images}/cat.0.jpg,5\n{w.images}/dog.1.jpg,05\n"
+                )
+            ),
+        ],
+        "id 5 appears twice (also line 2)",
+    ),
+    (
+        "predict --test a folder with 5.jpg and 05.jpg",
+        lambda w: [
+            "predict",
+            "--model",
+            str(w.model),
+            "--out",
+            str(w.root / "s.csv"),
+            "--test",
+            str(same_id_twice(w.root / "t")),
+        ],
+        "both have id 5",
+    ),
+    (
+        "predict --test a JPEG",
+        lambda w: [
+            "predict",
+            "--model",
+            str(w.model),
+            "--out",
+            str(w.root / "s.csv"),
+            "--test",
+            str(w.images / "cat.0.jpg"),
+        ],
+        "is neither a CSV manifest, a folder nor a zip",
+    ),
+    (
+        "evaluate on a header-only CSV",
+        lambda w: [
+            "evaluate",
+            "--model",
+            str(w.model),
+            "--data",
+            str(write(w.root / "v.csv", "path,label\n")),
+        ],
+        "v.csv has a header but no rows",
+    ),
+    (
+        "evaluate on a JPEG",
+        lambda w: ["evaluate", "--model", str(w.model), "--data", str(w.images / "cat.0.jpg")],
+        "cat.0.jpg is not a manifest CSV",
+    ),
+    (
+        "evaluate on a label 2",
+        lambda w: [
+            "evaluate",
+            "--model",
+            str(w.model),
+            "--data",
+            str(write(w.root / "v.csv", f"path,label\n{w.images}/cat.0.jpg,2\n")),
+        ],
+        "v.csv line 2: label '2' is not 0 (cat) or 1 (dog)",
+    ),
+    (
+        "report on a folder that is not a run",
+        lambda w: ["report", str(w.images)],
+        "is not a run directory (no config.yaml)",
+    ),
+    (
+        "report on a run that does not record its data",
+        lambda w: ["report", str(w.run)],
+        "does not record the data it trained on: pass --data",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "args", "message"), CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_one_error_line_and_exit_1(world, name, args, message):
+    done, lines = invoke(*args(world))
+    assert_one_error(done, lines, message)
+
+
+def test_outputs_in_a_read_only_folder_fail_before_the_work(world, read_only, monkeypatch):
+    locked = read_only(world.root / "locked")
+    cases = [
+        (["prepare", "--source", str(world.root), "--out", str(locked / "out")], "--out"),
+        (
+            [
+                "predict",
+                "--model",
+                str(world.model),
+                "--test",
+                str(world.images),
+                "--out",
+                str(locked / "s.csv"),
+            ],
+            "--out",
+        ),
+        (["report", str(read_only(world.run))], "cannot write run directory"),
+    ]
+    for args, message in cases:
+        done, lines = invoke(*args)
+        assert_one_error(done, lines, message)
+        assert "cannot write" in done.output
+    monkeypatch.chdir(locked)  # where runs/ cannot be created
+    done, lines = invoke("train", "--config", str(SMOKE), "--data", str(world.data))
+    assert_one_error(done, lines, "cannot write the runs folder")
+    assert not (locked / "runs").exists()
+
+
+def test_evaluate_shows_its_scores_when_it_cannot_save_them(world, read_only):
+    folder = world.root / "models"
+    folder.mkdir()
+    tiny_model(folder / "m.keras")
+    read_only(folder)
+    done, lines = invoke(
+        "evaluate", "--model", str(folder / "m.keras"), "--data", str(world.data / "val.csv")
+    )
+    assert_one_error(done, lines, f"cannot write {folder / 'eval.json'}")
+    assert "the scores above are complete" in lines[-1]
+    assert any(line.startswith("accuracy") for line in lines)  # the result is shown
