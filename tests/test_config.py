@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
+import types
 from pathlib import Path
+from typing import get_args
 
 import keras
 import pytest
+from pydantic import BaseModel
 from typer.testing import CliRunner
 
 from catsdogs.cli import app
-from catsdogs.config import load
+from catsdogs.config import Config, load
 from catsdogs.errors import UserError
 from catsdogs.model import build as build_model
 from catsdogs.optim import Lookahead, factory
@@ -94,3 +98,42 @@ def test_reference_config_is_the_reference_run():
 def test_every_shipped_config_loads(name):
     config = load(CONFIGS / f"{name}.yaml", ["model.weights=none"])
     assert config.name == name
+
+
+def _numeric_fields(model: type[BaseModel], prefix: str = ""):
+    """(dotted name, annotation, field info) of every int or float field, nested sections too."""
+    for name, field in model.model_fields.items():
+        optional = isinstance(field.annotation, types.UnionType)
+        kinds = set(get_args(field.annotation)) - {type(None)} if optional else {field.annotation}
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            yield from _numeric_fields(field.annotation, f"{prefix}{name}.")
+        elif kinds in ({int}, {float}):
+            yield f"{prefix}{name}", kinds.pop(), field
+
+
+def test_every_numeric_field_has_its_range():
+    # `--set seed=-1` used to die inside numpy: every number is bounded by the schema.
+    fields = list(_numeric_fields(Config))
+    assert {"seed", "data.batch_size", "optimizer.lookahead.sync_period"} <= {n for n, *_ in fields}
+    for name, kind, field in fields:
+        bounds = {type(m).__name__ for m in field.metadata}
+        assert bounds & {"Ge", "Gt"}, f"{name} has no lower bound"
+        if kind is int:
+            assert bounds & {"Le", "Lt"}, f"{name} has no upper bound"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("seed=-1", "seed: Input should be greater than or equal to 0"),
+        ("seed=4294967296", "seed: Input should be less than or equal to 4294967295"),
+        ("optimizer.learning_rate=.inf", "optimizer.learning_rate: Input should be a finite"),
+        ("optimizer.clipnorm=.nan", "optimizer.clipnorm: Input should be a finite number"),
+        ("data.batch_size=1000000", "data.batch_size: Input should be less than or equal"),
+        ("optimizer.schedule.min_learning_rate=1", "min_learning_rate is above"),
+        ("data.identity=abc", "data.identity: String should match pattern"),
+    ],
+)
+def test_out_of_range_values_are_one_line(override, message):
+    with pytest.raises(UserError, match=re.escape(message)):
+        load(CONFIGS / "smoke.yaml", [override])

@@ -97,3 +97,35 @@ def test_not_a_zip(tmp_path):
     fake.write_text("hello")
     with pytest.raises(UserError, match="not a readable zip"):
         extract(fake, tmp_path / "out")
+
+
+def test_many_small_entries_of_zeros_are_a_bomb_as_a_whole(tmp_path):
+    # Each 1 MiB entry is under the per-entry check; together they unpack to 1000x the zip.
+    entries = {f"train/cat.{i}.jpg": b"\0" * (1 << 20) for i in range(40)}
+    archive = make_zip(tmp_path / "zeros.zip", entries)
+    with pytest.raises(UnsafeArchiveError, match=r"unpacks to 41943040 bytes from \d+ .*zip bomb"):
+        extract(archive, tmp_path / "raw" / "zeros")
+    assert not (tmp_path / "raw").exists()
+
+
+def test_not_enough_free_disk_is_refused_before_writing(tmp_path, monkeypatch):
+    from catsdogs.prepare import extract as module
+
+    archive = make_zip(tmp_path / "a.zip", {"train/cat.1.jpg": os.urandom(4096)})
+    usage = module.shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(
+        module.shutil, "disk_usage", lambda _: usage._replace(free=module.DISK_MARGIN_BYTES)
+    )
+    with pytest.raises(UserError, match=r"unpacks to 0.00 GiB; .* has 0.25 GiB free"):
+        extract(archive, tmp_path / "raw" / "a")
+    assert list((tmp_path / "raw").iterdir()) == []
+
+
+def test_a_killed_extractions_temporary_folder_is_removed(tmp_path):
+    # What `kill -9` during an extraction leaves: a temporary folder named with a dead pid.
+    left = tmp_path / "raw" / ".a-0123456789ab.99999999-0123abcd.tmp"
+    (left / "train").mkdir(parents=True)
+    (left / "train" / "cat.1.jpg").write_bytes(b"half")
+    archive = make_zip(tmp_path / "a.zip", {"train/cat.1.jpg": b"one"})
+    extract(archive, tmp_path / "raw" / "a")
+    assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == ["a"]

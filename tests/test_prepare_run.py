@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from catsdogs.cli import app
 from catsdogs.prepare.run import Options, prepare
 
+SMOKE = Path(__file__).resolve().parents[1] / "configs" / "smoke.yaml"
 CATS = [f"train/cat.{i}.jpg" for i in range(12)]
 DOGS = [f"train/dog.{i}.jpg" for i in range(12)]
 TESTS = [f"test1/{i}.jpg" for i in range(1, 7)]
@@ -303,3 +304,101 @@ def test_manifests_work_from_any_directory(shared_data, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     manifest = pd.read_csv(tmp_path / "project" / "processed" / "train.csv")
     assert all(Path(p).is_absolute() and Path(p).is_file() for p in manifest.path)
+
+
+def test_test_ids_are_ascii_digits_and_each_id_once(shared_data, tmp_path):
+    # 5.jpg and 05.jpg, a non-ASCII digit, and a test1.zip beside the test1/ it came from.
+    root = tmp_path / "competition"
+    copy_real(shared_data, root / "train", CATS + DOGS)
+    copy_real(shared_data, root / "test1", TESTS[:2])  # 1.jpg, 2.jpg
+    zip_folder(root / "test1", root / "test1.zip", arcroot="test1")
+    shutil.copyfile(shared_data / "test1" / "5.jpg", root / "test1" / "5.jpg")
+    shutil.copyfile(shared_data / "test1" / "6.jpg", root / "test1" / "05.jpg")
+    shutil.copyfile(shared_data / "test1" / "3.jpg", root / "test1" / "\u0667.jpg")  # a 7
+    options = Options(source=str(root), out=tmp_path / "out", raw_dir=tmp_path / "raw")
+    report = prepare(options, echo=lambda _: None)
+    test = pd.read_csv(tmp_path / "out" / "test.csv")
+    assert test.id.tolist() == [1, 2, 5]
+    assert [Path(p).parent for p in test.path] == [root / "test1"] * 3
+    assert Path(test.path[2]).name == "5.jpg"
+    rejected = pd.read_csv(tmp_path / "out" / "rejected.csv")
+    reasons = sorted(
+        (str(Path(p).relative_to(Path(p).parents[1])), reason)
+        for p, reason in zip(rejected.path, rejected.reason)
+    )
+    assert reasons == [
+        ("test1/05.jpg", "duplicate-test-id"),
+        ("test1/1.jpg", "duplicate-test-id"),  # the copies extracted from test1.zip
+        ("test1/2.jpg", "duplicate-test-id"),
+        ("test1/\u0667.jpg", "bad-test-id"),
+    ]
+    assert report["counts"]["test"]["total"] == 3
+
+
+def test_another_archive_of_the_same_name_is_extracted_anew(shared_data, tmp_path):
+    # The extraction is keyed by the archive's identity, not its name: a different train.zip
+    # with the same --raw-dir must not reuse the first one's files.
+    archives = {}
+    for name, first in (("a", 0), ("b", 100)):
+        names = [
+            f"train/{kind}.{i}.jpg" for kind in ("cat", "dog") for i in range(first, first + 8)
+        ]
+        copy_real(shared_data, tmp_path / name / "tree", names)
+        archives[name] = zip_folder(
+            tmp_path / name / "tree", tmp_path / name / "train.zip", "train"
+        )
+    raw = tmp_path / "raw"
+
+    def names(out: str) -> set[str]:
+        frames = [pd.read_csv(tmp_path / out / f"{n}.csv") for n in ("train", "val", "test")]
+        return {Path(p).name for frame in frames for p in frame.path}
+
+    for name, out in (("a", "out-a"), ("b", "out-b"), ("b", "out-b2")):
+        options = Options(source=str(archives[name]), out=tmp_path / out, raw_dir=raw)
+        prepare(options, echo=lambda _: None)
+    assert names("out-a") == {f"{k}.{i}.jpg" for k in ("cat", "dog") for i in range(8)}
+    assert names("out-b") == {f"{k}.{i}.jpg" for k in ("cat", "dog") for i in range(100, 108)}
+    assert len(list(raw.iterdir())) == 2
+    for manifest in ("train.csv", "val.csv", "test.csv", "rejected.csv"):
+        assert (tmp_path / "out-b" / manifest).read_bytes() == (
+            tmp_path / "out-b2" / manifest
+        ).read_bytes()
+
+
+def test_prepare_force_killed_between_manifests_leaves_a_set_nobody_uses(
+    shared_data, tmp_path, monkeypatch
+):
+    copy_real(shared_data, tmp_path / "data" / "train", CATS + DOGS)
+    out = tmp_path / "out"
+    options = Options(source=str(tmp_path / "data"), out=out, raw_dir=tmp_path / "raw")
+    prepare(options, echo=lambda _: None)
+    old_val = pd.read_csv(out / "val.csv").path.tolist()
+
+    from catsdogs import manifests
+
+    real = manifests.files.write_text
+
+    def killed_after_train(path, text):
+        real(path, text)
+        if path.name == "train.csv":
+            raise KeyboardInterrupt  # the process dies here
+
+    monkeypatch.setattr(manifests.files, "write_text", killed_after_train)
+    with pytest.raises(KeyboardInterrupt):
+        prepare(Options(**{**options.__dict__, "seed": 7, "force": True}), echo=lambda _: None)
+    monkeypatch.undo()
+    leaked = set(pd.read_csv(out / "train.csv").path) & set(old_val)
+    assert leaked, "the new train.csv shares images with the old val.csv"
+
+    done = CliRunner().invoke(
+        app, ["train", "--config", str(SMOKE), "--data", str(out), "--run-dir", str(tmp_path / "r")]
+    )
+    assert done.exit_code == 1
+    assert "prepare did not finish writing" in done.output and "prepare --force" in done.output
+    assert not (tmp_path / "r").exists()
+
+    said: list[str] = []
+    prepare(options, echo=said.append)  # without --force: it sees the broken set and redoes it
+    assert said[0] == f"{out / 'prepare.json'} says prepare did not finish: preparing {out} again"
+    assert manifests.set_problem(out) is None
+    assert not set(pd.read_csv(out / "train.csv").path) & set(pd.read_csv(out / "val.csv").path)
