@@ -33,6 +33,7 @@ lint: install
 bench: install
 	$(PY) scripts/bench_lookahead.py
 	$(PY) scripts/bench_prepare.py
+	$(PY) scripts/bench_manifests.py
 	$(PY) scripts/bench_pipeline.py
 	$(PY) scripts/bench_predict.py
 	$(if $(HAS_GPU),$(PY) scripts/bench_train.py,@echo "no GPU: skipping scripts/bench_train.py (VGG19 at 224 px)")
