@@ -7,3 +7,9 @@ class UserError(Exception):
     The CLI prints ``error: <message>`` and exits non-zero; anything else is a bug and keeps
     its traceback.
     """
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message (TensorFlow's run to pages), for a one-line report."""
+    text = getattr(error, "message", "") or str(error) or type(error).__name__
+    return text.strip().splitlines()[0]

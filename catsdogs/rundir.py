@@ -77,7 +77,10 @@ class RunDir:
     @property
     def state(self) -> dict:
         file = self.path / STATE
-        return json.loads(file.read_text()) if file.exists() else {}
+        try:
+            return json.loads(file.read_text()) if file.exists() else {}
+        except ValueError:
+            raise UserError(f"{file} is damaged (not JSON); fix or delete it") from None
 
     @property
     def finished(self) -> bool:
@@ -279,14 +282,10 @@ def find_model(path: Path | None) -> Path:
         if not models:
             raise UserError(f"no trained model under {RUNS}/: train one, or pass --model")
         return models[-1]
+    if _is_run(path):
+        return RunDir(path).best_model()
     if path.is_dir():
-        return RunDir(path).best_model() if _is_run(path) else _no_model(path / BEST)
-    if not path.is_file():
-        raise UserError(f"model {path} does not exist")
-    return path
-
-
-def _no_model(path: Path) -> Path:
+        path = path / BEST
     if not path.is_file():
         raise UserError(f"model {path} does not exist")
     return path

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from catsdogs import devices, manifests, pipeline, plots, rundir
 from catsdogs import model as model_lib
 from catsdogs.config import Config, dump
-from catsdogs.errors import UserError
+from catsdogs.errors import UserError, first_line
 from catsdogs.optim import factory
 from catsdogs.optim.lookahead import find_lookahead
 from catsdogs.rundir import RunDir
@@ -208,7 +208,7 @@ class Trainer:
             saved = self._manager(run).checkpoints
         except (tf.errors.OpError, ValueError) as err:
             raise UserError(
-                f"{run.path / rundir.CHECKPOINTS} is damaged ({_first_line(err)}); train into "
+                f"{run.path / rundir.CHECKPOINTS} is damaged ({first_line(err)}); train into "
                 "another --run-dir"
             ) from None
         for path in reversed(saved):
@@ -216,7 +216,7 @@ class Trainer:
                 self.checkpoint.restore(path).assert_existing_objects_matched()
             except tf.errors.OpError as err:
                 self.echo(
-                    f"checkpoint {Path(path).name} is damaged ({_first_line(err)}); "
+                    f"checkpoint {Path(path).name} is damaged ({first_line(err)}); "
                     "going on from the one before"
                 )
                 continue
@@ -305,10 +305,6 @@ class Trainer:
         return history
 
 
-def _first_line(error: Exception) -> str:
-    return (getattr(error, "message", "") or str(error) or type(error).__name__).splitlines()[0]
-
-
 def _differences(before: str, after: str) -> str:
     """The dotted config keys whose values differ between two resolved configs."""
 
@@ -373,20 +369,25 @@ def train(
         )
         history = trainer.fit(run, start)
         if len(history):
-            plots.training_curves(history, run.path / "curves.png")
-            best = history.loc[history["val_loss"].idxmin()]
-            run.write_json(
-                "metrics.json",
-                {
-                    "epochs": int(history["epoch"].iloc[-1]),
-                    "best_epoch": int(best["epoch"]),
-                    "best_val_loss": float(best["val_loss"]),
-                    "best_val_accuracy": float(best["val_accuracy"]),
-                    "final": {k: float(v) for k, v in history.iloc[-1].items()},
-                    "mixed_precision": trainer.mixed,
-                    "jit_compile": trainer.jit,
-                    "replicas": trainer.strategy.num_replicas_in_sync,
-                },
-            )
-            run.set_state("finished", int(history["epoch"].iloc[-1]))
+            _finish(run, trainer, history)
     return run.path
+
+
+def _finish(run: RunDir, trainer: Trainer, history: pd.DataFrame) -> None:
+    """The figures and the summary of a run that trained to its end."""
+    plots.training_curves(history, run.path / "curves.png")
+    best = history.loc[history["val_loss"].idxmin()]
+    run.write_json(
+        "metrics.json",
+        {
+            "epochs": int(history["epoch"].iloc[-1]),
+            "best_epoch": int(best["epoch"]),
+            "best_val_loss": float(best["val_loss"]),
+            "best_val_accuracy": float(best["val_accuracy"]),
+            "final": {k: float(v) for k, v in history.iloc[-1].items()},
+            "mixed_precision": trainer.mixed,
+            "jit_compile": trainer.jit,
+            "replicas": trainer.strategy.num_replicas_in_sync,
+        },
+    )
+    run.set_state("finished", int(history["epoch"].iloc[-1]))

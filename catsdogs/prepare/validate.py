@@ -19,6 +19,8 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
+from catsdogs.errors import first_line
+
 # Pillow's own limit (about 89 million pixels): a header that claims more is a bomb for us,
 # since training would try to allocate it.
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS
@@ -75,10 +77,6 @@ def pillow_check(path: Path) -> ImageCheck:
     return ImageCheck(path, None, **meta)
 
 
-def _first_line(error: Exception) -> str:
-    return (getattr(error, "message", "") or type(error).__name__).strip().splitlines()[0]
-
-
 def tensorflow_failures(paths: list[Path], workers: int) -> dict[int, str]:
     """Positions in ``paths`` that TensorFlow cannot decode, with the first line of its error.
 
@@ -110,7 +108,7 @@ def tensorflow_failures(paths: list[Path], workers: int) -> dict[int, str]:
             check_decodes(tf.io.read_file(names[position]))
             failures[position] = "TensorFlow failed on it inside tf.data"
         except tf.errors.OpError as err:
-            failures[position] = _first_line(err)
+            failures[position] = first_line(err)
     return failures
 
 
