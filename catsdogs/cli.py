@@ -162,3 +162,35 @@ def report(
     from catsdogs.report import build
 
     _run(lambda: typer.echo(f"wrote {build(run_dir, data, echo=typer.echo)}"))
+
+
+@app.command()
+def sweep(
+    sweep_file: Path = typer.Argument(
+        ..., help="A sweep file (YAML), e.g. configs/sweeps/lookahead_sgd.yaml."
+    ),
+    data: Path = typer.Option(
+        None, help="Prepared manifests [default: the base config's data.dir]."
+    ),
+    out: Path = typer.Option(None, help="The sweep's folder [default: runs/sweeps/<name>]."),
+    storage: str = typer.Option(
+        None, help="An Optuna RDB URL [default: sqlite:///<out>/study.db]."
+    ),
+    jobs: int = typer.Option(
+        1, help="Worker processes on this machine (one GPU, or a share of the cores, each)."
+    ),
+    summary_only: bool = typer.Option(
+        False,
+        "--summary-only",
+        help="Rebuild the tables and figure from the study without training.",
+    ),
+    worker: int = typer.Option(None, hidden=True),
+) -> None:
+    """Run a grid or a search of training runs (an Optuna study); re-run to continue it."""
+    from catsdogs.sweep.run import sweep as run_sweep
+
+    _run(
+        lambda: run_sweep(
+            sweep_file, data, out, storage, jobs, summary_only, worker, echo=typer.echo
+        )
+    )

@@ -1,0 +1,216 @@
+"""What a sweep shows, rebuilt from its study after every trial: ``trials.csv`` (one row a
+trial), ``summary.csv`` (one row a combination, seeds pooled), ``sweep.png`` (the metric against
+the swept number, mean and +-1 std over seeds: the paper's robustness figure) and ``sweep.md``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import optuna  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from catsdogs import files, plots  # noqa: E402
+from catsdogs.sweep.spec import Sweep  # noqa: E402
+
+RESULTS = ["best_val_loss", "best_val_accuracy", "best_epoch", "seconds"]
+SHORT = {"val_accuracy": "val_acc", "val_loss": "val_loss"}
+
+
+def short_metric(metric: str) -> str:
+    return SHORT[metric]
+
+
+def label(key: str, value: Any) -> str:
+    """``optimizer.lookahead.enabled`` True -> ``lookahead on``; else ``learning_rate 0.03``."""
+    parts = key.split(".")
+    if isinstance(value, bool):
+        name = parts[-2] if parts[-1] == "enabled" and len(parts) > 1 else parts[-1]
+        return f"{name} {'on' if value else 'off'}"
+    return f"{parts[-1]} {value:g}" if isinstance(value, float) else f"{parts[-1]} {value}"
+
+
+def duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
+
+
+def trials_frame(study: optuna.Study, sweep: Sweep) -> pd.DataFrame:
+    """One row per trial that started (the queue's waiting ones and the ones that stepped
+    aside for a duplicate are left out)."""
+    rows = []
+    for trial in study.get_trials(deepcopy=False):
+        attrs = trial.user_attrs
+        if "excluded" in attrs or trial.state == optuna.trial.TrialState.WAITING:
+            continue
+        point = sweep.point_of(trial.params)
+        rows.append(
+            {
+                "trial": trial.number,
+                "state": trial.state.name.lower(),
+                "seed": point.seed,
+                **dict(point.values),
+                **{key: attrs.get(key) for key in RESULTS},
+                "run_dir": attrs.get("run_dir"),
+                "command": attrs.get("command"),
+                "diverged": bool(attrs.get("diverged", False)),
+            }
+        )
+    columns = ["trial", "state", "seed", *sweep.keys, *RESULTS, "run_dir", "command", "diverged"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def summary_frame(trials: pd.DataFrame, sweep: Sweep) -> pd.DataFrame:
+    """Mean and sample standard deviation over the seeds of every combination's complete
+    trials (a diverged trial counts with the epochs it finished)."""
+    done = trials[trials["state"] == "complete"]
+    columns = [
+        *sweep.keys,
+        "n",
+        "val_accuracy_mean",
+        "val_accuracy_std",
+        "val_loss_mean",
+        "val_loss_std",
+        "diverged",
+    ]
+    if done.empty:
+        return pd.DataFrame(columns=columns)
+    keys = [done[key].map(repr) for key in sweep.keys]  # lists and floats group exactly
+    grouped = done.groupby(keys, sort=False)
+    summary = pd.DataFrame(
+        {
+            **{key: grouped[key].first() for key in sweep.keys},
+            "n": grouped.size(),
+            "val_accuracy_mean": grouped["best_val_accuracy"].mean(),
+            "val_accuracy_std": grouped["best_val_accuracy"].std(ddof=1),
+            "val_loss_mean": grouped["best_val_loss"].mean(),
+            "val_loss_std": grouped["best_val_loss"].std(ddof=1),
+            "diverged": grouped["diverged"].sum().astype(int),
+        }
+    ).reset_index(drop=True)
+    return summary[columns]
+
+
+def _log_axis(key: str, values: pd.Series) -> bool:
+    numbers = values.astype(float)
+    return "learning_rate" in key or (numbers.min() > 0 and numbers.max() / numbers.min() >= 20)
+
+
+def figure(summary: pd.DataFrame, trials: pd.DataFrame, sweep: Sweep, path: Path) -> None:
+    """The metric against the swept number: one line per value of the other swept keys, the
+    mean over seeds with a +-1 std band (a grid), or one dot per trial (a search)."""
+    metric, x = sweep.spec.metric, sweep.x
+    fig, axis = plt.subplots(figsize=(7, 4.5))
+    if x is None or summary.empty:
+        axis.text(0.5, 0.5, "no numeric swept key, or no finished trial", ha="center")
+    elif sweep.spec.search is not None:
+        done = trials[trials["state"] == "complete"]
+        axis.plot(done[x].astype(float), done[f"best_{metric}"], "o", alpha=0.7)
+    else:
+        others = [key for key in sweep.keys if key != x]
+        groups = (
+            summary.groupby([summary[k].map(repr) for k in others], sort=False)
+            if others
+            else [((), summary)]
+        )
+        for _, group in groups:
+            group = group.sort_values(x)
+            name = ", ".join(label(k, group[k].iloc[0]) for k in others) or metric
+            mean, std = group[f"{metric}_mean"], group[f"{metric}_std"].fillna(0)
+            line = axis.plot(group[x].astype(float), mean, "o-", label=name)[0]
+            axis.fill_between(
+                group[x].astype(float), mean - std, mean + std, color=line.get_color(), alpha=0.2
+            )
+        axis.legend()
+    if x is not None and not summary.empty:
+        if _log_axis(x, trials[x].dropna()):
+            axis.set_xscale("log")
+        axis.set_xlabel(x)
+    axis.set_ylabel(
+        f"{metric} (best epoch"
+        + (", mean +-1 std over seeds)" if sweep.spec.search is None else ")")
+    )
+    axis.set_title(f"sweep {sweep.spec.name}: {len(sweep.spec.seeds)} seed(s) per point")
+    axis.grid(alpha=0.3)
+    plots.save(fig, path)
+
+
+def _table(frame: pd.DataFrame) -> str:
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return "" if np.isnan(value) else f"{value:.4g}"
+        return str(value)
+
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += [
+        "| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)
+    ]
+    return "\n".join(lines)
+
+
+def _wall_time(study: optuna.Study) -> float:
+    trials = [
+        t for t in study.get_trials(deepcopy=False) if t.datetime_start and t.datetime_complete
+    ]
+    if not trials:
+        return 0.0
+    start = min(t.datetime_start for t in trials)
+    return (max(t.datetime_complete for t in trials) - start).total_seconds()
+
+
+def markdown(summary: pd.DataFrame, trials: pd.DataFrame, sweep: Sweep, wall: float) -> str:
+    metric = sweep.spec.metric
+    states = trials["state"].value_counts().to_dict()
+    lines = [
+        f"# Sweep {sweep.spec.name}",
+        "",
+        f"Base config `{sweep.spec.base}`, metric `{metric}` at each trial's best epoch; "
+        f"trials: {', '.join(f'{n} {s}' for s, n in states.items()) or 'none yet'}; "
+        f"wall time {duration(wall)}.",
+        "",
+    ]
+    if not summary.empty:
+        column = f"{metric}_mean"
+        best = summary.loc[
+            summary[column].idxmax() if sweep.direction == "maximize" else summary[column].idxmin()
+        ]
+        described = ", ".join(label(k, best[k]) for k in sweep.keys) or "the base config"
+        lines += [
+            f"Best combination: {described}: {metric} {best[column]:.4f} (n={best['n']}).",
+            "",
+        ]
+    lines += [
+        "![sweep](sweep.png)",
+        "",
+        "## Summary (seeds pooled)",
+        "",
+        _table(summary),
+        "",
+        "## Sweep file",
+        "",
+        "```yaml",
+        sweep.text.rstrip(),
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write(study: optuna.Study, sweep: Sweep, out: Path) -> None:
+    """All four files, each atomically, from the study as it is now."""
+    trials = trials_frame(study, sweep)
+    summary = summary_frame(trials, sweep)
+    files.write_text(out / "trials.csv", trials.to_csv(index=False, lineterminator="\n"))
+    files.write_text(out / "summary.csv", summary.to_csv(index=False, lineterminator="\n"))
+    figure(summary, trials, sweep, out / "sweep.png")
+    files.write_text(out / "sweep.md", markdown(summary, trials, sweep, _wall_time(study)))

@@ -1,0 +1,234 @@
+"""`catsdogs sweep`: sweep files checked like configs, every grid point trained exactly once
+(several workers, a kill -9, a re-run), and tables that say what the trials say."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from catsdogs import manifests, rundir
+from catsdogs.cli import app
+from catsdogs.config import dump, load
+from catsdogs.sweep import results, spec, study
+from catsdogs.training import with_data
+
+SMOKE = Path(__file__).resolve().parents[1] / "configs" / "smoke.yaml"
+SWEEP = f"""\
+name: tiny
+base: {SMOKE}
+set: {{training.epochs: 1, training.steps_per_epoch: 1, data.batch_size: 4}}
+grid:
+  optimizer.lookahead.enabled: [true, false]
+  optimizer.learning_rate: [1e-2, 0.1]
+seeds: [0]
+"""
+
+
+def prepared(shared: Path, folder: Path) -> Path:
+    """A tiny prepared data folder over real images: 8 to train on, 4 to validate."""
+    frames = {}
+    for name, start, count in (("train.csv", 0, 8), ("val.csv", 100, 4)):
+        rows = [
+            {"path": str(shared / "train" / f"{kind}.{i}.jpg"), "label": label}
+            for kind, label in (("cat", 0), ("dog", 1))
+            for i in range(start, start + count // 2)
+        ]
+        frames[name] = pd.DataFrame(rows)
+    manifests.write_set(folder, frames, {})
+    return folder
+
+
+def sweep_file(folder: Path, text: str = SWEEP) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sweep.yaml").write_text(text)
+    return folder / "sweep.yaml"
+
+
+def read_outputs(out: Path) -> dict[str, bytes]:
+    return {name: (out / name).read_bytes() for name in ("trials.csv", "summary.csv", "sweep.md")}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (SWEEP + "colour: red\n", "unknown key 'colour'"),
+        (SWEEP.replace("optimizer.learning_rate:", "optimizer.learnig_rate:"), "learnig_rate"),
+        (SWEEP.replace("[1e-2, 0.1]", "[fast, 0.1]"), "optimizer.learning_rate: Input should"),
+        (SWEEP.replace("[1e-2, 0.1]", "[-1, 0.1]"), "greater than 0"),
+        (SWEEP.replace("training.epochs: 1", "training: 1"), "training is not a section"),
+        (SWEEP + "search: {optimizer.momentum: {low: 0.5, high: 0.9}}\n", "either grid or search"),
+        (SWEEP.replace("seeds: [0]", "seeds: [0, 0]"), "seeds must be distinct"),
+        (SWEEP + "x: seed\n", "x 'seed' is not a swept key"),
+        (SWEEP.replace(str(SMOKE), "nowhere.yaml"), "base nowhere.yaml does not exist"),
+        (SWEEP + "trials: 3\n", "trials and pruner go with search"),
+        ("grid: [1, 2\n", "is not valid YAML"),
+    ],
+)
+def test_a_bad_sweep_file_is_one_error_line(tmp_path, text, message):
+    path = sweep_file(tmp_path, text)
+    done = CliRunner().invoke(app, ["sweep", str(path), "--out", str(tmp_path / "out")])
+    assert done.exit_code == 1 and isinstance(done.exception, SystemExit), done.output
+    [line] = done.output.strip().splitlines()
+    assert line.startswith(f"error: {path}: ") and message in line, line
+    assert not (tmp_path / "out").exists()
+
+
+def test_values_are_checked_with_their_real_types(tmp_path):
+    checked = spec.read(sweep_file(tmp_path))
+    assert checked.grid["optimizer.learning_rate"] == [0.01, 0.1]  # YAML's "1e-2" is a float
+    assert [p.key for p in checked.points()][:2] == [
+        "lookahead.enabled-true_optimizer.learning_rate-0.01_seed-0",
+        "lookahead.enabled-true_optimizer.learning_rate-0.1_seed-0",
+    ]
+    assert checked.x == "optimizer.learning_rate"
+
+
+def test_one_point_queued_twice_runs_once(tmp_path):
+    # Two commands started at once may queue a point twice; of two trials of one point the
+    # lower number runs and the other steps aside, even when both were popped together.
+    checked = spec.read(sweep_file(tmp_path))
+    the_study = optuna.create_study(direction="maximize")
+    point = checked.points()[0]
+    for _ in range(2):
+        the_study.enqueue_trial(study.grid_params(point), user_attrs={"point": point.key})
+    first, second = (the_study.ask(study.distributions(checked)) for _ in range(2))
+    assert checked.point_of(first.params) == checked.point_of(second.params) == point
+    assert study._ahead_of(the_study, first, point.key) is None
+    assert study._ahead_of(the_study, second, point.key).number == first.number
+    study._step_aside(the_study, second, "duplicate")
+    the_study.tell(first, 0.5)
+    assert [t.number for t in study.finished(the_study)] == [first.number]
+    assert study.queue(the_study, checked) == len(checked.points()) - 1  # the rest, once
+
+
+def test_summary_pools_seeds_with_the_sample_std(tmp_path):
+    checked = spec.read(sweep_file(tmp_path, SWEEP.replace("seeds: [0]", "seeds: [0, 1, 2]")))
+    trials = pd.DataFrame(
+        {
+            "state": ["complete"] * 5 + ["fail"],
+            "optimizer.lookahead.enabled": [True, True, True, False, False, False],
+            "optimizer.learning_rate": [0.01] * 6,
+            "best_val_accuracy": [0.6, 0.7, 0.8, 0.5, 0.9, 0.1],
+            "best_val_loss": [0.6, 0.5, 0.4, 0.7, 0.3, 9.0],
+            "diverged": [False, False, False, True, False, False],
+        }
+    )
+    summary = results.summary_frame(trials, checked)
+    assert summary["n"].tolist() == [3, 2]
+    np.testing.assert_allclose(summary["val_accuracy_mean"], [0.7, 0.7])
+    np.testing.assert_allclose(summary["val_accuracy_std"], [0.1, np.sqrt(0.08)])
+    np.testing.assert_allclose(summary["val_loss_mean"], [0.5, 0.5])
+    assert summary["diverged"].tolist() == [0, 1]
+
+
+def test_a_grid_sweep_trains_every_point_once_and_tells_what_they_did(shared_data, tmp_path):
+    data = prepared(shared_data, tmp_path / "data")
+    path, out = sweep_file(tmp_path), tmp_path / "out"
+    done = CliRunner().invoke(app, ["sweep", str(path), "--data", str(data), "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    assert "trial 4/4: lookahead off, learning_rate 0.1, seed 0 -> val_acc " in done.output
+    trials = pd.read_csv(out / "trials.csv")
+    assert trials["state"].tolist() == ["complete"] * 4
+    assert sorted(
+        zip(trials["optimizer.lookahead.enabled"], trials["optimizer.learning_rate"])
+    ) == [
+        (False, 0.01),
+        (False, 0.1),
+        (True, 0.01),
+        (True, 0.1),
+    ]
+    for row in trials.itertuples():
+        history = pd.read_csv(out / "runs" / row.run_dir / "history.csv")
+        assert row.best_val_accuracy == pytest.approx(history["val_accuracy"].max())
+        assert row.best_val_loss == pytest.approx(history["val_loss"].min())
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary["n"].tolist() == [1] * 4
+    for row in summary.itertuples():
+        same = trials[
+            (trials["optimizer.lookahead.enabled"] == row[1])
+            & (trials["optimizer.learning_rate"] == row[2])
+        ]
+        assert row.val_accuracy_mean == pytest.approx(same["best_val_accuracy"].mean())
+        assert np.isnan(row.val_accuracy_std)  # one seed: no spread to tell
+    assert (out / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Best combination:" in (out / "sweep.md").read_text()
+
+    # A trial's command reproduces its resolved config exactly.
+    row = trials.iloc[2]
+    words = shlex.split(row.command)
+    assert words[:2] == ["catsdogs", "train"]
+    sets = [value for flag, value in zip(words, words[1:]) if flag == "--set"]
+    config = load(Path(words[words.index("--config") + 1]), sets)
+    data_dir = Path(words[words.index("--data") + 1])
+    from_command = with_data(config, manifests.read_training_data(data_dir, echo=lambda _: None))
+    assert dump(from_command) == (out / "runs" / row.run_dir / "config.yaml").read_text()
+
+    # Again: nothing to do. --summary-only rebuilds the same files from the study alone.
+    before = read_outputs(out)
+    again = CliRunner().invoke(app, ["sweep", str(path), "--data", str(data), "--out", str(out)])
+    assert again.exit_code == 0 and "4 trials, 4 done" in again.output
+    for name in ("trials.csv", "summary.csv", "sweep.md", "sweep.png"):
+        (out / name).unlink()
+    rebuilt = CliRunner().invoke(app, ["sweep", str(path), "--out", str(out), "--summary-only"])
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert read_outputs(out) == before
+
+
+def _lock_is_free(run: Path) -> bool:
+    with open(run / rundir.LOCK, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        return True
+
+
+def test_two_workers_then_kill_9_then_the_same_command_finishes_each_point_once(
+    shared_data, tmp_path
+):
+    data = prepared(shared_data, tmp_path / "data")
+    path, out = (
+        sweep_file(tmp_path, SWEEP),
+        tmp_path / "out",
+    )
+    command = [sys.executable, "-m", "catsdogs", "sweep", str(path), "--data", str(data)]
+    command += ["--out", str(out), "--jobs", "2"]
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and first.poll() is None:
+        trials = out / "trials.csv"
+        if trials.exists() and (pd.read_csv(trials)["state"] == "complete").sum() >= 1:
+            break
+        time.sleep(0.2)
+    assert first.poll() is None, "the sweep ended before it could be killed"
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    time.sleep(1)  # the kernel kills the workers, then their trains
+    runs = [p for p in (out / "runs").iterdir() if p.is_dir() and not p.name.startswith(".")]
+    assert all(_lock_is_free(run) for run in runs), "an orphan train still holds a run"
+
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    trials = pd.read_csv(out / "trials.csv")
+    complete = trials[trials["state"] == "complete"]
+    assert sorted(complete["run_dir"]) == sorted(p.key for p in spec.read(path).points())
+    assert len(complete) == 4  # each point once: no duplicate, none lost
+    statuses = {
+        json.loads((out / "runs" / r / "state.json").read_text())["status"]
+        for r in complete["run_dir"]
+    }
+    assert statuses == {"finished"}
+    assert os.path.isdir(out / "logs")  # with --jobs 2 each train writes its own log
