@@ -232,3 +232,42 @@ def test_two_workers_then_kill_9_then_the_same_command_finishes_each_point_once(
     }
     assert statuses == {"finished"}
     assert os.path.isdir(out / "logs")  # with --jobs 2 each train writes its own log
+
+
+SEARCH = f"""\
+name: tune
+base: {SMOKE}
+set: {{training.epochs: 2, training.steps_per_epoch: 1, data.batch_size: 4}}
+search:
+  optimizer.learning_rate: {{low: 1e-3, high: 0.3, log: true}}
+  optimizer.lookahead.sync_period: {{low: 2, high: 6}}
+  model.pooling: {{choices: [avg, max]}}
+sampler: random
+trials: 2
+pruner: median
+seeds: [7]
+metric: val_loss
+"""
+
+
+def test_a_search_runs_its_trials_within_the_space_and_reports_each_epoch(shared_data, tmp_path):
+    data = prepared(shared_data, tmp_path / "data")
+    path, out = sweep_file(tmp_path, SEARCH), tmp_path / "out"
+    done = CliRunner().invoke(app, ["sweep", str(path), "--data", str(data), "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    trials = pd.read_csv(out / "trials.csv")
+    assert trials["state"].tolist() == ["complete", "complete"]
+    assert trials["run_dir"].tolist() == ["trial-0000", "trial-0001"]
+    assert trials["optimizer.learning_rate"].between(1e-3, 0.3).all()
+    assert set(trials["optimizer.lookahead.sync_period"]) <= set(range(2, 7))
+    assert set(trials["model.pooling"]) <= {"avg", "max"} and set(trials["seed"]) == {7}
+    the_study = optuna.load_study(study_name="tune", storage=study.default_storage(out))
+    for trial in the_study.trials:  # each epoch's val_loss, as the pruner saw it
+        history = pd.read_csv(out / "runs" / trial.user_attrs["run_dir"] / "history.csv")
+        assert trial.intermediate_values == dict(zip(history["epoch"], history["val_loss"]))
+        assert trial.value == pytest.approx(history["val_loss"].min())
+        config = load(out / "runs" / trial.user_attrs["run_dir"] / "config.yaml")
+        assert (
+            config.optimizer.lookahead.sync_period
+            == trial.params["optimizer.lookahead.sync_period"]
+        )

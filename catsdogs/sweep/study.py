@@ -241,8 +241,8 @@ class Outcome:
 
 
 def _results(run: Path, metric: str, direction: str) -> dict[str, Any] | None:
-    history = rundir.RunDir(run).history() if (run / rundir.HISTORY).is_file() else None
-    if history is None or history.empty:
+    history = rundir.RunDir(run).history()
+    if history.empty:
         return None
     best = history[metric].idxmax() if direction == "maximize" else history[metric].idxmin()
     return {
@@ -258,7 +258,8 @@ def _results(run: Path, metric: str, direction: str) -> dict[str, Any] | None:
 def _train(
     settings: Settings, trial: optuna.Trial, run: Path, arguments: list[str]
 ) -> tuple[int, bool]:
-    """Run ``catsdogs train`` for the trial; report each epoch; returns (exit code, pruned)."""
+    """Run ``catsdogs train`` for the trial, reporting each epoch's metric to the study as it
+    comes (the pruner judges on them); returns the exit code and whether it was pruned."""
     sweep = settings.sweep
     log = None
     if settings.jobs > 1:  # several trains at once: their bars would garble the terminal
@@ -272,18 +273,19 @@ def _train(
     )
     reported, pruned = 0, False
     try:
-        while process.poll() is None:
-            time.sleep(POLL_SECONDS)
-            history = rundir.RunDir(run).history() if (run / rundir.HISTORY).is_file() else None
-            if history is None or sweep.spec.pruner is None:
-                continue
-            for _, row in history.iloc[reported:].iterrows():
+        while True:
+            ended = process.poll() is not None
+            for _, row in rundir.RunDir(run).history().iloc[reported:].iterrows():
                 trial.report(float(row[sweep.spec.metric]), int(row["epoch"]))
-            reported = len(history)
+                reported += 1
+            if ended:
+                break
             if reported and trial.should_prune():
                 pruned = True
                 process.terminate()
                 process.wait()
+                break
+            time.sleep(POLL_SECONDS)
     except BaseException:
         process.kill()
         process.wait()
