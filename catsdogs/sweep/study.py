@@ -73,12 +73,12 @@ def open_study(settings: Settings) -> optuna.Study:
         storage = optuna.storages.RDBStorage(settings.storage, engine_kwargs=kwargs)
     except Exception as err:  # SQLAlchemy raises many kinds for a bad URL or server
         raise UserError(f"--storage {settings.storage}: {type(err).__name__}: {err}") from None
-    if sweep.spec.search is None:
-        sampler: optuna.samplers.BaseSampler = optuna.samplers.RandomSampler(seed=0)
-    elif sweep.spec.sampler == "tpe":
-        sampler = optuna.samplers.TPESampler(seed=sweep.spec.seeds[0])
-    else:
-        sampler = optuna.samplers.RandomSampler(seed=sweep.spec.seeds[0])
+    # Reproducible with one worker; several workers must not all draw the same points.
+    seed = sweep.spec.seeds[0] + (settings.worker or 0)
+    if sweep.spec.search is not None and sweep.spec.sampler == "tpe":
+        sampler: optuna.samplers.BaseSampler = optuna.samplers.TPESampler(seed=seed)
+    else:  # a grid draws nothing: its points come from the queue
+        sampler = optuna.samplers.RandomSampler(seed=seed)
     pruner = optuna.pruners.MedianPruner() if sweep.spec.pruner else optuna.pruners.NopPruner()
     study = optuna.create_study(
         storage=storage,
