@@ -1,5 +1,5 @@
 """`python -m catsdogs` runs the same CLI as the `catsdogs` console script."""
 
-from catsdogs.cli import app
+from catsdogs.cli import main
 
-app(prog_name="catsdogs")
+main()

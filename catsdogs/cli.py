@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -23,6 +24,9 @@ app = typer.Typer(
 )
 
 T = TypeVar("T")
+# Typer's usage errors (a bad value, an unknown option, a missing argument) all derive from
+# the base class of its public BadParameter.
+UsageError = typer.BadParameter.__bases__[0]
 # TensorFlow's C++ start-up chatter (no CUDA on a CPU machine, CPU instruction sets) is noise
 # to a CLI user; real failures still reach them as Python exceptions. Set it to see them.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -40,6 +44,23 @@ def _run(action: Callable[[], T]) -> T:
         raise typer.Exit(130) from None
 
 
+def main(argv: list[str] | None = None) -> None:
+    """The console script: a usage error is one ``error:`` line and exit 1, like every other
+    bad input (Click's default is a usage block and exit 2)."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=argv, prog_name="catsdogs", standalone_mode=False)
+    except UsageError as err:
+        context = err.ctx
+        if context is not None and err.format_message() == context.get_help():
+            typer.echo(context.get_help())  # `catsdogs` alone: the help, as asked
+            sys.exit(0)
+        where = f" (see {context.command_path} --help)" if context is not None else ""
+        typer.echo(f"error: {err.format_message()}{where}", err=True)
+        sys.exit(1)
+    sys.exit(code or 0)
+
+
 def _print_version(value: bool) -> None:
     if value:
         typer.echo(f"catsdogs {__version__}")
@@ -47,7 +68,7 @@ def _print_version(value: bool) -> None:
 
 
 @app.callback()
-def main(
+def _root(
     version: bool = typer.Option(
         False, "--version", callback=_print_version, is_eager=True, help="Print the version."
     ),

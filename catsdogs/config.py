@@ -7,10 +7,18 @@ out of range, a missing file) becomes one line naming the file and the key.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from catsdogs.errors import UserError
 
@@ -18,6 +26,17 @@ from catsdogs.errors import UserError
 class Section(BaseModel):
     # Unknown keys are typos; NaN and infinity are never a meaningful setting.
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_are_not_booleans(cls, value: object, info: ValidationInfo) -> object:
+        """pydantic reads true as 1: for a number, true/false is a mistake, not a value."""
+        kinds = set(get_args(cls.model_fields[info.field_name].annotation)) or {
+            cls.model_fields[info.field_name].annotation
+        }
+        if isinstance(value, bool) and kinds & {int, float} and bool not in kinds:
+            raise ValueError("must be a number, not true or false")
+        return value
 
 
 MAX_SEED = 2**32 - 1  # numpy's and Keras' seeds are unsigned 32-bit
@@ -151,6 +170,17 @@ class Config(Section):
             raise ValueError(
                 "optimizer.schedule.min_learning_rate is above optimizer.learning_rate"
             )
+        epochs = self.training.epochs
+        if self.model.warmup_epochs > epochs:  # equal: a head-only run (a linear probe)
+            raise ValueError(
+                f"model.warmup_epochs ({self.model.warmup_epochs}) is longer than "
+                f"training.epochs ({epochs})"
+            )
+        if self.optimizer.schedule.warmup_epochs > epochs:
+            raise ValueError(
+                f"optimizer.schedule.warmup_epochs ({self.optimizer.schedule.warmup_epochs:g}) "
+                f"is longer than training.epochs ({epochs})"
+            )
         return self
 
 
@@ -179,17 +209,19 @@ def parse_override(text: str) -> tuple[str, object]:
 
 def _describe(error: ValidationError, origin: str) -> str:
     first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    where = ".".join(str(part) for part in first["loc"])
     kind = first["type"]
     if kind == "extra_forbidden":
         return f"{origin}: unknown key {where!r} (a typo?)"
     message = first["msg"].removeprefix("Value error, ")
     more = f" (and {len(error.errors()) - 1} more)" if len(error.errors()) > 1 else ""
-    return f"{origin}: {where}: {message}{more}"
+    return f"{origin}: {where + ': ' if where else ''}{message}{more}"
 
 
 def load(path: Path, overrides: list[str] = ()) -> Config:
     """Read, override and validate a config; any problem is one UserError line."""
+    if path.is_dir():
+        raise UserError(f"config file {path} is a folder; give a YAML file")
     if not path.is_file():
         raise UserError(f"config file {path} does not exist")
     try:

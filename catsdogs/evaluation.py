@@ -61,8 +61,8 @@ def evaluate(
     """Score ``model`` on a labelled manifest; returns the scores and the model file."""
     model_path = rundir.find_model(model)
     manifest = manifests.read(data, "labelled", echo)
+    loaded, policy = inference.load_model(model_path)  # a bad model fails before the images
     inference.check_readable(manifest.paths)
-    loaded, policy = inference.load_model(model_path)
     probabilities = inference.predict(loaded, manifest.paths, policy, tta)
     result = {
         "model": str(model_path),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +23,8 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp"}
 
 def load_model(path: Path) -> tuple[keras.Model, str]:
     """The model and the resize policy it was trained with (from its run's config)."""
+    if not zipfile.is_zipfile(path):  # what Keras reports as "file not found"
+        raise UserError(f"model {path} is not a .keras file (damaged, or another format)")
     try:
         model = keras.models.load_model(path)
     except Exception as err:
@@ -55,13 +58,14 @@ def images_from(source: Path, scratch: Path, echo: Callable[[str], None]) -> pd.
     if source.suffix.lower() == ".csv":
         manifest = manifests.read(source, "test", echo)
         return pd.DataFrame({"path": manifest.paths, "id": manifest.ids})
+    folder = source
     if source.suffix.lower() == ".zip":
-        source = extract.extract(source, scratch / source.stem)
+        folder = extract.extract(source, scratch / source.stem)
     elif not source.is_dir():
         raise UserError(f"--test {source} is neither a CSV manifest, a folder nor a zip")
-    files = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise UserError(f"no images in {source}")
+        raise UserError(f"no images in --test {source}")
     return pd.DataFrame({"path": [str(p) for p in files], "id": _test_ids(files)})
 
 

@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Literal
 
 import pandas as pd
-from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from catsdogs import files
 from catsdogs.errors import UserError
+from catsdogs.prepare.validate import validate
 
 RECORD = "prepare.json"
 TRAIN, VAL = "train.csv", "val.csv"
@@ -117,8 +117,11 @@ def read_record(folder: Path) -> dict | None:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError):
         raise UserError(f"{path} is damaged (not JSON): {RERUN}") from None
-    if not isinstance(record, dict):
-        raise UserError(f"{path} is damaged (not a JSON object): {RERUN}")
+    hashes = record.get("manifests", {}) if isinstance(record, dict) else None
+    if not isinstance(hashes, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in hashes.items()
+    ):
+        raise UserError(f"{path} is damaged (not what prepare writes): {RERUN}")
     return record
 
 
@@ -207,8 +210,10 @@ def _labels(path: Path, frame: pd.DataFrame) -> list[int]:
 
 def _ids(path: Path, frame: pd.DataFrame) -> list[int]:
     text = frame["id"].str.strip()
-    ascii_digits = text.str.fullmatch(r"[0-9]+")
-    _first_bad(path, ~ascii_digits, lambda i: f"id {frame['id'][i]!r} is not a number")
+    ascii_digits = text.str.fullmatch(r"[0-9]{1,18}")  # a 64-bit integer, as Kaggle's are
+    _first_bad(
+        path, ~ascii_digits, lambda i: f"id {frame['id'][i]!r} is not a test id (digits 0-9)"
+    )
     ids = text.astype(int)
     first = {}
     for index, value in ids.items():
@@ -227,48 +232,52 @@ def _absolute(path: Path, frame: pd.DataFrame) -> list[str]:
     return [str(p if os.path.isabs(p) else base / p) for p in frame["path"]]
 
 
-def _image_problem(image: str, sha256: str) -> str | None:
-    """Why ``image`` is not what the manifest promises (None if it is)."""
+def _changed(image: str, sha256: str) -> bool | None:
+    """Whether ``image`` is no longer the file prepare hashed (None: it is gone)."""
     try:
-        if sha256:
-            return None if file_sha256(Path(image)) == sha256 else "changed"
-        with Image.open(image):
-            return None
+        return file_sha256(Path(image)) != sha256
     except FileNotFoundError:
-        return "missing"
-    except UnidentifiedImageError:
-        return "not an image"
-    except OSError as err:
-        return f"unreadable ({err.strerror or err})"
+        return None
 
 
 def _check_images(path: Path, images: list[str], frame: pd.DataFrame) -> None:
+    """Every image present; unchanged since prepare hashed it or, for rows without a hash
+    (a hand-made manifest), decodable by Pillow and TensorFlow as prepare checks them."""
     missing = pd.Series([not os.path.isfile(p) for p in images], index=frame.index)
     _first_bad(
         path,
         missing,
         lambda i: f"image {images[i]} does not exist (the data moved?): {RERUN}",
     )
-    hashes = frame["sha256"].str.strip().tolist() if "sha256" in frame else [""] * len(images)
-    what = "checking images against their sha256" if any(hashes) else "checking images"
+    hashes = frame["sha256"].str.strip() if "sha256" in frame else pd.Series("", frame.index)
+    hashed = hashes[hashes != ""].index
     with (
         ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool,
-        tqdm(total=len(images), desc=what, unit="img", delay=1.0, leave=False) as bar,
+        tqdm(total=len(hashed), desc="checking images", unit="img", delay=1.0, leave=False) as bar,
     ):
-        problems = []
-        for problem in pool.map(_image_problem, images, hashes, chunksize=64):
-            problems.append(problem)
+        changed = pd.Series(False, frame.index)
+        checks = pool.map(_changed, [images[i] for i in hashed], hashes[hashed], chunksize=64)
+        for index, result in zip(hashed, checks):
+            changed[index] = result is not False
             bar.update(1)
-    details = {
-        "changed": "changed since prepare checked it (its sha256 differs): " + RERUN,
-        "missing": "does not exist (the data moved?): " + RERUN,
-        "not an image": "is not an image (Pillow cannot identify it)",
-    }
     _first_bad(
         path,
-        pd.Series([p is not None for p in problems], index=frame.index),
-        lambda i: f"image {images[i]} {details.get(problems[i], problems[i])}",
+        changed,
+        lambda i: (
+            f"image {images[i]} changed since prepare checked it (its sha256 differs): " + RERUN
+        ),
     )
+    unhashed = hashes[hashes == ""].index
+    if len(unhashed):
+        verdicts = validate([Path(images[i]) for i in unhashed], os.cpu_count() or 1)
+        bad = pd.Series(False, frame.index)
+        reasons = {}
+        for index, verdict in zip(unhashed, verdicts):
+            bad[index] = not verdict.ok
+            reasons[index] = (
+                f"{verdict.reason}: {verdict.detail}" if verdict.detail else verdict.reason
+            )
+        _first_bad(path, bad, lambda i: f"image {images[i]} cannot be used ({reasons[i]})")
 
 
 def read(

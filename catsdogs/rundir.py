@@ -137,10 +137,12 @@ class RunDir:
             os.close(self._lock)
             self._lock = None
 
-    def start(self, config_text: str) -> None:
-        """Make a new run's folder, whole, or record the config an existing run goes on with."""
+    def start(self, config_text: str, epochs_done: int = 0) -> None:
+        """Make a new run's folder, whole, or record the config an existing run goes on with
+        (after ``epochs_done`` epochs)."""
         if self.created:
             self._keep_earlier_config(config_text)
+            self.set_state("running", epochs_done)
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         files.remove_stale_temporaries(self.path.parent)
@@ -261,6 +263,8 @@ def _choose(
 
 def _continue(run: RunDir, identity: str, resume: bool, what: str) -> RunDir:
     _same_data(run, identity, what)
+    for folder in (run.path, run.path / CHECKPOINTS, run.path / LOGS):
+        files.check_folder(folder, "run folder")
     run.lock()
     if not resume and run.finished:
         run.unlock()

@@ -77,8 +77,8 @@ def create(
     model_path = rundir.find_model(model)
     with tempfile.TemporaryDirectory(prefix="catsdogs-predict-") as scratch:
         images = inference.images_from(test, Path(scratch), echo)
+        loaded, policy = inference.load_model(model_path)  # a bad model fails before the images
         inference.check_readable(images["path"].tolist())
-        loaded, policy = inference.load_model(model_path)
         echo(f"model: {model_path} ({policy} resize), {len(images)} test images from {test}")
         probabilities = inference.predict(loaded, images["path"].tolist(), policy, tta)
     frame = make(images["id"].tolist(), probabilities, fmt, clip)

@@ -101,10 +101,14 @@ class Trainer:
     """Builds everything under the strategy's scope, then runs epochs until done."""
 
     def __init__(
-        self, config: Config, data: manifests.TrainingData, echo: Callable[[str], None]
+        self,
+        config: Config,
+        data: manifests.TrainingData,
+        echo: Callable[[str], None],
+        strategy: tf.distribute.Strategy | None = None,
     ) -> None:
         self.config, self.echo = config, echo
-        self.strategy = devices.strategy()
+        self.strategy = strategy or devices.strategy()
         self.mixed = devices.resolve(config.training.mixed_precision)
         self.jit = devices.resolve(config.training.jit_compile)
         keras.mixed_precision.set_dtype_policy("mixed_float16" if self.mixed else "float32")
@@ -196,40 +200,55 @@ class Trainer:
             self.checkpoint, str(run.path / rundir.CHECKPOINTS), max_to_keep=2
         )
 
+    def _checkpoints(self, run: RunDir) -> list[str]:
+        """The run's checkpoints, oldest first: as the manager's state file lists them, or,
+        where that file is damaged or gone, as the checkpoint files themselves say."""
+        try:
+            listed = self._manager(run).checkpoints
+        except Exception:  # a damaged state file: TensorFlow raises parse errors of all kinds
+            listed = []
+        if listed:
+            return list(listed)
+        found = (run.path / rundir.CHECKPOINTS).glob("ckpt-*.index")
+        numbered = sorted((int(p.stem.split("-")[1]), p) for p in found if p.stem[5:].isdigit())
+        return [str(path.with_suffix("")) for _, path in numbered]
+
     def restore(self, run: RunDir, before: str) -> int:
         """Load the run's newest usable checkpoint; returns the epochs it holds (0: none).
 
         A damaged newest checkpoint falls back to the one before, said in one line. A
-        checkpoint that does not fit this config's model or optimizer is refused before
-        anything in the run directory changes; ``before`` is the run's config as it was, to
-        name what differs.
+        checkpoint that does not fit this config's model or optimizer (every value in it must
+        find its variable, and every variable its value) is refused before anything in the run
+        directory changes; ``before`` is the run's config as it was, to name what differs.
         """
-        try:
-            saved = self._manager(run).checkpoints
-        except (tf.errors.OpError, ValueError) as err:
-            raise UserError(
-                f"{run.path / rundir.CHECKPOINTS} is damaged ({first_line(err)}); train into "
-                "another --run-dir"
-            ) from None
+        saved = self._checkpoints(run)
         for path in reversed(saved):
-            try:
-                self.checkpoint.restore(path).assert_existing_objects_matched()
-            except tf.errors.OpError as err:
+            damage = _damage(path)
+            if damage is not None:
                 self.echo(
-                    f"checkpoint {Path(path).name} is damaged ({first_line(err)}); "
+                    f"checkpoint {Path(path).name} is damaged ({damage}); "
                     "going on from the one before"
                 )
                 continue
+            status = None
+            try:
+                status = self.checkpoint.restore(path)
+                status.assert_consumed()
             except (ValueError, AssertionError):
                 raise UserError(
-                    f"run {run.path}: its checkpoint does not fit this config's model "
+                    f"run {run.path}: its checkpoint does not fit this config "
                     f"({_differences(before, dump(self.config))} changed); resume it with the "
                     "config it was trained with, or train into another --run-dir"
                 ) from None
+            finally:
+                if status is not None:
+                    status.expect_partial()  # checked above: no warnings when it is collected
             return int(self.epochs_done.numpy())
-        if saved:
+        trained = int(run.state.get("epochs_done", 0)) or len(run.history())
+        if trained:
             raise UserError(
-                f"every checkpoint of {run.path} is damaged; train into another --run-dir"
+                f"run {run.path} trained {trained} epoch(s) but has no usable checkpoint in "
+                f"{rundir.CHECKPOINTS}/; train into another --run-dir"
             )
         return 0
 
@@ -305,8 +324,25 @@ class Trainer:
         return history
 
 
+def _damage(path: str) -> str | None:
+    """Why the checkpoint at ``path`` cannot be read in full (None if it can): every tensor is
+    read once, so a damaged file is found before anything is restored from it."""
+    try:
+        reader = tf.train.load_checkpoint(path)
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+    except Exception as err:  # truncated or garbled files raise OpError, IndexError and more
+        return first_line(err)
+    return None
+
+
+# What decides the variables a checkpoint holds; the other keys may change on --resume.
+STRUCTURE = ("model.", "optimizer.", "data.image_size", "training.mixed_precision")
+
+
 def _differences(before: str, after: str) -> str:
-    """The dotted config keys whose values differ between two resolved configs."""
+    """The dotted config keys that decide a checkpoint's variables and differ between two
+    resolved configs (all differing keys if none of those do)."""
 
     def flat(tree: dict, prefix: str = "") -> dict:
         out = {}
@@ -319,11 +355,18 @@ def _differences(before: str, after: str) -> str:
 
     old, new = flat(yaml.safe_load(before)), flat(yaml.safe_load(after))
     changed = sorted(key for key in old.keys() | new.keys() if old.get(key) != new.get(key))
-    return ", ".join(changed) or "nothing in the config"
+    structural = [key for key in changed if key.startswith(STRUCTURE)]
+    return ", ".join(structural or changed) or "nothing in the config"
 
 
 def with_data(config: Config, data: manifests.TrainingData) -> Config:
-    """The config as a run records it: the data's absolute folder and identity filled in."""
+    """The config as a run records it: the data's absolute folder and identity filled in;
+    refused for data it cannot train on."""
+    if config.data.batch_size > len(data.train):
+        raise UserError(
+            f"data.batch_size {config.data.batch_size} is larger than the {len(data.train)} "
+            f"images of {data.train.path}"
+        )
     wanted = config.data.identity
     if wanted is not None and wanted != data.identity:
         raise UserError(
@@ -352,14 +395,22 @@ def train(
         if run_dir is None:
             raise UserError("with TF_CONFIG, pass the same --run-dir to every worker")
         run_dir = run_dir.with_name(f"{run_dir.name}.worker-{index}")
+    # First: MultiWorkerMirroredStrategy must exist before any TensorFlow op runs, and checking
+    # a hand-made manifest decodes its images with TensorFlow.
+    strategy = devices.strategy()
     data = manifests.read_training_data(data_dir or config.data.dir, echo)
     config = with_data(config, data)
     text = dump(config)
     with rundir.for_training(config.name, text, data.identity, run_dir, resume, echo) as run:
-        trainer = Trainer(config, data, echo)
+        trainer = Trainer(config, data, echo, strategy)
         resumed = run.created
         start = trainer.restore(run, run.config_text()) if resumed else 0
-        run.start(text)
+        if resume and start >= config.training.epochs:
+            raise UserError(
+                f"run {run.path} has trained {start} epochs; --resume trains on only with "
+                f"training.epochs above {start}"
+            )
+        run.start(text, start)
         echo(f"run directory: {run.path}")
         if resumed:
             echo(f"resuming {run.path} after epoch {start} of {config.training.epochs}")

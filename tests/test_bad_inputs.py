@@ -4,6 +4,7 @@ before any slow work, and never a traceback."""
 from __future__ import annotations
 
 import subprocess
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,7 +74,7 @@ def world(tmp_path) -> World:
     images = tmp_path / "images"
     images.mkdir()
     rows = []
-    for i in range(6):
+    for i in range(8):
         name = f"{'cat' if i % 2 == 0 else 'dog'}.{i}.jpg"
         (images / name).write_bytes(jpeg_bytes(seed=i))
         rows.append({"path": str(images / name), "label": i % 2})
@@ -110,6 +111,13 @@ def write(path: Path, text: str | bytes) -> Path:
 def header_only_val(w: World) -> Path:
     write(w.root / "d" / "train.csv", (w.data / "train.csv").read_bytes())
     return write(w.root / "d" / "val.csv", "path,label\n").parent
+
+
+def zip_of(path: Path, entries: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return path
 
 
 def same_id_twice(folder: Path) -> Path:
@@ -189,6 +197,19 @@ CASES = [
         "train.csv is not a manifest CSV",
     ),
     (
+        "train with a batch larger than the data",
+        lambda w: [
+            "train",
+            "--config",
+            str(SMOKE),
+            "--data",
+            str(w.data),
+            "--set",
+            "data.batch_size=9",
+        ],
+        "data.batch_size 9 is larger than the 8 images of",
+    ),
+    (
         "train --data a file",
         lambda w: ["train", "--config", str(SMOKE), "--data", str(w.data / "train.csv")],
         "is a file; give the folder prepare wrote",
@@ -248,6 +269,35 @@ CASES = [
             str(w.images / "cat.0.jpg"),
         ],
         "is neither a CSV manifest, a folder nor a zip",
+    ),
+    (
+        "evaluate with a damaged model",
+        lambda w: [
+            "evaluate",
+            "--model",
+            str(write(w.root / "bad.keras", "junk")),
+            "--data",
+            str(w.data / "val.csv"),
+        ],
+        "bad.keras is not a .keras file (damaged, or another format)",
+    ),
+    (
+        "predict on a zip with no images in it",
+        lambda w: [
+            "predict",
+            "--model",
+            str(w.model),
+            "--out",
+            str(w.root / "s.csv"),
+            "--test",
+            str(zip_of(w.root / "nested.zip", {"train.zip": b"PK"})),
+        ],
+        "no images in --test",
+    ),
+    (
+        "train --config a folder",
+        lambda w: ["train", "--config", str(w.root)],
+        "is a folder; give a YAML file",
     ),
     (
         "evaluate on a header-only CSV",
@@ -317,6 +367,38 @@ def test_outputs_in_a_read_only_folder_fail_before_the_work(world, read_only, mo
         done, lines = invoke(*args)
         assert_one_error(done, lines, message)
         assert "cannot write" in done.output
+    # A run whose checkpoints folder cannot be written is refused before it trains.
+    run = world.root / "r"
+    done, _ = invoke(
+        "train",
+        "--config",
+        str(SMOKE),
+        "--data",
+        str(world.data),
+        "--run-dir",
+        str(run),
+        "--set",
+        "training.epochs=1",
+        "--set",
+        "training.steps_per_epoch=1",
+    )
+    assert done.exit_code == 0, done.output
+    read_only(run / "checkpoints")
+    history = (run / "history.csv").read_bytes()
+    done, lines = invoke(
+        "train",
+        "--config",
+        str(SMOKE),
+        "--data",
+        str(world.data),
+        "--run-dir",
+        str(run),
+        "--resume",
+        "--set",
+        "training.epochs=2",
+    )
+    assert_one_error(done, lines, f"cannot write run folder {run / 'checkpoints'}")
+    assert (run / "history.csv").read_bytes() == history
     monkeypatch.chdir(locked)  # where runs/ cannot be created
     done, lines = invoke("train", "--config", str(SMOKE), "--data", str(world.data))
     assert_one_error(done, lines, "cannot write the runs folder")

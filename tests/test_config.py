@@ -132,6 +132,9 @@ def test_every_numeric_field_has_its_range():
         ("data.batch_size=1000000", "data.batch_size: Input should be less than or equal"),
         ("optimizer.schedule.min_learning_rate=1", "min_learning_rate is above"),
         ("data.identity=abc", "data.identity: String should match pattern"),
+        ("training.epochs=true", "training.epochs: must be a number, not true or false"),
+        ("model.warmup_epochs=3", "model.warmup_epochs (3) is longer than training.epochs (2)"),
+        ("optimizer.schedule.warmup_epochs=3", "warmup_epochs (3) is longer than training.epochs"),
     ],
 )
 def test_out_of_range_values_are_one_line(override, message):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from imagefactory import jpeg_bytes
+from PIL import Image
 
 from catsdogs import manifests
 from catsdogs.errors import UserError
@@ -132,10 +134,19 @@ def test_missing_changed_and_non_image_files_name_row_and_file(tmp_path):
     paths[4].write_bytes(jpeg_bytes(seed=99))  # another image under the same name
     with pytest.raises(UserError, match=rf"line 6: image {paths[4]} changed since prepare"):
         read(tmp_path / "train.csv")
-    # Without a sha256 column an image is still checked to be one.
+    # Without a sha256 column each image is checked as prepare checks it: Pillow and
+    # TensorFlow must both decode all of it.
     frame.drop(columns="sha256").to_csv(tmp_path / "train.csv", index=False)
     paths[1].write_text("not an image at all\n")
-    with pytest.raises(UserError, match=rf"line 3: image {paths[1]} is not an image"):
+    with pytest.raises(UserError, match=rf"line 3: image {paths[1]} cannot be used \(not-an-image"):
+        read(tmp_path / "train.csv")
+    whole = jpeg_bytes(size=(64, 64), seed=1)
+    paths[1].write_bytes(whole[: len(whole) // 2])  # a header that opens, data that ends early
+    with pytest.raises(UserError, match=rf"line 3: image {paths[1]} cannot be used \(truncated"):
+        read(tmp_path / "train.csv")
+    paths[1].write_bytes(whole)
+    Image.open(io.BytesIO(whole)).save(paths[2], format="TIFF")  # Pillow reads it, TF cannot
+    with pytest.raises(UserError, match=rf"line 4: image {paths[2]} cannot be used \(tensorflow"):
         read(tmp_path / "train.csv")
 
 
@@ -160,8 +171,10 @@ def test_header_only_jpeg_and_missing_column_are_one_line(tmp_path):
     ("ids", "message"),
     [
         (["1", "05", "5"], "line 4: id 5 appears twice (also line 3)"),
-        (["1", "\u0665", "2"], "line 3: id '\u0665' is not a number"),
-        (["1", "", "2"], "line 3: id '' is not a number"),
+        (["1", "\u0665", "2"], "line 3: id '\u0665' is not a test id (digits 0-9)"),
+        (["1", "", "2"], "line 3: id '' is not a test id (digits 0-9)"),
+        (["1", "-1", "2"], "line 3: id '-1' is not a test id (digits 0-9)"),
+        (["1", "9" * 26, "2"], f"line 3: id '{'9' * 26}' is not a test id (digits 0-9)"),
     ],
 )
 def test_test_ids_are_ascii_digits_and_unique(tmp_path, ids, message):
@@ -173,9 +186,10 @@ def test_test_ids_are_ascii_digits_and_unique(tmp_path, ids, message):
     assert str(err.value) == f"{tmp_path / 'test.csv'} {message}"
 
 
-def test_a_damaged_record_is_one_line(tmp_path):
+@pytest.mark.parametrize("damage", ["{not json", "[1, 2]", '{"complete": true, "manifests": null}'])
+def test_a_damaged_record_is_one_line(tmp_path, damage):
     frame = prepared(tmp_path, images(tmp_path / "img"))
     manifests.write_set(tmp_path, {"train.csv": frame}, {})
-    (tmp_path / "prepare.json").write_text("{not json")
+    (tmp_path / "prepare.json").write_text(damage)
     with pytest.raises(UserError, match="prepare.json is damaged"):
         read(tmp_path / "train.csv")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -36,7 +37,9 @@ def prepared(shared: Path, folder: Path, first: int, train: int = 8, val: int = 
             for kind, label in (("cat", 0), ("dog", 1))
             for i in range(start, start + count // 2)
         ]
-        frames[name] = pd.DataFrame(rows)
+        frame = pd.DataFrame(rows)
+        frame["sha256"] = [manifests.file_sha256(Path(path)) for path in frame["path"]]
+        frames[name] = frame
     manifests.write_set(folder, frames, {})
     return folder
 
@@ -162,7 +165,21 @@ def test_resume_with_another_model_is_refused_before_anything_changes(shared_dat
     before = snapshot(run)
     done = train(*base, "--resume", "--set", "training.epochs=2", "--set", "model.dense_units=8")
     assert done.exit_code == 1
-    assert "its checkpoint does not fit this config's model (model.dense_units" in done.output
+    assert done.output.strip().splitlines() == [
+        f"error: run {run}: its checkpoint does not fit this config (model.dense_units changed); "
+        "resume it with the config it was trained with, or train into another --run-dir"
+    ]
+    assert snapshot(run) == before
+
+    # The optimizer's variables count too: without Lookahead the slow weights find no home.
+    done = train(*base, "--resume", "--set", "optimizer.lookahead.enabled=false")
+    assert done.exit_code == 1
+    assert "does not fit this config (optimizer.lookahead.enabled changed)" in done.output
+    done = train(*base, "--resume", "--set", "training.epochs=1")  # nothing left to train
+    assert done.exit_code == 1
+    assert "has trained 1 epochs; --resume trains on only with training.epochs above 1" in (
+        done.output
+    )
     assert snapshot(run) == before
 
     done = train(*base, "--resume", "--set", "training.epochs=2")
@@ -186,6 +203,23 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(shared_data, t
     assert "checkpoint ckpt-2 is damaged" in done.output
     assert f"resuming {run} after epoch 1 of 3" in done.output
     assert pd.read_csv(run / "history.csv").epoch.tolist() == [1, 2, 3]
+
+    # Random bytes in the newest (ckpt-3) and a garbled index of checkpoints: the files speak.
+    [newest] = (run / "checkpoints").glob("ckpt-3.data-*")
+    newest.write_bytes(os.urandom(100))
+    (run / "checkpoints" / "checkpoint").write_text("garbage\n")
+    done = train(*base, "--resume", "--set", "training.epochs=4")
+    assert done.exit_code == 0, done.output
+    assert "checkpoint ckpt-3 is damaged" in done.output
+    assert f"resuming {run} after epoch 2 of 4" in done.output
+
+    # No checkpoint at all after epochs were trained: refused, not silently started over.
+    best = (run / "best.keras").read_bytes()
+    shutil.rmtree(run / "checkpoints")
+    done = train(*base, "--resume", "--set", "training.epochs=5")
+    assert done.exit_code == 1
+    assert "trained 4 epoch(s) but has no usable checkpoint" in done.output
+    assert (run / "best.keras").read_bytes() == best
 
 
 def test_a_failed_start_leaves_no_run_folder(shared_data, tmp_path, monkeypatch):

@@ -46,7 +46,9 @@ def prepared(shared: Path, folder: Path) -> Path:
             for kind, label in (("cat", 0), ("dog", 1))
             for i in range(start, start + count // 2)
         ]
-        frames[name] = pd.DataFrame(rows)
+        frame = pd.DataFrame(rows)
+        frame["sha256"] = [manifests.file_sha256(Path(path)) for path in frame["path"]]
+        frames[name] = frame
     manifests.write_set(folder, frames, {})
     return folder
 
