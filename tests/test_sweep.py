@@ -273,3 +273,13 @@ def test_a_search_runs_its_trials_within_the_space_and_reports_each_epoch(shared
             config.optimizer.lookahead.sync_period
             == trial.params["optimizer.lookahead.sync_period"]
         )
+
+
+def test_summary_only_without_a_study_is_one_error_line(tmp_path):
+    path = sweep_file(tmp_path)
+    done = CliRunner().invoke(
+        app, ["sweep", str(path), "--out", str(tmp_path / "out"), "--summary-only"]
+    )
+    assert done.exit_code == 1
+    assert done.output.strip() == f"error: no study in {tmp_path / 'out'} yet: nothing to sum up"
+    assert not (tmp_path / "out").exists()

@@ -32,8 +32,11 @@ def sweep(
     )
     if not summary_only and worker is None:
         manifests.read_training_data(data, echo)  # bad data is one line before any trial
+    if summary_only and settings.storage == study.default_storage(out):
+        if not (out / "study.db").is_file():
+            raise UserError(f"no study in {out} yet: nothing to sum up")
     out.mkdir(parents=True, exist_ok=True)
-    the_study = study.open_study(settings)
+    the_study = study.open_study(settings, create=not summary_only)
     if summary_only:
         results.write(the_study, checked, out)
         return out

@@ -63,9 +63,9 @@ def default_storage(out: Path) -> str:
     return f"sqlite:///{(out / 'study.db').absolute()}"
 
 
-def open_study(settings: Settings) -> optuna.Study:
-    """The sweep's study in its storage, made on first use; refused if another sweep file
-    made it (the trials of one study must mean one thing)."""
+def open_study(settings: Settings, create: bool = True) -> optuna.Study:
+    """The sweep's study in its storage, made on first use (``create``); refused if another
+    sweep file made it (the trials of one study must mean one thing)."""
     sweep = settings.sweep
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     kwargs = {"connect_args": {"timeout": 60}} if settings.storage.startswith("sqlite") else {}
@@ -80,6 +80,10 @@ def open_study(settings: Settings) -> optuna.Study:
     else:  # a grid draws nothing: its points come from the queue
         sampler = optuna.samplers.RandomSampler(seed=seed)
     pruner = optuna.pruners.MedianPruner() if sweep.spec.pruner else optuna.pruners.NopPruner()
+    if not create and sweep.spec.name not in optuna.get_all_study_names(storage):
+        raise UserError(
+            f"no study {sweep.spec.name!r} in {settings.storage} yet: nothing to sum up"
+        )
     study = optuna.create_study(
         storage=storage,
         study_name=sweep.spec.name,
