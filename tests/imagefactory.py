@@ -10,6 +10,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from PIL import Image
 
 
@@ -86,3 +87,22 @@ def copy_real(shared: Path, dest: Path, names: list[str]) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     for name in names:
         shutil.copyfile(shared / name, dest / Path(name).name)
+
+
+def prepared_data(shared: Path, folder: Path, first: int = 0, train: int = 8, val: int = 4) -> Path:
+    """A prepared data folder (manifests with sha256, and prepare.json) over real images of
+    ``shared``: ``train`` images from number ``first`` on, then ``val`` more, half cats."""
+    from catsdogs import manifests
+
+    frames = {}
+    for name, start, count in (("train.csv", first, train), ("val.csv", first + train, val)):
+        rows = [
+            {"path": str(shared / "train" / f"{kind}.{i}.jpg"), "label": label}
+            for kind, label in (("cat", 0), ("dog", 1))
+            for i in range(start, start + count // 2)
+        ]
+        frame = pd.DataFrame(rows)
+        frame["sha256"] = [manifests.file_sha256(Path(path)) for path in frame["path"]]
+        frames[name] = frame
+    manifests.write_set(folder, frames, {})
+    return folder

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from imagefactory import prepared_data
 from typer.testing import CliRunner
 
 from catsdogs import manifests
@@ -26,22 +27,6 @@ from catsdogs.rundir import RunDir
 from catsdogs.training import Trainer, with_data
 
 SMOKE = Path(__file__).resolve().parents[1] / "configs" / "smoke.yaml"
-
-
-def prepared(shared: Path, folder: Path, first: int, train: int = 8, val: int = 4) -> Path:
-    """A prepared data folder (manifests and prepare.json) over real images from ``first``."""
-    frames = {}
-    for name, start, count in (("train.csv", first, train), ("val.csv", first + train, val)):
-        rows = [
-            {"path": str(shared / "train" / f"{kind}.{i}.jpg"), "label": label}
-            for kind, label in (("cat", 0), ("dog", 1))
-            for i in range(start, start + count // 2)
-        ]
-        frame = pd.DataFrame(rows)
-        frame["sha256"] = [manifests.file_sha256(Path(path)) for path in frame["path"]]
-        frames[name] = frame
-    manifests.write_set(folder, frames, {})
-    return folder
 
 
 def train(*args: str):
@@ -56,8 +41,8 @@ def test_a_run_records_its_data_and_never_continues_on_other_data(
     shared_data, tmp_path, monkeypatch
 ):
     monkeypatch.chdir(tmp_path)
-    first = prepared(shared_data, tmp_path / "a", 0)
-    other = prepared(shared_data, tmp_path / "b", 100)
+    first = prepared_data(shared_data, tmp_path / "a", 0)
+    other = prepared_data(shared_data, tmp_path / "b", 100)
     one_epoch = ["--set", "training.epochs=1", "--set", "training.steps_per_epoch=1"]
     done = train("--data", str(first), *one_epoch)
     assert done.exit_code == 0, done.output
@@ -80,7 +65,7 @@ def test_a_run_records_its_data_and_never_continues_on_other_data(
         assert "was trained on" in done.output and "never continues on other data" in done.output
 
     # report reads the run's own data, not the data/processed of wherever one stands.
-    prepared(shared_data, tmp_path / "elsewhere" / "data" / "processed", 200)
+    prepared_data(shared_data, tmp_path / "elsewhere" / "data" / "processed", 200)
     monkeypatch.chdir(tmp_path / "elsewhere")
     done = CliRunner().invoke(app, ["report", str(run)])
     assert done.exit_code == 0, done.output
@@ -93,7 +78,7 @@ def test_a_run_records_its_data_and_never_continues_on_other_data(
 
 
 def test_a_second_trainer_of_a_run_is_refused_naming_the_first(shared_data, tmp_path):
-    data = prepared(shared_data, tmp_path / "data", 0)
+    data = prepared_data(shared_data, tmp_path / "data", 0)
     run = tmp_path / "r"
     done = train("--data", str(data), "--run-dir", str(run), "--set", "training.epochs=1")
     assert done.exit_code == 0, done.output
@@ -127,7 +112,7 @@ def test_a_second_trainer_of_a_run_is_refused_naming_the_first(shared_data, tmp_
 
 
 def test_kill_9_while_the_run_folder_is_made_then_the_same_command_trains(shared_data, tmp_path):
-    data = prepared(shared_data, tmp_path / "data", 0)
+    data = prepared_data(shared_data, tmp_path / "data", 0)
     args = ["--config", str(SMOKE), "--data", str(data), "--set", "training.epochs=1"]
     # The process kills itself with SIGKILL after the new run's config is written, before the
     # folder is in place: the worst instant for a run directory to be half made.
@@ -157,7 +142,7 @@ def test_kill_9_while_the_run_folder_is_made_then_the_same_command_trains(shared
 
 
 def test_resume_with_another_model_is_refused_before_anything_changes(shared_data, tmp_path):
-    data = prepared(shared_data, tmp_path / "data", 0)
+    data = prepared_data(shared_data, tmp_path / "data", 0)
     run = tmp_path / "r"
     base = ["--data", str(data), "--run-dir", str(run), "--set", "training.steps_per_epoch=2"]
     done = train(*base, "--set", "training.epochs=1")
@@ -190,7 +175,7 @@ def test_resume_with_another_model_is_refused_before_anything_changes(shared_dat
 
 
 def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(shared_data, tmp_path):
-    data = prepared(shared_data, tmp_path / "data", 0)
+    data = prepared_data(shared_data, tmp_path / "data", 0)
     run = tmp_path / "r"
     base = ["--data", str(data), "--run-dir", str(run), "--set", "training.steps_per_epoch=2"]
     assert train(*base, "--set", "training.epochs=2").exit_code == 0
@@ -224,7 +209,7 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(shared_data, t
 
 def test_a_failed_start_leaves_no_run_folder(shared_data, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    data = prepared(shared_data, tmp_path / "data", 0)
+    data = prepared_data(shared_data, tmp_path / "data", 0)
     (tmp_path / "weights.h5").write_bytes(b"not weights")
     done = train("--data", str(data), "--set", f"model.weights={tmp_path / 'weights.h5'}")
     assert done.exit_code == 1 and "small_cnn has no pretrained weights" in done.output
@@ -232,7 +217,7 @@ def test_a_failed_start_leaves_no_run_folder(shared_data, tmp_path, monkeypatch)
 
 
 def test_files_follow_the_umask(shared_data, tmp_path):
-    data = prepared(shared_data, tmp_path / "data", 0)
+    data = prepared_data(shared_data, tmp_path / "data", 0)
     assert (data / "train.csv").stat().st_mode & 0o777 == 0o666 & ~_umask()
     old = os.umask(0o027)
     try:
@@ -254,7 +239,7 @@ def _umask() -> int:
 
 @pytest.mark.parametrize("slow", [True, False])
 def test_saved_models_hold_the_weights_validation_used(shared_data, tmp_path, slow):
-    data = manifests.read_training_data(prepared(shared_data, tmp_path / "data", 0))
+    data = manifests.read_training_data(prepared_data(shared_data, tmp_path / "data", 0))
     config = load(SMOKE, [f"training.evaluate_slow_weights={str(slow).lower()}"])
     config = with_data(config, data)  # 2 epochs of 4 steps, k = 3: fast and slow differ
     trainer = Trainer(config, data, echo=lambda _: None)

@@ -17,6 +17,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
+from imagefactory import prepared_data
 from typer.testing import CliRunner
 
 from catsdogs import manifests, rundir
@@ -35,22 +36,6 @@ grid:
   optimizer.learning_rate: [1e-2, 0.1]
 seeds: [0]
 """
-
-
-def prepared(shared: Path, folder: Path) -> Path:
-    """A tiny prepared data folder over real images: 8 to train on, 4 to validate."""
-    frames = {}
-    for name, start, count in (("train.csv", 0, 8), ("val.csv", 100, 4)):
-        rows = [
-            {"path": str(shared / "train" / f"{kind}.{i}.jpg"), "label": label}
-            for kind, label in (("cat", 0), ("dog", 1))
-            for i in range(start, start + count // 2)
-        ]
-        frame = pd.DataFrame(rows)
-        frame["sha256"] = [manifests.file_sha256(Path(path)) for path in frame["path"]]
-        frames[name] = frame
-    manifests.write_set(folder, frames, {})
-    return folder
 
 
 def sweep_file(folder: Path, text: str = SWEEP) -> Path:
@@ -137,7 +122,7 @@ def test_summary_pools_seeds_with_the_sample_std(tmp_path):
 
 
 def test_a_grid_sweep_trains_every_point_once_and_tells_what_they_did(shared_data, tmp_path):
-    data = prepared(shared_data, tmp_path / "data")
+    data = prepared_data(shared_data, tmp_path / "data", train=8, val=4)
     path, out = sweep_file(tmp_path), tmp_path / "out"
     done = CliRunner().invoke(app, ["sweep", str(path), "--data", str(data), "--out", str(out)])
     assert done.exit_code == 0, done.output
@@ -201,7 +186,7 @@ def _lock_is_free(run: Path) -> bool:
 def test_two_workers_then_kill_9_then_the_same_command_finishes_each_point_once(
     shared_data, tmp_path
 ):
-    data = prepared(shared_data, tmp_path / "data")
+    data = prepared_data(shared_data, tmp_path / "data", train=8, val=4)
     path, out = (
         sweep_file(tmp_path, SWEEP),
         tmp_path / "out",
@@ -253,7 +238,7 @@ metric: val_loss
 
 
 def test_a_search_runs_its_trials_within_the_space_and_reports_each_epoch(shared_data, tmp_path):
-    data = prepared(shared_data, tmp_path / "data")
+    data = prepared_data(shared_data, tmp_path / "data", train=8, val=4)
     path, out = sweep_file(tmp_path, SEARCH), tmp_path / "out"
     done = CliRunner().invoke(app, ["sweep", str(path), "--data", str(data), "--out", str(out)])
     assert done.exit_code == 0, done.output
