@@ -268,3 +268,11 @@ def test_summary_only_without_a_study_is_one_error_line(tmp_path):
     assert done.exit_code == 1
     assert done.output.strip() == f"error: no study in {tmp_path / 'out'} yet: nothing to sum up"
     assert not (tmp_path / "out").exists()
+
+
+def test_labels_read_as_words_whatever_the_number_type():
+    # pandas hands numpy values to the figure's legend: they must read like Python's.
+    for value, text in ((True, "lookahead on"), (np.bool_(False), "lookahead off")):
+        assert results.label("optimizer.lookahead.enabled", value) == text
+    assert results.label("optimizer.learning_rate", np.float64(0.003)) == "learning_rate 0.003"
+    assert results.duration(3732) == "1h02m" and results.duration(192) == "3m12s"

@@ -30,10 +30,12 @@ def short_metric(metric: str) -> str:
 def label(key: str, value: Any) -> str:
     """``optimizer.lookahead.enabled`` True -> ``lookahead on``; else ``learning_rate 0.03``."""
     parts = key.split(".")
-    if isinstance(value, bool):
+    if isinstance(value, (bool, np.bool_)):
         name = parts[-2] if parts[-1] == "enabled" and len(parts) > 1 else parts[-1]
         return f"{name} {'on' if value else 'off'}"
-    return f"{parts[-1]} {value:g}" if isinstance(value, float) else f"{parts[-1]} {value}"
+    if isinstance(value, (float, np.floating)):
+        return f"{parts[-1]} {value:g}"
+    return f"{parts[-1]} {value}"
 
 
 def duration(seconds: float) -> str:

@@ -343,6 +343,7 @@ def run_trial(settings: Settings, trial: optuna.Trial, point: Point) -> Outcome:
 def _progress(
     study: optuna.Study,
     sweep: Sweep,
+    number: int,
     point: Point,
     outcome: Outcome,
     seconds: float,
@@ -352,8 +353,12 @@ def _progress(
     """``trial 7/30: lookahead on, learning_rate 0.03, seed 1 -> val_acc 0.861 (3m12s);
     23 left, ~1h10m``."""
     total = len(sweep.points()) if sweep.spec.search is None else sweep.spec.trials
-    done = len(finished(study))
-    left = max(0, total - done)
+    done = finished(study)
+    # This trial's place among the finished ones: two workers that finish together get
+    # their own numbers.
+    mine = next((t.datetime_complete for t in done if t.number == number), None)
+    place = sum(1 for t in done if mine is None or t.datetime_complete <= mine)
+    left = max(0, total - len(done))
     what = ", ".join(results.label(k, v) for k, v in point.values) + f", seed {point.seed}"
     if outcome.state == TrialState.COMPLETE:
         result = f"{results.short_metric(sweep.spec.metric)} {outcome.value:.3f}"
@@ -366,7 +371,7 @@ def _progress(
     if left and durations:
         eta = f", ~{results.duration(sum(durations) / len(durations) * left / jobs)}"
     took = results.duration(seconds)
-    return f"trial {done}/{total}: {what} -> {result} ({took}); {left} left{eta}"
+    return f"trial {place}/{total}: {what} -> {result} ({took}); {left} left{eta}"
 
 
 def work(settings: Settings, study: optuna.Study) -> None:
@@ -405,7 +410,9 @@ def work(settings: Settings, study: optuna.Study) -> None:
         seconds = time.monotonic() - started
         durations.append(seconds)
         results.write(study, sweep, settings.out)
-        line = _progress(study, sweep, point, outcome, seconds, settings.jobs, durations)
+        line = _progress(
+            study, sweep, trial.number, point, outcome, seconds, settings.jobs, durations
+        )
         settings.echo(line)
 
 
