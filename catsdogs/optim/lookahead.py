@@ -10,11 +10,21 @@ It follows Algorithm 1 of the paper exactly:
 * the inner optimizer's state (momentum, Adam moments) is left as it is at a sync.
 
 Like Keras' own ``LossScaleOptimizer`` it is a wrapper whose ``apply`` calls the inner
-optimizer's ``apply``; the two Lookahead-specific pieces (first-step copy and periodic sync)
-run in the cross-replica context of ``tf.distribute`` so that one code path serves the default
-strategy, ``MirroredStrategy`` and ``MultiWorkerMirroredStrategy``. A step that a surrounding
-``LossScaleOptimizer`` skips for non-finite gradients never reaches ``apply``, so it neither
-advances the sync counter nor touches the slow weights.
+optimizer's ``apply``, and it runs on every Keras 3 backend:
+
+* JAX and PyTorch share one path in
+  ``keras.ops``: each Lookahead-specific piece (the first-step copy, the periodic sync) is an
+  ``ops.cond`` that *returns* the new values, which are assigned after it. So under JAX, where
+  ``ops.cond`` is ``lax.cond`` and assigning a variable inside a traced branch fails, the base
+  class's ``stateless_apply`` (Keras' JAX trainer, ``LossScaleOptimizer``) records the
+  assignments in its ``StatelessScope`` and returns them; the first-step copy takes the
+  trainable values passed in.
+* TensorFlow keeps a branch of its own: both pieces run in the cross-replica context of
+  ``tf.distribute``, so one code path serves the default strategy, ``MirroredStrategy`` and
+  ``MultiWorkerMirroredStrategy``. TensorFlow is imported only on that backend.
+
+A step that a surrounding ``LossScaleOptimizer`` skips for non-finite gradients never reaches
+``apply``, so it neither advances the sync counter nor touches the slow weights.
 """
 
 from __future__ import annotations
@@ -23,7 +33,7 @@ import contextlib
 from collections.abc import Iterator, Sequence
 
 import keras
-import tensorflow as tf
+from keras import ops
 from keras.src.utils import tracking
 
 # Base-optimizer arguments that a wrapper cannot honour itself: they belong on the inner
@@ -42,8 +52,8 @@ _INNER_ONLY_DEFAULTS = {
 }
 
 
-def _tf_variable(variable: keras.Variable | tf.Variable) -> tf.Variable:
-    """The backend variable behind a Keras variable (what ``tf.distribute`` can update)."""
+def _tf_variable(variable):
+    """The tf.Variable behind a Keras variable (what ``tf.distribute`` can update)."""
     return variable.value if isinstance(variable, keras.Variable) else variable
 
 
@@ -71,11 +81,6 @@ class Lookahead(keras.optimizers.Optimizer):
         name: str = "lookahead",
         **kwargs,
     ) -> None:
-        if keras.backend.backend() != "tensorflow":
-            raise RuntimeError(
-                "Lookahead needs the TensorFlow backend (KERAS_BACKEND=tensorflow); "
-                f"the active backend is {keras.backend.backend()!r}."
-            )
         if isinstance(optimizer, Lookahead) or isinstance(
             getattr(optimizer, "inner_optimizer", None), Lookahead
         ):
@@ -171,6 +176,55 @@ class Lookahead(keras.optimizers.Optimizer):
                 with keras.name_scope(self.name, caller=self):
                     self.build(trainable_variables)
                 self.built = True
+        if keras.backend.backend() == "tensorflow":
+            self._tf_apply(grads, trainable_variables)
+        else:
+            self._common_apply(grads, trainable_variables)
+
+    @property
+    def _sync_period_in_micro_steps(self) -> int:
+        return self.sync_period * self._micro_steps_per_update
+
+    def _common_apply(self, grads, trainable_variables) -> None:
+        """Every backend but TensorFlow: new values from ``ops.cond``, assigned after it."""
+        fast = self._trainable_variables
+        first = ops.equal(self._iterations, 0)
+        slow_values = ops.cond(
+            first,
+            lambda: [ops.convert_to_tensor(v) for v in fast],
+            lambda: [ops.convert_to_tensor(v) for v in self._slow_variables],
+        )
+        for slow, value in zip(self._slow_variables, slow_values):
+            slow.assign(value)
+
+        self.inner_optimizer.apply(grads, trainable_variables)
+
+        step = self._iterations + 1
+        self._iterations.assign(step)
+        alpha = self.slow_step_size
+
+        def sync():
+            moved = [
+                s + ops.cast(alpha, s.dtype) * (ops.convert_to_tensor(f) - s)
+                for s, f in zip(slow_values, fast)
+            ]
+            return moved, moved
+
+        def keep():
+            return list(slow_values), [ops.convert_to_tensor(f) for f in fast]
+
+        new_slow, new_fast = ops.cond(
+            ops.equal(step % self._sync_period_in_micro_steps, 0), sync, keep
+        )
+        for slow, value in zip(self._slow_variables, new_slow):
+            slow.assign(value)
+        for variable, value in zip(fast, new_fast):
+            variable.assign(value)
+
+    def _tf_apply(self, grads, trainable_variables) -> None:
+        """TensorFlow: the Lookahead pieces in the cross-replica context of tf.distribute."""
+        import tensorflow as tf
+
         if tf.distribute.in_cross_replica_context():
             raise ValueError("Lookahead.apply() must be called in a replica context.")
 
@@ -180,10 +234,14 @@ class Lookahead(keras.optimizers.Optimizer):
 
     def _cross_replica(self, fn) -> None:
         """Run ``fn(distribution)`` once for all replicas (a merge call where there is one)."""
+        import tensorflow as tf
+
         tf.__internal__.distribute.interim.maybe_merge_call(fn, self._distribution_strategy)
 
-    def _start_first_cycle(self, distribution: tf.distribute.Strategy) -> None:
+    def _start_first_cycle(self, distribution) -> None:
         """phi <- theta at the very first step: the weights as they are when training starts."""
+        import tensorflow as tf
+
         fast = [_tf_variable(v) for v in self._trainable_variables]
         slow = [_tf_variable(v) for v in self._slow_variables]
 
@@ -195,15 +253,17 @@ class Lookahead(keras.optimizers.Optimizer):
 
         tf.cond(tf.equal(self._iterations, 0), copy_fast_into_slow, lambda: None)
 
-    def _count_step_and_sync(self, distribution: tf.distribute.Strategy) -> None:
+    def _count_step_and_sync(self, distribution) -> None:
         """Count the step; after every k-th update: phi += alpha (theta - phi); theta <- phi."""
+        import tensorflow as tf
+
         step = self._iterations + 1
         self._iterations.assign(step)
         fast = [_tf_variable(v) for v in self._trainable_variables]
         slow = [_tf_variable(v) for v in self._slow_variables]
         alpha = self.slow_step_size
 
-        def move_slow(s: tf.Variable, f: tf.Variable):
+        def move_slow(s, f):
             return s.assign_add(tf.cast(alpha, s.dtype) * (f - s))
 
         def sync() -> None:
@@ -213,8 +273,7 @@ class Lookahead(keras.optimizers.Optimizer):
                     fast_var, lambda f, s: f.assign(s), args=(slow_var,), group=False
                 )
 
-        period = self.sync_period * self._micro_steps_per_update
-        tf.cond(tf.equal(step % period, 0), sync, lambda: None)
+        tf.cond(tf.equal(step % self._sync_period_in_micro_steps, 0), sync, lambda: None)
 
     @contextlib.contextmanager
     def slow_weights_applied(self) -> Iterator[None]:
@@ -224,12 +283,14 @@ class Lookahead(keras.optimizers.Optimizer):
         touched, so training can go on exactly as before once the block ends. Before the first
         step the slow weights are the model's weights, so nothing is swapped.
         """
-        if not self.built or int(self._iterations.numpy()) == 0:
+        if not self.built or int(ops.convert_to_numpy(self._iterations)) == 0:
             yield
             return
-        fast_values = [variable.numpy() for variable in self._trainable_variables]
+        fast_values = [ops.convert_to_numpy(v) for v in self._trainable_variables]
         for variable, slow in zip(self._trainable_variables, self._slow_variables):
-            variable.assign(slow)
+            # A copy, not the slow variable's own buffer: JAX donates the buffers of the
+            # model's variables to its compiled steps, and a shared one would be lost.
+            variable.assign(ops.copy(slow))
         try:
             yield
         finally:
