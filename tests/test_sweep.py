@@ -83,6 +83,27 @@ def test_values_are_checked_with_their_real_types(tmp_path):
     assert checked.x == "optimizer.learning_rate"
 
 
+@pytest.mark.parametrize("path", sorted((SMOKE.parent / "sweeps").glob("*.yaml")), ids=str)
+def test_every_shipped_sweep_file_resolves_each_point_to_a_valid_config(path):
+    checked = spec.read(path)
+    points = checked.points()
+    assert len(points) == 30 and len({p.key for p in points}) == 30  # 2 arms x 5 rates x 3
+    for point in points:
+        config = checked.config(point)
+        assert config.seed == point.seed
+        assert (
+            config.optimizer.lookahead.enabled == dict(point.values)["optimizer.lookahead.enabled"]
+        )
+        assert config.optimizer.learning_rate == dict(point.values)["optimizer.learning_rate"]
+        assert (
+            config.optimizer.lookahead.sync_period,
+            config.optimizer.lookahead.slow_step_size,
+        ) == (
+            5,
+            0.5,
+        )
+
+
 def test_one_point_queued_twice_runs_once(tmp_path):
     # Two commands started at once may queue a point twice; of two trials of one point the
     # lower number runs and the other steps aside, even when both were popped together.
