@@ -10,7 +10,8 @@ GFLOP per 224 px image; a training step about three times that).
 Needs only Keras and the backend: it runs on a machine without TensorFlow under JAX.
 
     python scripts/bench_lookahead.py [--backend jax|tensorflow|torch] [--image-size 224]
-        [--batch-size 64] [--dtype float32|mixed_bfloat16|mixed_float16] [--peak-tflops N]
+        [--batch-size 64] [--dtype float32|mixed_bfloat16|mixed_float16]
+        [--peak-tflops N|measure]
         [--steps 10] [--rounds 7]
 """
 
@@ -26,6 +27,10 @@ from pathlib import Path
 VGG19_FORWARD_GFLOP_224 = 39.3  # per image at 224 x 224; scales with the pixel count
 
 
+def peak_value(text: str) -> float | str:
+    return text if text == "measure" else float(text)
+
+
 def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=["jax", "tensorflow", "torch"], default=None)
@@ -34,7 +39,13 @@ def parse() -> argparse.Namespace:
     parser.add_argument(
         "--dtype", choices=["float32", "mixed_bfloat16", "mixed_float16"], default="float32"
     )
-    parser.add_argument("--peak-tflops", type=float, default=None, help="the device's peak")
+    parser.add_argument(
+        "--peak-tflops",
+        type=peak_value,
+        default=None,
+        help="the device's dense matrix-multiply rate in TFLOP/s, or 'measure': time a bf16 "
+        "product (8192^3 on a GPU, 1024^3 elsewhere) here first",
+    )
     parser.add_argument("--steps", type=int, default=10, help="steps per round (a multiple of k)")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--sync-period", type=int, default=5)
@@ -68,6 +79,33 @@ def vgg19_classifier(image_size: int) -> keras.Model:
     return keras.Model(backbone.input, out)
 
 
+def on_gpu() -> bool:
+    if keras.backend.backend() == "torch":  # Keras' distribution API is JAX/TensorFlow only
+        import torch
+
+        return torch.cuda.is_available()
+    return any(d.startswith("gpu") for d in keras.distribution.list_devices())
+
+
+def wait_for(x) -> None:
+    """Block until the device has computed ``x`` (reading one element of it back)."""
+    keras.ops.convert_to_numpy(keras.ops.cast(keras.ops.ravel(x)[0], "float32"))
+
+
+def measured_peak_tflops(repeats: int = 20) -> float:
+    """The dense bf16 matrix-multiply rate this device reaches, in TFLOP/s: the ceiling the
+    training step is compared with (a card's data-sheet figure is not reached in practice)."""
+    n = 8192 if on_gpu() else 1024
+    a = keras.random.normal((n, n), seed=3, dtype="bfloat16")
+    b = keras.random.normal((n, n), seed=4, dtype="bfloat16")
+    wait_for(keras.ops.matmul(a, b))  # warm up
+    start = time.perf_counter()
+    for _ in range(repeats):
+        c = keras.ops.matmul(a, b)
+    wait_for(c)
+    return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e12
+
+
 def nbytes(variables) -> int:
     return sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables)
 
@@ -82,6 +120,10 @@ def time_steps(model: keras.Model, x, y, steps: int) -> float:
 
 
 def main() -> None:
+    peak = ARGS.peak_tflops
+    if peak == "measure":
+        peak = measured_peak_tflops()
+        print(f"measured dense bf16 matrix multiply: {peak:.1f} TFLOP/s")
     keras.mixed_precision.set_dtype_policy(ARGS.dtype)
     size, batch = ARGS.image_size, ARGS.batch_size
     # The batch lives on the device: made there once, reused by every step.
@@ -93,8 +135,10 @@ def main() -> None:
         model = vgg19_classifier(size)
         sgd = keras.optimizers.SGD(1e-4, momentum=0.9)
         optimizer = sgd if name == "sgd" else Lookahead(sgd, sync_period=ARGS.sync_period)
-        # XLA under JAX and TensorFlow; torch.compile is not what PyTorch users time here.
-        jit = keras.backend.backend() != "torch"
+        # JAX always compiles (XLA); TensorFlow runs as catsdogs' CPU configs do (graph mode,
+        # no XLA, whose CPU convolutions are ~10x slower) unless it sees a GPU; PyTorch eager.
+        backend = keras.backend.backend()
+        jit = backend == "jax" or (backend == "tensorflow" and on_gpu())
         model.compile(optimizer=optimizer, loss="binary_crossentropy", jit_compile=jit)
         time_steps(model, x, y, ARGS.sync_period)  # compile, build and warm up
         models[name] = model
@@ -114,16 +158,17 @@ def main() -> None:
     step = {name: statistics.median(values) for name, values in seconds.items()}
     print(
         f"VGG19 + head, {size}x{size}, batch {batch}, {ARGS.dtype}, backend "
-        f"{keras.backend.backend()}, k={ARGS.sync_period}, {ARGS.steps} steps x "
+        f"{keras.backend.backend()} (jit_compile {models['sgd'].jit_compile}), "
+        f"k={ARGS.sync_period}, {ARGS.steps} steps x "
         f"{ARGS.rounds} rounds (alternating)"
     )
     gflop = 3 * VGG19_FORWARD_GFLOP_224 * (size / 224) ** 2  # per image, one training step
     for name, label in (("sgd", "SGD"), ("lookahead", "Lookahead(SGD)")):
         rate = batch / step[name]
         line = f"{label:15s} median step {step[name] * 1e3:8.1f} ms  {rate:8.1f} images/s"
-        if ARGS.peak_tflops:
-            share = rate * gflop / 1e3 / ARGS.peak_tflops
-            line += f"  {share:6.1%} of {ARGS.peak_tflops:g} TFLOP/s"
+        if peak:
+            share = rate * gflop / 1e3 / peak
+            line += f"  {share:6.1%} of {peak:.0f} TFLOP/s"
         print(line)
     print(
         f"ratio Lookahead/SGD: median {statistics.median(ratios):.3f} "

@@ -196,6 +196,9 @@ class Lookahead(keras.optimizers.Optimizer):
         )
         for slow, value in zip(self._slow_variables, slow_values):
             slow.assign(value)
+        # Read back from the slow variables: under PyTorch a tensor read from a fast weight
+        # shares its storage, and the inner step below updates that storage in place.
+        slow_values = [ops.convert_to_tensor(v) for v in self._slow_variables]
 
         self.inner_optimizer.apply(grads, trainable_variables)
 
