@@ -10,7 +10,7 @@ from typing import TypeVar
 
 import typer
 
-from catsdogs import __version__
+from catsdogs import __version__, quiet
 from catsdogs.errors import UserError
 
 app = typer.Typer(
@@ -27,9 +27,6 @@ T = TypeVar("T")
 # Typer's usage errors (a bad value, an unknown option, a missing argument) all derive from
 # the base class of its public BadParameter.
 UsageError = typer.BadParameter.__bases__[0]
-# TensorFlow's C++ start-up chatter (no CUDA on a CPU machine, CPU instruction sets) is noise
-# to a CLI user; real failures still reach them as Python exceptions. Set it to see them.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def _run(action: Callable[[], T]) -> T:
@@ -46,7 +43,12 @@ def _run(action: Callable[[], T]) -> T:
 
 def main(argv: list[str] | None = None) -> None:
     """The console script: a usage error is one ``error:`` line and exit 1, like every other
-    bad input (Click's default is a usage block and exit 2)."""
+    bad input (Click's default is a usage block and exit 2). Run from the command line (no
+    ``argv`` given), it keeps TensorFlow's C++ start-up lines off the terminal unless asked."""
+    if argv is None and quiet.wanted(sys.argv[1:]):
+        # What TF_CPP_MIN_LOG_LEVEL silences it silences early; the filter takes the rest.
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        quiet.filter_stderr()
     command = typer.main.get_command(app)
     try:
         code = command.main(args=argv, prog_name="catsdogs", standalone_mode=False)
@@ -72,11 +74,16 @@ def _root(
     version: bool = typer.Option(
         False, "--version", callback=_print_version, is_eager=True, help="Print the version."
     ),
+    verbose: bool = typer.Option(
+        False,
+        "--verbose",
+        help=f"Also show TensorFlow's own log lines (or set {quiet.VERBOSE_VARIABLE}=1).",
+    ),
 ) -> None:
     """Kaggle Dogs vs. Cats, end to end."""
 
 
-@app.command()
+@app.command(short_help="Check every image, write the manifests.")
 def prepare(
     source: str = typer.Option(
         "auto", help="auto | kaggle | petimages | PATH (a zip or an extracted folder)."
@@ -93,7 +100,7 @@ def prepare(
     exclude: Path = typer.Option(None, help="File of image names to leave out (label noise)."),
     force: bool = typer.Option(False, "--force", help="Redo extraction and manifests."),
 ) -> None:
-    """Get the Dogs vs. Cats data, validate every image, write train/val/test manifests."""
+    """Get the competition's images, validate every one, write train/val/test manifests."""
     from catsdogs.prepare.run import Options
     from catsdogs.prepare.run import prepare as run_prepare
 
@@ -112,7 +119,7 @@ def prepare(
     _run(lambda: run_prepare(options, echo=typer.echo))
 
 
-@app.command()
+@app.command(short_help="Train a model; re-run to continue it.")
 def train(
     config: Path = typer.Option(..., help="Training config (YAML), e.g. configs/smoke.yaml."),
     data: Path = typer.Option(None, help="Prepared manifests [default: the config's data.dir]."),
@@ -126,15 +133,16 @@ def train(
     from catsdogs.config import load
 
     def run() -> None:
+        checked = load(config, overrides)  # a typo is reported before TensorFlow loads (~4 s)
         from catsdogs.training import train as run_training
 
-        path = run_training(load(config, overrides), data, run_dir, resume, echo=typer.echo)
+        path = run_training(checked, data, run_dir, resume, echo=typer.echo)
         typer.echo(f"done: {path}")
 
     _run(run)
 
 
-@app.command()
+@app.command(short_help="Kaggle submission, or P(dog) for photos.")
 def predict(
     model: Path = typer.Option(
         None, help="A .keras file or a run directory [default: newest run]."
@@ -157,7 +165,7 @@ def predict(
     _run(lambda: create(model, test, out, format, clip, tta, echo=typer.echo))
 
 
-@app.command()
+@app.command(short_help="Score a model on labelled images.")
 def evaluate(
     model: Path = typer.Option(..., help="A .keras file or a run directory."),
     data: Path = typer.Option(..., help="A labelled manifest, e.g. data/processed/val.csv."),
@@ -174,7 +182,7 @@ def evaluate(
     _run(run)
 
 
-@app.command()
+@app.command(short_help="Figures and report.md for a run.")
 def report(
     run_dir: Path = typer.Argument(..., help="A run directory from `catsdogs train`."),
     data: Path = typer.Option(None, help="Validation data [default: the run's data.dir]."),
@@ -185,7 +193,7 @@ def report(
     _run(lambda: typer.echo(f"wrote {build(run_dir, data, echo=typer.echo)}"))
 
 
-@app.command()
+@app.command(short_help="Run an Optuna study of training runs.")
 def sweep(
     sweep_file: Path = typer.Argument(
         ..., help="A sweep file (YAML), e.g. configs/sweeps/lookahead_sgd.yaml."

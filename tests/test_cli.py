@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import threading
 
 import pytest
 from typer.testing import CliRunner
 
-from catsdogs import __version__
+from catsdogs import __version__, quiet
 from catsdogs.cli import app, main
 
 
@@ -61,3 +63,83 @@ def test_no_command_shows_the_help(capsys):
         main([])
     assert exited.value.code == 0
     assert "Usage: catsdogs" in capsys.readouterr().out
+
+
+def test_command_summaries_are_whole_sentences():
+    # Click cuts a docstring's summary at its first period ("Get the Dogs vs.") and to the
+    # terminal's width: each command's short help fits an 80-column list.
+    shown = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "80"}, terminal_width=80)
+    listed = shown.output.split("Commands:\n")[1].splitlines()
+    assert len(listed) == 6
+    for line in listed:
+        name, summary = line.split(maxsplit=1)
+        assert summary.endswith(".") and not summary.endswith("..."), line
+
+
+def test_a_config_typo_is_reported_before_tensorflow_is_imported(tmp_path):
+    config = tmp_path / "typo.yaml"
+    config.write_text("name: x\nmodle: {backbone: vgg19}\n")
+    probe = (
+        "import sys\n"
+        "from catsdogs.cli import main\n"
+        "try:\n"
+        f"    main(['train', '--config', {str(config)!r}])\n"
+        "except SystemExit as exited:\n"
+        "    print(exited.code, 'tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
+    )
+    assert done.stdout.split() == ["1", "False", "False"], done.stdout + done.stderr
+    assert "modle" in done.stderr
+
+
+def test_tensorflow_start_up_lines_stay_off_the_terminal_unless_asked(tmp_path):
+    # `predict` imports TensorFlow before it finds that the model does not exist.
+    command = ["predict", "--model", str(tmp_path / "none.keras"), "--test", str(tmp_path)]
+    quiet_run, verbose_run = (
+        subprocess.run(
+            [sys.executable, "-m", "catsdogs", *verbose, *command],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            env={k: v for k, v in os.environ.items() if k != quiet.VERBOSE_VARIABLE},
+        )
+        for verbose in ([], ["--verbose"])
+    )
+    assert quiet_run.returncode == verbose_run.returncode == 1
+    [line] = quiet_run.stderr.splitlines()
+    assert line.startswith("error: ") and "none.keras" in line
+    noise = [x for x in verbose_run.stderr.splitlines() if quiet.NOISE.match(x.encode())]
+    assert noise, verbose_run.stderr  # the lines the quiet run dropped are really printed
+    assert verbose_run.stderr.splitlines()[-1] == line
+
+
+def test_the_filter_drops_cpp_log_lines_and_passes_the_rest_at_once():
+    pipe, writer = os.pipe()
+    terminal, seen = os.pipe()
+    forwarder = threading.Thread(target=quiet._forward, args=(pipe, seen))
+    forwarder.start()
+    pieces = [
+        b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n",
+        b"I0000 00:00:1795686092.242835    6128 cudart_",  # a log line in two writes
+        b"stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.\n",
+        b"\r 10%|#  | 1/10",
+        b"2026-11-26 09:00:00.000000: I tensorflow/core/util/port.cc:153] oneDNN ...\n",
+        b"\r 20%|## | 2/10\n",
+        b"F0000 00:00:1.1  1 a.cc:3] Check failed: fatal lines always pass\n",
+        b"To enable the following instructions: AVX2 FMA, in other operations, rebuild\n",
+        b"Traceback (most recent call last):\n",
+        b"a last line without a newline",
+    ]
+    for piece in pieces:
+        os.write(writer, piece)
+    os.close(writer)
+    forwarder.join(timeout=10)
+    os.close(seen)
+    with os.fdopen(terminal, "rb") as passed:
+        assert passed.read() == (
+            b"\r 10%|#  | 1/10\r 20%|## | 2/10\n"
+            b"F0000 00:00:1.1  1 a.cc:3] Check failed: fatal lines always pass\n"
+            b"Traceback (most recent call last):\na last line without a newline"
+        )
