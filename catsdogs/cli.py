@@ -144,13 +144,23 @@ def train(
 
 @app.command(short_help="Kaggle submission, or P(dog) for photos.")
 def predict(
+    images: list[Path] = typer.Argument(
+        None, help="Your own photos: image files, folders or zips (any names).", show_default=False
+    ),
     model: Path = typer.Option(
         None, help="A .keras file or a run directory [default: newest run]."
     ),
     test: Path = typer.Option(
-        Path("data/processed/test.csv"), help="prepare's test.csv, or a folder or zip of images."
+        None,
+        help="prepare's test.csv or the competition's test1/ folder or zip (a submission), or "
+        "a folder or zip of your photos [default: data/processed/test.csv].",
+        show_default=False,
     ),
-    out: Path = typer.Option(Path("submission.csv"), help="Where the submission goes."),
+    out: Path = typer.Option(
+        None,
+        help="Where the CSV goes [default: submission.csv for a submission; none for photos].",
+        show_default=False,
+    ),
     format: str = typer.Option(
         "auto",
         help="proba (P(dog), log-loss board), class (0/1, accuracy board) or auto (as the "
@@ -159,10 +169,25 @@ def predict(
     clip: float = typer.Option(0.005, help="With proba: clip to [clip, 1 - clip]."),
     tta: bool = typer.Option(True, "--tta/--no-tta", help="Average with the mirrored image."),
 ) -> None:
-    """Write a Kaggle submission (id,label) for every test image."""
-    from catsdogs.submission import create
+    """Write a Kaggle submission (id,label) for every test image, or print P(dog) for each of
+    your own photos: catsdogs predict photo.jpg."""
 
-    _run(lambda: create(model, test, out, format, clip, tta, echo=typer.echo))
+    def run() -> None:
+        from catsdogs import inference
+
+        if images and test is not None:
+            raise UserError("give photos as arguments or --test, not both")
+        source = Path("data/processed/test.csv") if test is None else test
+        if images or not inference.is_kaggle_test(source):
+            from catsdogs.photos import classify
+
+            classify(model, images or [source], out, tta, echo=typer.echo)
+        else:
+            from catsdogs.submission import create
+
+            create(model, source, out or Path("submission.csv"), format, clip, tta, typer.echo)
+
+    _run(run)
 
 
 @app.command(short_help="Score a model on labelled images.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import zipfile
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import keras
 import numpy as np
@@ -69,15 +69,69 @@ def images_from(source: Path, scratch: Path, echo: Callable[[str], None]) -> pd.
     return pd.DataFrame({"path": [str(p) for p in files], "id": _test_ids(files)})
 
 
-def check_readable(paths: list[str]) -> None:
-    """Fail before inference, naming the file, if any image cannot be decoded."""
+def is_kaggle_test(source: Path) -> bool:
+    """prepare's test manifest, or the competition's test folder or zip (``test1/``,
+    ``test1.zip`` holding ``test1/N.jpg``): a submission. Anything else is photos."""
+    from catsdogs.prepare.layout import TEST_DIRS
+
+    if source.suffix.lower() == ".csv":
+        return True
+    if source.suffix.lower() == ".zip" and zipfile.is_zipfile(source):
+        with zipfile.ZipFile(source) as zf:
+            tops = {PurePosixPath(name).parts[0].lower() for name in zf.namelist() if "/" in name}
+        tops.discard("__macosx")
+        return source.stem.lower() in TEST_DIRS or (bool(tops) and tops <= TEST_DIRS)
+    return source.is_dir() and source.name.lower() in TEST_DIRS
+
+
+def photos_from(sources: list[Path], scratch: Path) -> pd.DataFrame:
+    """``path,file`` of every image in ``sources`` (image files, folders searched
+    recursively, zips), in the order given, folders sorted; ``file`` is the name to show:
+    the path as given, or ``archive.zip:inner/name``. Files the OS leaves behind and files
+    that are not images are skipped, as prepare skips them."""
+    from catsdogs.prepare import extract
+    from catsdogs.prepare.layout import is_junk
+
+    rows: list[tuple[str, str]] = []
+    for index, source in enumerate(sources):
+        if not source.exists():
+            raise UserError(f"{source} does not exist")
+        if source.is_file() and source.suffix.lower() == ".zip":
+            folder = extract.extract(source, scratch / f"{index}-{source.stem}")
+            found = sorted(p for p in folder.rglob("*") if p.is_file())
+            shown = [f"{source}:{p.relative_to(folder).as_posix()}" for p in found]
+        elif source.is_dir():
+            found = sorted(p for p in source.rglob("*") if p.is_file())
+            shown = [str(p) for p in found]
+        else:
+            found, shown = [source], [str(source)]
+        kept = [
+            (str(path), name)
+            for path, name in zip(found, shown)
+            if not is_junk(path) and path.suffix.lower() in IMAGE_SUFFIXES
+        ]
+        if source.is_file() and source.suffix.lower() != ".zip" and not kept:
+            raise UserError(
+                f"{source} is not an image ({', '.join(sorted(IMAGE_SUFFIXES))}) or a zip"
+            )
+        rows += kept
+    if not rows:
+        raise UserError(f"no images in {', '.join(str(s) for s in sources)}")
+    return pd.DataFrame(rows, columns=["path", "file"])
+
+
+def check_readable(paths: list[str], names: list[str] | None = None, what: str = "test") -> None:
+    """Fail before inference, naming the file (by ``names`` where given), if any image
+    cannot be decoded."""
     from catsdogs.prepare.validate import validate
 
     checks = validate([Path(p) for p in paths], os.cpu_count() or 1)
+    shown = dict(zip(paths, names or paths))
     bad = [c for c in checks if not c.ok]
     if bad:
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
-        raise UserError(f"cannot read test image {bad[0].path}: {bad[0].reason}{more}")
+        name = shown.get(str(bad[0].path), bad[0].path)
+        raise UserError(f"cannot read {what} image {name}: {bad[0].reason}{more}")
 
 
 def predict(

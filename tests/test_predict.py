@@ -215,3 +215,101 @@ def test_evaluate_and_report_on_a_run(tmp_path):
         assert (run / name).read_bytes()[:8] == PNG, name
         assert f"]({name})" in (run / "report.md").read_text()
     assert "```yaml" in (run / "report.md").read_text()
+
+
+ODD_NAMES = ["my cat.jpg", "chien-été.png", "1.jpg", "sub/Ünïcode dog.jpeg"]
+LEFT_BEHIND = ["._my cat.jpg", ".DS_Store", "Thumbs.db", "notes.txt"]
+
+
+def odd_folder(folder: Path) -> list[Path]:
+    """Photos with the names people give them, plus what operating systems leave beside."""
+    for i, name in enumerate(ODD_NAMES):
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(jpeg_bytes(size=(36 + 3 * i, 30), seed=10 + i))
+    for name in LEFT_BEHIND:
+        (folder / name).write_bytes(b"\x00\x05\x16\x07 not an image")
+    return sorted(folder / name for name in ODD_NAMES)
+
+
+def direct_p_dog(model_path: Path, paths: list[Path]) -> np.ndarray:
+    from catsdogs import inference
+
+    model, policy = inference.load_model(model_path)
+    return inference.predict(model, [str(p) for p in paths], policy, tta=True)
+
+
+def read_table(output: str) -> list[tuple[str, float, str]]:
+    lines = output.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.endswith("P(dog)  label"))
+    rows = []
+    for line in lines[header + 1 :]:
+        if not line or line.startswith("wrote "):
+            break
+        name, p_dog, label = line.rsplit(maxsplit=2)
+        rows.append((name.rstrip(), float(p_dog), label))
+    return rows
+
+
+def test_photos_in_a_folder_each_once_with_its_name_and_nothing_written(tmp_path):
+    model = save_model(tmp_path / "m.keras", flip_invariant=False)
+    photos = odd_folder(tmp_path / "my pets")
+    done = CliRunner().invoke(app, ["predict", "--model", str(model), str(tmp_path / "my pets")])
+    assert done.exit_code == 0, done.output
+    expected = direct_p_dog(model, photos)
+    rows = read_table(done.output)
+    assert [r[0] for r in rows] == [str(p) for p in photos]  # the 1.jpg among them: a photo
+    assert [r[1] for r in rows] == pytest.approx(expected, abs=5e-4)
+    assert [r[2] for r in rows] == ["dog" if p >= 0.5 else "cat" for p in expected]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.keras", "my pets"]
+
+
+def test_photos_from_arguments_and_a_zip_into_a_csv(tmp_path):
+    model = save_model(tmp_path / "m.keras", flip_invariant=False)
+    photos = odd_folder(tmp_path / "pets")
+    archive = tmp_path / "pets.zip"
+    with zipfile.ZipFile(archive, "w") as zf:  # Python marks non-ASCII names as UTF-8
+        for path in sorted((tmp_path / "pets").rglob("*")):
+            if path.is_file():
+                zf.write(path, path.relative_to(tmp_path / "pets").as_posix())
+    single = photos[0]
+    out = tmp_path / "out" / "photos.csv"
+    done = CliRunner().invoke(
+        app, ["predict", "--model", str(model), str(single), str(archive), "--out", str(out)]
+    )
+    assert done.exit_code == 0, done.output
+    written = pd.read_csv(out)
+    inner = [p.relative_to(tmp_path / "pets").as_posix() for p in photos]
+    assert written.columns.tolist() == ["file", "p_dog", "label"]
+    assert written["file"].tolist() == [str(single)] + [f"{archive}:{name}" for name in inner]
+    expected = direct_p_dog(model, [single, *photos])
+    assert written["p_dog"].to_numpy() == pytest.approx(expected, abs=1e-6)
+    assert [r[0] for r in read_table(done.output)] == written["file"].tolist()
+
+
+def test_photo_mode_refusals_are_one_line(tmp_path):
+    model = str(save_model(tmp_path / "m.keras"))
+    write_images(tmp_path / "test1", ["1.jpg"])
+    both = CliRunner().invoke(
+        app, ["predict", "--model", model, "a.jpg", "--test", str(tmp_path / "test1")]
+    )
+    assert both.exit_code == 1 and "not both" in both.output
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
+    broken = CliRunner().invoke(app, ["predict", "--model", model, str(tmp_path / "broken.jpg")])
+    assert broken.exit_code == 1
+    assert f"cannot read the image {tmp_path / 'broken.jpg'}" in broken.output
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    assert (
+        "is not an image"
+        in CliRunner().invoke(app, ["predict", "--model", model, str(text)]).output
+    )
+
+
+def test_the_competition_test_folder_is_still_a_submission(tmp_path):
+    write_images(tmp_path / "test1", ["2.jpg", "1.jpg"])
+    out = tmp_path / "sub.csv"
+    model = str(save_model(tmp_path / "m.keras"))
+    done = predict_cli("--model", model, "--test", str(tmp_path / "test1"), "--out", str(out))
+    assert done.exit_code == 0, done.output
+    assert pd.read_csv(out)["id"].tolist() == [1, 2]

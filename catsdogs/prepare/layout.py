@@ -39,7 +39,8 @@ class Layout:
     skipped: int = 0
 
 
-def _is_junk(path: Path) -> bool:
+def is_junk(path: Path) -> bool:
+    """A file an operating system leaves in image folders (``._x.jpg``, ``.DS_Store``)."""
     return path.name.lower() in JUNK or "__MACOSX" in path.parts or path.name.startswith("._")
 
 
@@ -50,7 +51,7 @@ def scan(roots: list[Path]) -> Layout:
     sample, skipped, kinds = None, 0, set()
     for path in files:
         parent = path.parent.name.lower()
-        if _is_junk(path) or path.suffix.lower() == ".zip":
+        if is_junk(path) or path.suffix.lower() == ".zip":
             skipped += 1
         elif path.name.lower() in SAMPLE_SUBMISSIONS:
             sample = sample or path

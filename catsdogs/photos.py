@@ -1,0 +1,56 @@
+"""`catsdogs predict` on your own photos: P(dog) for each, as a table and, if asked, a CSV.
+
+Photos have names, not Kaggle ids, so this is not a submission: one row per image in the
+order given (``file``, ``p_dog``, ``label`` cat or dog), nothing written unless ``--out``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from catsdogs import files, inference, rundir
+
+
+def table(frame: pd.DataFrame) -> str:
+    """The rows as an aligned text table, the file names left, P(dog) right."""
+    width = max(len("file"), *(len(name) for name in frame["file"]))
+    lines = [f"{'file':<{width}}  P(dog)  label"]
+    lines += [f"{row.file:<{width}}  {row.p_dog:6.3f}  {row.label}" for row in frame.itertuples()]
+    return "\n".join(lines)
+
+
+def classify(
+    model: Path | None,
+    sources: list[Path],
+    out: Path | None,
+    tta: bool = True,
+    echo: Callable[[str], None] = print,
+) -> pd.DataFrame:
+    """P(dog) for every image in ``sources`` (images, folders, zips), printed; a CSV at
+    ``out`` when given."""
+    if out is not None:
+        files.check_file(out, "--out")
+    model_path = rundir.find_model(model)
+    with tempfile.TemporaryDirectory(prefix="catsdogs-photos-") as scratch:
+        images = inference.photos_from(sources, Path(scratch))
+        loaded, policy = inference.load_model(model_path)
+        paths = images["path"].tolist()
+        inference.check_readable(paths, images["file"].tolist(), what="the")
+        echo(f"model: {model_path} ({policy} resize), {len(images)} images")
+        probabilities = inference.predict(loaded, paths, policy, tta)
+    frame = pd.DataFrame(
+        {
+            "file": images["file"],
+            "p_dog": probabilities,
+            "label": ["dog" if p >= 0.5 else "cat" for p in probabilities],
+        }
+    )
+    echo(table(frame))
+    if out is not None:
+        files.write_text(out, frame.to_csv(index=False, lineterminator="\n", float_format="%.6f"))
+        echo(f"wrote {out}: {len(frame)} rows")
+    return frame
