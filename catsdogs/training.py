@@ -25,7 +25,7 @@ import tensorflow as tf
 import yaml
 from tqdm import tqdm
 
-from catsdogs import devices, manifests, pipeline, plots, rundir
+from catsdogs import devices, manifests, pipeline, plots, rundir, timing
 from catsdogs import model as model_lib
 from catsdogs.config import Config, dump
 from catsdogs.errors import UserError, first_line
@@ -258,6 +258,10 @@ class Trainer:
         manager = self._manager(run)
         history = run.history().iloc[:start]
         writer = tf.summary.create_file_writer(str(run.path / rundir.LOGS))
+        # How long the rest will take, judged once from this process's first two windows
+        # (the first includes tracing): the clock and step count at the end of the first.
+        first: tuple[float, int] | None = None
+        judged = False
         for epoch in range(start, epochs):
             started = time.monotonic()
             # A frozen backbone also runs in inference mode (BatchNorm statistics stay put);
@@ -287,6 +291,17 @@ class Trainer:
                         loss=f"{totals[0] / totals[2]:.4f}", acc=f"{totals[1] / totals[2]:.3f}"
                     )
                     bar.update(len(window))
+                    if epoch == start and not judged:
+                        if first is None:
+                            first = (time.monotonic(), index + 1)
+                        else:
+                            per_step = (time.monotonic() - first[0]) / (index + 1 - first[1])
+                            left = self.steps * (epochs - epoch) - (index + 1)
+                            warning = timing.long_run_warning(per_step, left, devices.has_gpu())
+                            if warning:
+                                with tqdm.external_write_mode():
+                                    self.echo(warning)
+                            judged = True
             val_loss, val_accuracy = self._validate()
             row = {
                 "epoch": epoch + 1,

@@ -24,6 +24,7 @@ from catsdogs import manifests, rundir
 from catsdogs.cli import app
 from catsdogs.config import dump, load
 from catsdogs.sweep import results, spec, study
+from catsdogs.timing import duration
 from catsdogs.training import with_data
 
 SMOKE = Path(__file__).resolve().parents[1] / "configs" / "smoke.yaml"
@@ -296,4 +297,4 @@ def test_labels_read_as_words_whatever_the_number_type():
     for value, text in ((True, "lookahead on"), (np.bool_(False), "lookahead off")):
         assert results.label("optimizer.lookahead.enabled", value) == text
     assert results.label("optimizer.learning_rate", np.float64(0.003)) == "learning_rate 0.003"
-    assert results.duration(3732) == "1h02m" and results.duration(192) == "3m12s"
+    assert duration(3732) == "1h02m" and duration(192) == "3m12s"

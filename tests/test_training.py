@@ -285,3 +285,19 @@ def test_head_only_warmup_leaves_the_backbone_alone(shared_data, tmp_path):
         before, after = layer.get_weights(), trained.get_layer(layer.name).get_weights()
         same = all(np.array_equal(a, b) for a, b in zip(before, after))
         assert same == (not layer.name.startswith(("head_", "p_dog"))), layer.name
+
+
+def test_the_long_run_warning_is_judged_once_from_the_first_steps(
+    shared_data, tmp_path, monkeypatch
+):
+    data = manifests(shared_data, tmp_path / "data")
+    args = ["train", "--config", str(SMOKE), "--data", str(data)]
+    args += ["--set", "training.epochs=2", "--set", "training.steps_per_epoch=17"]
+    quick = CliRunner().invoke(app, [*args, "--run-dir", str(tmp_path / "quick")])
+    assert quick.exit_code == 0, quick.output
+    assert "warning:" not in quick.output  # seconds, not hours
+    monkeypatch.setattr("catsdogs.timing.LONG_RUN_SECONDS", 0)
+    slow = CliRunner().invoke(app, [*args, "--run-dir", str(tmp_path / "slow")])
+    assert slow.exit_code == 0, slow.output
+    [warning] = [line for line in slow.output.splitlines() if "warning:" in line]
+    assert "s per step this run needs about" in warning

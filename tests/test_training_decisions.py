@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from catsdogs import timing
 from catsdogs.config import load
 from catsdogs.training import _plateau_decision, _should_stop
 
@@ -68,3 +69,13 @@ def test_early_stopping_after_patience_epochs_without_improvement(config):
     assert _should_stop(history([0.9, 0.8, 0.81, 0.82, 0.83], [1.0] * 5), config)
     assert not _should_stop(history([0.9, 0.8, 0.81, 0.82, 0.7], [1.0] * 5), config)
     assert not _should_stop(history([0.9, 0.8, 0.81, 0.82, 0.83], [1.0] * 5), load(SMOKE))
+
+
+def test_a_run_over_two_hours_without_a_gpu_gets_one_warning_with_its_estimate():
+    # The VGG19 reference on 2 CPU cores: ~10 s per step of 32 images, 10 epochs of 625 steps.
+    warning = timing.long_run_warning(10.0, 6250, gpu=False)
+    assert warning.startswith("warning: at 10.00 s per step this run needs about 17h21m more")
+    assert "configs/cpu.yaml" in warning
+    assert timing.long_run_warning(10.0, 6250, gpu=True) is None
+    assert timing.long_run_warning(1.0, 7200, gpu=False) is None  # exactly two hours: fine
+    assert timing.long_run_warning(1.0, 7201, gpu=False) is not None

@@ -18,6 +18,7 @@ import pandas as pd  # noqa: E402
 
 from catsdogs import files, plots  # noqa: E402
 from catsdogs.sweep.spec import Sweep  # noqa: E402
+from catsdogs.timing import duration  # noqa: E402
 
 RESULTS = ["best_val_loss", "best_val_accuracy", "best_epoch", "seconds"]
 SHORT = {"val_accuracy": "val_acc", "val_loss": "val_loss"}
@@ -36,15 +37,6 @@ def label(key: str, value: Any) -> str:
     if isinstance(value, (float, np.floating)):
         return f"{parts[-1]} {value:g}"
     return f"{parts[-1]} {value}"
-
-
-def duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds}s"
 
 
 def trials_frame(study: optuna.Study, sweep: Sweep) -> pd.DataFrame:

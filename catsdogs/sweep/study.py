@@ -42,6 +42,7 @@ from catsdogs import rundir
 from catsdogs.errors import UserError
 from catsdogs.sweep import results
 from catsdogs.sweep.spec import Choices, Point, Sweep, param, shell_line
+from catsdogs.timing import duration
 
 POLL_SECONDS = 1.0
 LIVE = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
@@ -369,8 +370,8 @@ def _progress(
             result += f": {outcome.attrs['error']}"
     eta = ""
     if left and durations:
-        eta = f", ~{results.duration(sum(durations) / len(durations) * left / jobs)}"
-    took = results.duration(seconds)
+        eta = f", ~{duration(sum(durations) / len(durations) * left / jobs)}"
+    took = duration(seconds)
     return f"trial {place}/{total}: {what} -> {result} ({took}); {left} left{eta}"
 
 
