@@ -12,6 +12,9 @@ EXTRAS := dev$(if $(HAS_GPU),$(comma)gpu)
 # The VGG19 reference needs a GPU (~18 hours for the full data on 2 CPU cores): without one,
 # `make run` trains the CPU recipe. CONFIG=... chooses either way.
 CONFIG ?= $(if $(HAS_GPU),configs/vgg19_lookahead.yaml,configs/cpu.yaml)
+# One run directory per config: an interrupted `make run` continues it, a finished one is
+# reused (not trained again) while the config and the data stay the same.
+RUN_DIR ?= runs/$(basename $(notdir $(CONFIG)))
 SUBMISSION ?= submission.csv
 
 .PHONY: install test lint bench run clean
@@ -41,12 +44,13 @@ bench: install
 	$(if $(HAS_GPU),$(PY) scripts/bench_train.py,@echo "no GPU: skipping scripts/bench_train.py (VGG19 at 224 px)")
 
 # The main job: data -> model -> Kaggle submission. Each step resumes or reuses what an
-# earlier run left (prepare is a no-op once done; train continues an interrupted run).
+# earlier run left (prepare is a no-op once done; train continues an interrupted run and
+# trains nothing once RUN_DIR has finished; predict names that run).
 run: install
 	@echo "make run: training $(CONFIG)$(if $(filter file,$(origin CONFIG)),$(if $(HAS_GPU), (a GPU is here: the VGG19 reference), (no GPU here, so the CPU recipe; the VGG19 reference is CONFIG=configs/vgg19_lookahead.yaml)))"
 	$(CATSDOGS) prepare
-	$(CATSDOGS) train --config $(CONFIG)
-	$(CATSDOGS) predict --out $(SUBMISSION)
+	$(CATSDOGS) train --config $(CONFIG) --run-dir $(RUN_DIR) --reuse-finished
+	$(CATSDOGS) predict --model $(RUN_DIR) --out $(SUBMISSION)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

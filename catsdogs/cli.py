@@ -128,15 +128,23 @@ def train(
         [], "--set", help="Override a config value: --set optimizer.learning_rate=1e-3."
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue the newest (or --run-dir) run."),
+    reuse_finished: bool = typer.Option(
+        False,
+        "--reuse-finished",
+        help="If a finished run of this config and data exists (--run-dir, else the newest), "
+        "name it and train nothing (make run uses this).",
+    ),
 ) -> None:
     """Train a model into a run directory; re-run the same command to continue after a crash."""
     from catsdogs.config import load
 
     def run() -> None:
+        if resume and reuse_finished:
+            raise UserError("--resume trains on, --reuse-finished trains nothing: pick one")
         checked = load(config, overrides)  # a typo is reported before TensorFlow loads (~4 s)
         from catsdogs.training import train as run_training
 
-        path = run_training(checked, data, run_dir, resume, echo=typer.echo)
+        path = run_training(checked, data, run_dir, resume, typer.echo, reuse_finished)
         typer.echo(f"done: {path}")
 
     _run(run)

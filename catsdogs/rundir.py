@@ -38,6 +38,7 @@ RUNS = Path("runs")
 CONFIG = "config.yaml"
 STATE = "state.json"
 HISTORY = "history.csv"
+METRICS = "metrics.json"
 BEST, LAST = "best.keras", "last.keras"
 CHECKPOINTS = "checkpoints"
 LOGS = "logs"
@@ -85,6 +86,14 @@ class RunDir:
     @property
     def finished(self) -> bool:
         return self.state.get("status") == "finished"
+
+    def metrics(self) -> dict:
+        """The summary a finished run wrote (best epoch and scores); empty before that."""
+        file = self.path / METRICS
+        try:
+            return json.loads(file.read_text()) if file.exists() else {}
+        except ValueError:
+            raise UserError(f"{file} is damaged (not JSON); fix or delete it") from None
 
     def history(self) -> pd.DataFrame:
         file = self.path / HISTORY
@@ -216,9 +225,11 @@ def for_training(
     run_dir: Path | None,
     resume: bool,
     echo: Callable[[str], None],
+    reuse: bool = False,
 ) -> Iterator[RunDir]:
-    """The run to train: an existing one, locked, or a new one that ``start`` creates."""
-    run = _choose(name, config_text, identity, run_dir, resume, echo)
+    """The run to train: an existing one, locked, or a new one that ``start`` creates. With
+    ``reuse``, a finished run of the same resolved config (so the same data) is the answer."""
+    run = _choose(name, config_text, identity, run_dir, resume, echo, reuse)
     try:
         yield run
     finally:
@@ -232,13 +243,15 @@ def _choose(
     run_dir: Path | None,
     resume: bool,
     echo: Callable[[str], None],
+    reuse: bool,
 ) -> RunDir:
     if run_dir is not None:
         files.check_folder(run_dir, "--run-dir")
         if run_dir.exists() and any(run_dir.iterdir()):
             if not _is_run(run_dir):
                 raise UserError(f"--run-dir {run_dir} exists and is not a run directory")
-            return _continue(RunDir(run_dir), identity, resume, "--run-dir")
+            run = RunDir(run_dir)
+            return _continue(run, identity, resume, "--run-dir", reuse and _same(run, config_text))
         return RunDir(run_dir, created=False)
     files.check_folder(RUNS, "the runs folder")
     candidates = sorted(
@@ -251,6 +264,8 @@ def _choose(
     for path in reversed(candidates):
         run = RunDir(path)
         if run.finished:
+            if reuse and _same(run, config_text):
+                return _continue(run, identity, resume, "run", reuse=True)
             continue
         if run.config_text() == config_text:
             return _continue(run, identity, resume, "run")
@@ -261,11 +276,18 @@ def _choose(
     return RunDir(RUNS / f"{name}-{stamp}", created=False, numbered=True)
 
 
-def _continue(run: RunDir, identity: str, resume: bool, what: str) -> RunDir:
+def _same(run: RunDir, config_text: str) -> bool:
+    return (run.path / CONFIG).is_file() and run.config_text() == config_text
+
+
+def _continue(run: RunDir, identity: str, resume: bool, what: str, reuse: bool = False) -> RunDir:
+    """``run``, locked, to train on; with ``reuse`` a finished one is returned as it is."""
     _same_data(run, identity, what)
     for folder in (run.path, run.path / CHECKPOINTS, run.path / LOGS):
         files.check_folder(folder, "run folder")
     run.lock()
+    if reuse and run.finished:
+        return run
     if not resume and run.finished:
         run.unlock()
         raise UserError(

@@ -398,8 +398,10 @@ def train(
     run_dir: Path | None = None,
     resume: bool = False,
     echo: Callable[[str], None] = print,
+    reuse: bool = False,
 ) -> Path:
-    """Train ``config`` into a run directory and return its path.
+    """Train ``config`` into a run directory and return its path. With ``reuse`` (what
+    ``make run`` asks), a finished run of the same config and data is returned untouched.
 
     Under MultiWorkerMirroredStrategy every worker trains the same replica of the model; the
     chief (worker 0) writes ``run_dir``, worker i its own ``<run_dir>.worker-<i>``, so no two
@@ -416,7 +418,15 @@ def train(
     data = manifests.read_training_data(data_dir or config.data.dir, echo)
     config = with_data(config, data)
     text = dump(config)
-    with rundir.for_training(config.name, text, data.identity, run_dir, resume, echo) as run:
+    with rundir.for_training(config.name, text, data.identity, run_dir, resume, echo, reuse) as run:
+        if reuse and run.created and run.finished:
+            metrics = run.metrics()
+            echo(
+                f"{run.path} has already trained this config on this data "
+                f"(best val_acc {metrics.get('best_val_accuracy', float('nan')):.4f} at epoch "
+                f"{metrics.get('best_epoch', '?')}); not training again"
+            )
+            return run.path
         trainer = Trainer(config, data, echo, strategy)
         resumed = run.created
         start = trainer.restore(run, run.config_text()) if resumed else 0
@@ -444,7 +454,7 @@ def _finish(run: RunDir, trainer: Trainer, history: pd.DataFrame) -> None:
     plots.training_curves(history, run.path / "curves.png")
     best = history.loc[history["val_loss"].idxmin()]
     run.write_json(
-        "metrics.json",
+        rundir.METRICS,
         {
             "epochs": int(history["epoch"].iloc[-1]),
             "best_epoch": int(best["epoch"]),

@@ -44,3 +44,10 @@ def test_make_run_trains_the_cpu_recipe_without_a_gpu_and_vgg19_with_one(tmp_pat
 
     plan = planned(without_gpu, "CONFIG=configs/smoke.yaml")
     assert "catsdogs train --config configs/smoke.yaml" in plan and "CPU recipe" not in plan
+
+
+@pytest.mark.skipif(MAKE is None, reason="make is not installed")
+def test_make_run_trains_into_one_run_per_config_and_predicts_with_it():
+    plan = planned(os.environ["PATH"], "CONFIG=configs/smoke.yaml")
+    assert "train --config configs/smoke.yaml --run-dir runs/smoke --reuse-finished" in plan
+    assert "predict --model runs/smoke --out submission.csv" in plan

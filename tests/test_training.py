@@ -292,7 +292,7 @@ def test_the_long_run_warning_is_judged_once_from_the_first_steps(
 ):
     data = manifests(shared_data, tmp_path / "data")
     args = ["train", "--config", str(SMOKE), "--data", str(data)]
-    args += ["--set", "training.epochs=2", "--set", "training.steps_per_epoch=17"]
+    args += ["--set", "training.epochs=1", "--set", "training.steps_per_epoch=17"]
     quick = CliRunner().invoke(app, [*args, "--run-dir", str(tmp_path / "quick")])
     assert quick.exit_code == 0, quick.output
     assert "warning:" not in quick.output  # seconds, not hours
@@ -301,3 +301,38 @@ def test_the_long_run_warning_is_judged_once_from_the_first_steps(
     assert slow.exit_code == 0, slow.output
     [warning] = [line for line in slow.output.splitlines() if "warning:" in line]
     assert "s per step this run needs about" in warning
+
+
+def test_reuse_finished_names_the_finished_run_and_trains_nothing(shared_data, tmp_path):
+    data = manifests(shared_data, tmp_path / "data", train=8, val=4)
+    run = tmp_path / "runs" / "smoke"
+    args = ["train", "--config", str(SMOKE), "--data", str(data), "--run-dir", str(run)]
+    first = CliRunner().invoke(app, [*args, "--reuse-finished"])  # nothing to reuse: trains
+    assert first.exit_code == 0, first.output
+    history = (run / "history.csv").read_bytes()
+    again = CliRunner().invoke(app, [*args, "--reuse-finished"])
+    assert again.exit_code == 0, again.output
+    assert f"{run} has already trained this config on this data" in again.output
+    assert "not training again" in again.output and "epoch 1/" not in again.output
+    assert (run / "history.csv").read_bytes() == history
+    # Another config in that folder is not the same run: refused as without the flag.
+    other = CliRunner().invoke(app, [*args, "--reuse-finished", "--set", "seed=7"])
+    assert other.exit_code == 1 and "holds a finished run" in other.output
+    both = CliRunner().invoke(app, [*args, "--reuse-finished", "--resume"])
+    assert both.exit_code == 1 and "pick one" in both.output
+
+
+def test_reuse_finished_without_a_run_dir_finds_the_newest_finished_run(
+    shared_data, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    data = manifests(shared_data, tmp_path / "data", train=8, val=4)
+    args = ["train", "--config", str(SMOKE), "--data", str(data), "--reuse-finished"]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    [run] = list((tmp_path / "runs").iterdir())
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0 and "not training again" in again.output
+    assert list((tmp_path / "runs").iterdir()) == [run]
+    changed = CliRunner().invoke(app, [*args, "--set", "seed=7"])  # another config: trains
+    assert changed.exit_code == 0 and "not training again" not in changed.output
+    assert len(list((tmp_path / "runs").iterdir())) == 2
