@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import stat
+import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
 
 from catsdogs.errors import UserError
-from catsdogs.prepare.extract import Limits, UnsafeArchiveError, extract
+from catsdogs.prepare.extract import Limits, UnsafeArchiveError, entry_name, extract
 
 
 def make_zip(path: Path, entries: dict[str, bytes], symlinks: dict[str, str] | None = None) -> Path:
@@ -129,3 +131,51 @@ def test_a_killed_extractions_temporary_folder_is_removed(tmp_path):
     archive = make_zip(tmp_path / "a.zip", {"train/cat.1.jpg": b"one"})
     extract(archive, tmp_path / "raw" / "a")
     assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == ["a"]
+
+
+def info_zip_archive(path: Path, names: list[str]) -> Path:
+    """What Linux's `zip` writes for UTF-8 names: the raw UTF-8 bytes without the UTF-8 flag,
+    plus Info-ZIP's Unicode Path field (0x7075: version, CRC-32 of the stored name, UTF-8)."""
+    placeholders = {}
+    with zipfile.ZipFile(path, "w") as zf:
+        for index, name in enumerate(names):
+            raw = name.encode("utf-8")
+            placeholder = f"{index:0{len(raw)}d}"  # ASCII, as long as the raw name
+            placeholders[placeholder.encode()] = raw
+            info = zipfile.ZipInfo(placeholder)
+            info.extra = struct.pack("<HHB", 0x7075, 5 + len(raw), 1)
+            info.extra += struct.pack("<I", zlib.crc32(raw)) + raw
+            zf.writestr(info, f"content of {name}")
+    data = path.read_bytes()
+    for placeholder, raw in placeholders.items():
+        data = data.replace(placeholder, raw)  # the local header and the central directory
+    path.write_bytes(data)
+    return path
+
+
+def test_names_are_decoded_as_the_zip_says(tmp_path):
+    names = ["chien été.jpg", "猫/ねこ.png"]
+    archive = info_zip_archive(tmp_path / "infozip.zip", names)
+    with zipfile.ZipFile(archive) as zf:  # Python alone reads them as code page 437
+        assert not {info.filename for info in zf.infolist()} & set(names)
+        assert [entry_name(info) for info in zf.infolist()] == names
+    folder = extract(archive, tmp_path / "out")
+    found = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    assert found == sorted(names)
+    assert (folder / names[0]).read_text() == f"content of {names[0]}"
+    # Without the field (Linux `zip` where built without it): valid UTF-8 bytes are UTF-8;
+    # bytes that are not (a real code page 437 name) stay code page 437.
+    bare = tmp_path / "bare.zip"
+    with zipfile.ZipFile(bare, "w") as zf:
+        zf.writestr("0" * len(names[0].encode()), b"x")
+        zf.writestr("1" * 9, b"y")
+    data = bare.read_bytes().replace(b"0" * len(names[0].encode()), names[0].encode())
+    bare.write_bytes(data.replace(b"1" * 9, "é_437.jpg".encode("cp437")))
+    with zipfile.ZipFile(bare) as zf:
+        shown = [entry_name(info) for info in zf.infolist()]
+    assert shown == [names[0], "é_437.jpg"]
+    flagged = tmp_path / "flagged.zip"  # Python's own writer sets the UTF-8 flag
+    with zipfile.ZipFile(flagged, "w") as zf:
+        zf.writestr(names[1], b"x")
+    with zipfile.ZipFile(flagged) as zf:
+        assert [entry_name(info) for info in zf.infolist()] == [names[1]]

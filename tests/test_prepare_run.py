@@ -123,8 +123,17 @@ def test_competition_zip_end_to_end(shared_data, tmp_path):
     assert again.exit_code == 0, again.output
     for name in ("train.csv", "val.csv", "test.csv", "rejected.csv"):
         assert (out / name).read_bytes() == (tmp_path / "again" / name).read_bytes()
-    noop = run_cli("--source", str(archive), "--out", str(out), "--raw-dir", str(raw))
+    same = ("--source", str(archive), "--out", str(out), "--raw-dir", str(raw))
+    noop = run_cli(*same, "--val-fraction", "0.25")
     assert noop.exit_code == 0 and "already prepared" in noop.output
+    # Other options on a prepared folder: said, never the old set silently kept.
+    changed = run_cli(*same, "--seed", "7")
+    assert changed.exit_code == 1
+    [line] = changed.output.strip().splitlines()
+    assert line == (
+        f"error: {out} was prepared with other options: val_fraction 0.25 (now 0.1); seed 42 "
+        "(now 7); --force prepares it again as asked now, or choose another --out"
+    )
     other_seed = run_cli(
         "--source",
         str(archive),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import shutil
 import stat
+import struct
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -36,8 +38,36 @@ class UnsafeArchiveError(UserError):
     """An archive we refuse to extract; the message names the entry."""
 
 
-def _entry_path(archive: Path, info: zipfile.ZipInfo) -> PurePosixPath:
+UTF8_FLAG = 0x800
+UNICODE_PATH_FIELD = 0x7075  # Info-ZIP's: the UTF-8 name of an entry stored without the flag
+
+
+def entry_name(info: zipfile.ZipInfo) -> str:
+    """The entry's name as the archive says: UTF-8 with the UTF-8 flag (Python decodes that),
+    else the UTF-8 name of Info-ZIP's Unicode Path field when it matches the stored name, else
+    the stored bytes as UTF-8 where they are valid UTF-8 (Linux and macOS tools write UTF-8
+    names without a flag; real code-page-437 names are almost never valid UTF-8), else the
+    name in code page 437, as Python reads it."""
     name = info.filename
+    if info.flag_bits & UTF8_FLAG:
+        return name
+    raw = name.encode("cp437")  # the stored bytes: Python decoded them as code page 437
+    extra = info.extra
+    while len(extra) >= 4:
+        kind, size = struct.unpack("<HH", extra[:4])
+        body, extra = extra[4 : 4 + size], extra[4 + size :]
+        if kind == UNICODE_PATH_FIELD and len(body) >= 5 and body[0] == 1:
+            (crc,) = struct.unpack("<I", body[1:5])
+            if crc == zlib.crc32(raw):
+                with contextlib.suppress(UnicodeDecodeError):
+                    return body[5:].decode("utf-8")
+    with contextlib.suppress(UnicodeDecodeError):
+        return raw.decode("utf-8")
+    return name
+
+
+def _entry_path(archive: Path, info: zipfile.ZipInfo) -> PurePosixPath:
+    name = entry_name(info)
     if (info.external_attr >> 16) & 0o170000 == stat.S_IFLNK:
         raise UnsafeArchiveError(f"{archive.name}: entry {name!r} is a symbolic link; refusing")
     normalized = name.replace("\\", "/")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections import Counter
@@ -60,6 +61,36 @@ def _excluded(path: Path, roots: list[Path], names: set[str]) -> bool:
     return any(path.is_relative_to(r) and str(path.relative_to(r)) in names for r in roots)
 
 
+def _asked(options: Options) -> dict:
+    """What the manifests depend on, as asked now (``auto`` and paths resolved)."""
+    source, _ = sources.choose(options.source)
+    if source not in sources.NAMED:
+        source = str(Path(source).expanduser().resolve())
+    exclude = options.exclude
+    return {
+        "source": source,
+        "competition": options.competition if source == "kaggle" else None,
+        "val_fraction": options.val_fraction,
+        "test_fraction": options.test_fraction,
+        "seed": options.seed,
+        "exclude": hashlib.sha256(exclude.read_bytes()).hexdigest() if exclude else None,
+    }
+
+
+def _changed(record: dict, asked: dict) -> list[str]:
+    """The options that ``record`` was prepared with and that differ from ``asked`` (a set
+    from before options were recorded: its source, seed and validation share)."""
+    before = record.get("options") or {k: record.get(k) for k in ("source", "seed", "val_fraction")}
+    if before.get("source") not in (None, *sources.NAMED):
+        before = {**before, "source": str(Path(before["source"]).expanduser().resolve())}
+    names = {"exclude": "the exclusion list"}
+    return [
+        f"{names.get(key, key)} {before[key]} (now {asked[key]})"
+        for key in asked
+        if key in before and before[key] != asked[key]
+    ]
+
+
 def prepare(
     options: Options,
     kaggle_client: kaggle.KaggleClient | None = None,
@@ -67,11 +98,19 @@ def prepare(
 ) -> dict:
     """Run the whole command; returns what it wrote to ``prepare.json``."""
     _check(options)
-    if not options.force and manifests.read_record(options.out) is not None:
+    asked = _asked(options)
+    record = manifests.read_record(options.out)
+    if not options.force and record is not None:
         problem = manifests.set_problem(options.out)
         if problem is None:
+            changed = _changed(record, asked)
+            if changed:
+                raise UserError(
+                    f"{options.out} was prepared with other options: {'; '.join(changed)}; "
+                    "--force prepares it again as asked now, or choose another --out"
+                )
             echo(f"{options.out} is already prepared; --force redoes it")
-            return manifests.read_record(options.out)
+            return record
         echo(f"{problem}: preparing {options.out} again")
     started = time.monotonic()
     exclusions = splits.read_exclusions(options.exclude)
@@ -119,6 +158,7 @@ def prepare(
         "sample_submission": str(found.sample_submission) if found.sample_submission else None,
         "seed": options.seed,
         "val_fraction": options.val_fraction,
+        "options": asked,
         "counts": {
             name: {
                 "cat": int((frame["label"] == 0).sum()) if "label" in frame else None,
