@@ -6,23 +6,29 @@ import os
 import zipfile
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 from tqdm import tqdm
 
 from catsdogs import manifests, rundir
 from catsdogs.errors import UserError
-from catsdogs.images import decode_rgb
-from catsdogs.pipeline import RESIZE_POLICIES, resize
+
+if TYPE_CHECKING:
+    import keras
+
+# Keras and TensorFlow are imported where a model is loaded or run, so that predict and
+# evaluate check their arguments and inputs in well under a second first.
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp"}
 
 
 def load_model(path: Path) -> tuple[keras.Model, str]:
     """The model and the resize policy it was trained with (from its run's config)."""
+    import keras
+
+    from catsdogs.pipeline import RESIZE_POLICIES
     if not zipfile.is_zipfile(path):  # what Keras reports as "file not found"
         raise UserError(f"model {path} is not a .keras file (damaged, or another format)")
     try:
@@ -138,6 +144,10 @@ def predict(
     model: keras.Model, paths: list[str], policy: str, tta: bool, batch_size: int = 64
 ) -> np.ndarray:
     """P(dog) for each path, in order; with TTA the mean over the image and its mirror."""
+    import tensorflow as tf
+
+    from catsdogs.images import decode_rgb
+    from catsdogs.pipeline import resize
     size = int(model.input_shape[1])
     data = (
         tf.data.Dataset.from_tensor_slices(paths)
