@@ -28,8 +28,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
+# Two worker processes (pytest-xdist) for CI's 2 cores: much of the suite waits on subprocesses.
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --durations=15
 
 lint: install
 	$(VENV)/bin/ruff check catsdogs tests scripts
