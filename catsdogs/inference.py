@@ -29,6 +29,7 @@ def load_model(path: Path) -> tuple[keras.Model, str]:
     import keras
 
     from catsdogs.pipeline import RESIZE_POLICIES
+
     if not zipfile.is_zipfile(path):  # what Keras reports as "file not found"
         raise UserError(f"model {path} is not a .keras file (damaged, or another format)")
     try:
@@ -148,6 +149,7 @@ def predict(
 
     from catsdogs.images import decode_rgb
     from catsdogs.pipeline import resize
+
     size = int(model.input_shape[1])
     data = (
         tf.data.Dataset.from_tensor_slices(paths)
