@@ -75,13 +75,16 @@ class RunDir:
         folder = data.get("dir")
         return (Path(folder) if folder else None), data.get("identity")
 
-    @property
-    def state(self) -> dict:
-        file = self.path / STATE
+    def _json(self, name: str) -> dict:
+        file = self.path / name
         try:
             return json.loads(file.read_text()) if file.exists() else {}
         except ValueError:
             raise UserError(f"{file} is damaged (not JSON); fix or delete it") from None
+
+    @property
+    def state(self) -> dict:
+        return self._json(STATE)
 
     @property
     def finished(self) -> bool:
@@ -89,11 +92,7 @@ class RunDir:
 
     def metrics(self) -> dict:
         """The summary a finished run wrote (best epoch and scores); empty before that."""
-        file = self.path / METRICS
-        try:
-            return json.loads(file.read_text()) if file.exists() else {}
-        except ValueError:
-            raise UserError(f"{file} is damaged (not JSON); fix or delete it") from None
+        return self._json(METRICS)
 
     def history(self) -> pd.DataFrame:
         file = self.path / HISTORY
