@@ -107,6 +107,11 @@ def write_bytes(path: Path, data: bytes) -> None:
     write_with(path, lambda tmp: tmp.write_bytes(data))
 
 
+def printable(path: Path) -> str:
+    """A path as UTF-8 text: bytes of a name that are not UTF-8 written as ``\\xNN``."""
+    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def write_text(path: Path, text: str) -> None:
     """Write ``text`` (UTF-8, line endings as given) to ``path`` whole or not at all."""
     write_bytes(path, text.encode("utf-8"))

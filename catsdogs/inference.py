@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from catsdogs import manifests, rundir
+from catsdogs import files, manifests, rundir
 from catsdogs.errors import UserError
 
 if TYPE_CHECKING:
@@ -137,7 +137,7 @@ def check_readable(paths: list[str], names: list[str] | None = None, what: str =
     bad = [c for c in checks if not c.ok]
     if bad:
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
-        name = shown.get(str(bad[0].path), bad[0].path)
+        name = files.printable(Path(shown.get(str(bad[0].path), bad[0].path)))
         raise UserError(f"cannot read {what} image {name}: {bad[0].reason}{more}")
 
 

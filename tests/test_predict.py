@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -313,3 +314,13 @@ def test_the_competition_test_folder_is_still_a_submission(tmp_path):
     done = predict_cli("--model", model, "--test", str(tmp_path / "test1"), "--out", str(out))
     assert done.exit_code == 0, done.output
     assert pd.read_csv(out)["id"].tolist() == [1, 2]
+
+
+def test_a_photo_whose_name_is_not_utf8_is_one_error_line(tmp_path):
+    model = str(save_model(tmp_path / "m.keras"))
+    write_images(tmp_path / "pets", ["ok.jpg"])
+    latin = tmp_path / "pets" / os.fsdecode(b"k\xe4tze.jpg")
+    latin.write_bytes((tmp_path / "pets" / "ok.jpg").read_bytes())
+    done = CliRunner().invoke(app, ["predict", "--model", model, str(tmp_path / "pets")])
+    assert done.exit_code == 1
+    assert "k\\xe4tze.jpg: name-not-utf8" in done.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from loopback import FileServer, serve
 from test_prepare_kaggle import FakeKaggle
 from typer.testing import CliRunner
 
+from catsdogs import files
 from catsdogs.cli import app
 from catsdogs.prepare.run import Options, prepare
 
@@ -411,3 +413,17 @@ def test_prepare_force_killed_between_manifests_leaves_a_set_nobody_uses(
     assert said[0] == f"{out / 'prepare.json'} says prepare did not finish: preparing {out} again"
     assert manifests.set_problem(out) is None
     assert not set(pd.read_csv(out / "train.csv").path) & set(pd.read_csv(out / "val.csv").path)
+
+
+def test_a_file_name_that_is_not_utf8_is_rejected_and_listed_readably(shared_data, tmp_path):
+    root = competition_tree(shared_data, tmp_path / "src")
+    latin = root / "train" / os.fsdecode(b"cat.k\xe4tze.jpg")  # a Latin-1 name
+    shutil.copyfile(root / "train" / "cat.0.jpg", latin)
+    out = tmp_path / "out"
+    done = run_cli("--source", str(root), "--out", str(out), "--raw-dir", str(tmp_path / "raw"))
+    assert done.exit_code == 0, done.output
+    rejected = pd.read_csv(out / "rejected.csv")
+    row = rejected[rejected["path"] == files.printable(latin)]
+    assert row["reason"].tolist() == ["no-label"]  # not cat.N.jpg; written as \xe4, no crash
+    assert row["path"].iloc[0].endswith("train/cat.k\\xe4tze.jpg")
+    assert not pd.read_csv(out / "train.csv")["path"].str.contains("tze").any()

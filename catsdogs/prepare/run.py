@@ -146,7 +146,7 @@ def prepare(
     made = splits.split(train, test, options.val_fraction, options.test_fraction, options.seed)
     rejected += made.rejected
     rejected_frame = pd.DataFrame(
-        sorted((str(p), reason, detail) for p, reason, detail in rejected),
+        sorted((files.printable(p), reason, detail) for p, reason, detail in rejected),
         columns=["path", "reason", "detail"],
     )
     summary = {

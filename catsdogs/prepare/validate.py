@@ -47,6 +47,10 @@ class ImageCheck:
 def pillow_check(path: Path) -> ImageCheck:
     """Read, hash and fully decode one file with Pillow (JPEG at 1/8 scale, see images.py)."""
     try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:  # manifests are UTF-8 and TensorFlow takes UTF-8 paths
+        return ImageCheck(path, "name-not-utf8", "its name is not valid UTF-8: rename it")
+    try:
         data = path.read_bytes()
     except OSError as err:
         return ImageCheck(path, "unreadable", err.strerror or str(err))
