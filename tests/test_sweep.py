@@ -298,3 +298,27 @@ def test_labels_read_as_words_whatever_the_number_type():
         assert results.label("optimizer.lookahead.enabled", value) == text
     assert results.label("optimizer.learning_rate", np.float64(0.003)) == "learning_rate 0.003"
     assert duration(3732) == "1h02m" and duration(192) == "3m12s"
+
+
+def test_a_sweep_whose_trials_fail_says_so_and_exits_1(shared_data, tmp_path):
+    # A batch larger than the 8 training images: every trial's train refuses and exits 1.
+    text = f"""\
+name: failing
+base: {SMOKE}
+set: {{training.epochs: 1, data.batch_size: 64}}
+grid:
+  optimizer.learning_rate: [0.01, 0.1]
+seeds: [0]
+"""
+    data = prepared_data(shared_data, tmp_path / "data", train=8, val=4)
+    path, out = sweep_file(tmp_path, text), tmp_path / "out"
+    done = CliRunner().invoke(app, ["sweep", str(path), "--data", str(data), "--out", str(out)])
+    assert done.exit_code == 1, done.output
+    progress = [line for line in done.output.splitlines() if line.startswith("trial ")]
+    assert len(progress) == 2
+    assert all("(not counted)" in line and "-> fail" in line for line in progress)
+    assert done.output.strip().splitlines()[-1] == (
+        f"error: 2 of 2 trials did not finish (see {out / 'trials.csv'}); the same command "
+        "retries them"
+    )
+    assert pd.read_csv(out / "trials.csv")["state"].tolist() == ["fail", "fail"]

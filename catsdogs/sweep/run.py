@@ -58,8 +58,12 @@ def sweep(
         arguments += ["--storage", settings.storage, "--jobs", str(jobs)]
         study.start_workers(settings, arguments)
     results.write(the_study, checked, out)
+    echo(f"wrote {out / 'sweep.md'}")
     left = total - len(study.finished(the_study))
     if left > 0:
-        echo(f"{left} trials did not finish (see {out / 'trials.csv'}); the same command retries")
-    echo(f"wrote {out / 'sweep.md'}")
+        message = f"{left} of {total} trials did not finish (see {out / 'trials.csv'})"
+        running = study.running(the_study)
+        if running < left:  # failed here, not only still running in another process
+            raise UserError(f"{message}; the same command retries them")
+        echo(f"{message}: {running} still running elsewhere")
     return out

@@ -341,6 +341,11 @@ def run_trial(settings: Settings, trial: optuna.Trial, point: Point) -> Outcome:
 # --- workers --------------------------------------------------------------------------------
 
 
+def running(study: optuna.Study) -> int:
+    """Trials some process is running now (here or on another machine)."""
+    return sum(t.state == TrialState.RUNNING for t in study.get_trials(deepcopy=False))
+
+
 def _progress(
     study: optuna.Study,
     sweep: Sweep,
@@ -358,7 +363,7 @@ def _progress(
     # This trial's place among the finished ones: two workers that finish together get
     # their own numbers.
     mine = next((t.datetime_complete for t in done if t.number == number), None)
-    place = sum(1 for t in done if mine is None or t.datetime_complete <= mine)
+    place = sum(1 for t in done if t.datetime_complete <= mine) if mine else None
     left = max(0, total - len(done))
     what = ", ".join(results.label(k, v) for k, v in point.values) + f", seed {point.seed}"
     if outcome.state == TrialState.COMPLETE:
@@ -372,7 +377,8 @@ def _progress(
     if left and durations:
         eta = f", ~{duration(sum(durations) / len(durations) * left / jobs)}"
     took = duration(seconds)
-    return f"trial {place}/{total}: {what} -> {result} ({took}); {left} left{eta}"
+    head = f"trial {place}/{total}" if place else f"trial #{number} (not counted)"
+    return f"{head}: {what} -> {result} ({took}); {left} left{eta}"
 
 
 def work(settings: Settings, study: optuna.Study) -> None:
