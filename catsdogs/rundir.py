@@ -250,7 +250,13 @@ def _choose(
             if not _is_run(run_dir):
                 raise UserError(f"--run-dir {run_dir} exists and is not a run directory")
             run = RunDir(run_dir)
-            return _continue(run, identity, resume, "--run-dir", reuse and _same(run, config_text))
+            if reuse and run.finished and not _same(run, config_text):
+                raise UserError(
+                    f"--run-dir {run_dir} holds a run of another config ("
+                    f"{_changes(run.config_text(), config_text)}); choose another --run-dir "
+                    "(make run: RUN_DIR=...)"
+                )
+            return _continue(run, identity, resume, "--run-dir", reuse)
         return RunDir(run_dir, created=False)
     files.check_folder(RUNS, "the runs folder")
     candidates = sorted(
@@ -273,6 +279,20 @@ def _choose(
             break
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return RunDir(RUNS / f"{name}-{stamp}", created=False, numbered=True)
+
+
+def _changes(before: str, after: str, most: int = 3) -> str:
+    """``seed 42 (now 7); ...``: the config keys whose values differ, the first few."""
+
+    def flat(tree: object, prefix: str = "") -> dict:
+        if not isinstance(tree, dict):
+            return {prefix: tree}
+        return {k: v for key, sub in tree.items() for k, v in flat(sub, f"{prefix}{key}.").items()}
+
+    old, new = flat(yaml.safe_load(before)), flat(yaml.safe_load(after))
+    keys = [k for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k)]
+    shown = [f"{k.rstrip('.')} {old.get(k)} (now {new.get(k)})" for k in keys[:most]]
+    return "; ".join(shown + ([f"{len(keys) - most} more"] if len(keys) > most else []))
 
 
 def _same(run: RunDir, config_text: str) -> bool:

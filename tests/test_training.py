@@ -317,7 +317,8 @@ def test_reuse_finished_names_the_finished_run_and_trains_nothing(shared_data, t
     assert (run / "history.csv").read_bytes() == history
     # Another config in that folder is not the same run: refused as without the flag.
     other = CliRunner().invoke(app, [*args, "--reuse-finished", "--set", "seed=7"])
-    assert other.exit_code == 1 and "holds a finished run" in other.output
+    assert other.exit_code == 1
+    assert f"--run-dir {run} holds a run of another config (seed 42 (now 7))" in other.output
     both = CliRunner().invoke(app, [*args, "--reuse-finished", "--resume"])
     assert both.exit_code == 1 and "pick one" in both.output
 
