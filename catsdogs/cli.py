@@ -152,7 +152,7 @@ def train(
 
 @app.command(short_help="Kaggle submission, or P(dog) for photos.")
 def predict(
-    images: list[Path] = typer.Argument(
+    images: list[str] = typer.Argument(
         None, help="Your own photos: image files, folders or zips (any names).", show_default=False
     ),
     model: Path = typer.Option(
@@ -185,11 +185,14 @@ def predict(
 
         if images and test is not None:
             raise UserError("give photos as arguments or --test, not both")
+        if any(not image.strip() for image in images or []):
+            raise UserError("an empty path was given as a photo")  # Path("") is the folder here
+        photos = [Path(image) for image in images or []]
         source = Path("data/processed/test.csv") if test is None else test
-        if images or not inference.is_kaggle_test(source):
+        if photos or not inference.is_kaggle_test(source):
             from catsdogs.photos import classify
 
-            classify(model, images or [source], out, tta, echo=typer.echo)
+            classify(model, photos or [source], out, tta, echo=typer.echo)
         else:
             from catsdogs.submission import create
 

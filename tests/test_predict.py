@@ -295,6 +295,8 @@ def test_photo_mode_refusals_are_one_line(tmp_path):
         app, ["predict", "--model", model, "a.jpg", "--test", str(tmp_path / "test1")]
     )
     assert both.exit_code == 1 and "not both" in both.output
+    empty = CliRunner().invoke(app, ["predict", "--model", model, ""])
+    assert empty.exit_code == 1 and "an empty path was given" in empty.output
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
     broken = CliRunner().invoke(app, ["predict", "--model", model, str(tmp_path / "broken.jpg")])
     assert broken.exit_code == 1
