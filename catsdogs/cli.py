@@ -161,7 +161,8 @@ def predict(
     test: Path = typer.Option(
         None,
         help="prepare's test.csv or the competition's test1/ folder or zip (a submission), or "
-        "a folder or zip of your photos [default: data/processed/test.csv].",
+        "a folder or zip of your photos [default: the test.csv of the data the model trained "
+        "on, else data/processed/test.csv].",
         show_default=False,
     ),
     out: Path = typer.Option(
@@ -188,7 +189,9 @@ def predict(
         if any(not image.strip() for image in images or []):
             raise UserError("an empty path was given as a photo")  # Path("") is the folder here
         photos = [Path(image) for image in images or []]
-        source = Path("data/processed/test.csv") if test is None else test
+        from catsdogs import rundir
+
+        source = rundir.default_test(model) if test is None else test
         if photos or not inference.is_kaggle_test(source):
             from catsdogs.photos import classify
 

@@ -336,6 +336,18 @@ def find_model(path: Path | None) -> Path:
     return path
 
 
+def default_test(model: Path | None) -> Path:
+    """The test manifest of the data that ``model``'s run trained on, where it has one; else
+    prepare's default ``data/processed/test.csv``."""
+    fallback = Path("data/processed/test.csv")
+    try:
+        run = run_of(find_model(model))
+    except UserError:
+        return fallback  # predict says what is wrong with the model itself
+    folder = run.data_record()[0] if run else None
+    return folder / "test.csv" if folder and (folder / "test.csv").is_file() else fallback
+
+
 def run_of(model: Path) -> RunDir | None:
     """The run a model file belongs to (None for a .keras file outside a run)."""
     return RunDir(model.parent) if _is_run(model.parent) else None

@@ -89,9 +89,12 @@ def copy_real(shared: Path, dest: Path, names: list[str]) -> None:
         shutil.copyfile(shared / name, dest / Path(name).name)
 
 
-def prepared_data(shared: Path, folder: Path, first: int = 0, train: int = 8, val: int = 4) -> Path:
+def prepared_data(
+    shared: Path, folder: Path, first: int = 0, train: int = 8, val: int = 4, test: int = 0
+) -> Path:
     """A prepared data folder (manifests with sha256, and prepare.json) over real images of
-    ``shared``: ``train`` images from number ``first`` on, then ``val`` more, half cats."""
+    ``shared``: ``train`` images from number ``first`` on, then ``val`` more, half cats; and
+    ``test`` images of ``shared``'s test1/ (ids 1..test) in a test.csv when asked."""
     from catsdogs import manifests
 
     frames = {}
@@ -104,5 +107,14 @@ def prepared_data(shared: Path, folder: Path, first: int = 0, train: int = 8, va
         frame = pd.DataFrame(rows)
         frame["sha256"] = [manifests.file_sha256(Path(path)) for path in frame["path"]]
         frames[name] = frame
+    if test:
+        paths = [shared / "test1" / f"{i}.jpg" for i in range(1, test + 1)]
+        frames["test.csv"] = pd.DataFrame(
+            {
+                "path": [str(p) for p in paths],
+                "id": range(1, test + 1),
+                "sha256": [manifests.file_sha256(p) for p in paths],
+            }
+        )
     manifests.write_set(folder, frames, {})
     return folder

@@ -326,3 +326,20 @@ def test_a_photo_whose_name_is_not_utf8_is_one_error_line(tmp_path):
     done = CliRunner().invoke(app, ["predict", "--model", model, str(tmp_path / "pets")])
     assert done.exit_code == 1
     assert "k\\xe4tze.jpg: name-not-utf8" in done.output
+
+
+def test_a_runs_own_test_set_is_the_default(shared_data, tmp_path, monkeypatch):
+    from imagefactory import prepared_data
+
+    data = prepared_data(shared_data, tmp_path / "data", train=8, val=4, test=3)
+    run = tmp_path / "run"
+    smoke = Path(__file__).resolve().parents[1] / "configs" / "smoke.yaml"
+    trained = CliRunner().invoke(
+        app, ["train", "--config", str(smoke), "--data", str(data), "--run-dir", str(run)]
+    )
+    assert trained.exit_code == 0, trained.output
+    monkeypatch.chdir(tmp_path)  # no data/processed here
+    done = predict_cli("--model", str(run), "--out", "s.csv")
+    assert done.exit_code == 0, done.output
+    assert pd.read_csv(tmp_path / "s.csv")["id"].tolist() == [1, 2, 3]
+    assert f"3 test images from {data / 'test.csv'}" in done.output
