@@ -54,6 +54,11 @@ def run_cli(*args: str, env: dict | None = None):
     return CliRunner().invoke(app, ["prepare", *args], env=env)
 
 
+def write_list(folder: Path) -> Path:
+    (folder / "exclude.txt").write_text("cat.1.jpg\n")
+    return folder / "exclude.txt"
+
+
 def test_competition_zip_end_to_end(shared_data, tmp_path):
     archive = competition_zip(shared_data, tmp_path)
     out, raw = tmp_path / "processed", tmp_path / "raw"
@@ -136,6 +141,11 @@ def test_competition_zip_end_to_end(shared_data, tmp_path):
         f"error: {out} was prepared with other options: val_fraction 0.25 (now 0.1); seed 42 "
         "(now 7); --force prepares it again as asked now, or choose another --out"
     )
+    excluded = run_cli(*same, "--val-fraction", "0.25", "--exclude", str(write_list(tmp_path)))
+    assert excluded.exit_code == 1 and "--exclude none (now a list);" in excluded.output
+    # --test-fraction splits only a source without a test set: here it changes nothing.
+    test_share = run_cli(*same, "--val-fraction", "0.25", "--test-fraction", "0.3")
+    assert test_share.exit_code == 0 and "already prepared" in test_share.output
     other_seed = run_cli(
         "--source",
         str(archive),

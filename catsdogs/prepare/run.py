@@ -83,12 +83,20 @@ def _changed(record: dict, asked: dict) -> list[str]:
     before = record.get("options") or {k: record.get(k) for k in ("source", "seed", "val_fraction")}
     if before.get("source") not in (None, *sources.NAMED):
         before = {**before, "source": str(Path(before["source"]).expanduser().resolve())}
-    names = {"exclude": "the exclusion list"}
-    return [
-        f"{names.get(key, key)} {before[key]} (now {asked[key]})"
-        for key in asked
-        if key in before and before[key] != asked[key]
-    ]
+    if record.get("layout") == "competition":  # --test-fraction only splits sources without
+        before = {k: v for k, v in before.items() if k != "test_fraction"}  # a test set
+    changed = []
+    for key in asked:
+        if key not in before or before[key] == asked[key]:
+            continue
+        if key == "exclude":  # recorded as the list's hash: say which way it changed
+            was, now = ("a list" if v else "none" for v in (before[key], asked[key]))
+            changed.append(
+                "another --exclude list" if was == now else f"--exclude {was} (now {now})"
+            )
+        else:
+            changed.append(f"{key} {before[key]} (now {asked[key]})")
+    return changed
 
 
 def prepare(
