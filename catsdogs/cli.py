@@ -150,7 +150,7 @@ def train(
     _run(run)
 
 
-@app.command(short_help="Kaggle submission, or P(dog) for photos.")
+@app.command(short_help="Write a submission, or P(dog) for photos.")
 def predict(
     images: list[str] = typer.Argument(
         None, help="Your own photos: image files, folders or zips (any names).", show_default=False
@@ -182,19 +182,19 @@ def predict(
     your own photos: catsdogs predict photo.jpg."""
 
     def run() -> None:
-        from catsdogs import inference
+        from catsdogs import inference, rundir
 
         if images and test is not None:
             raise UserError("give photos as arguments or --test, not both")
         if any(not image.strip() for image in images or []):
             raise UserError("an empty path was given as a photo")  # Path("") is the folder here
         photos = [Path(image) for image in images or []]
-        from catsdogs import rundir
-
         source = rundir.default_test(model) if test is None else test
         if photos or not inference.is_kaggle_test(source):
             from catsdogs.photos import classify
 
+            if format != "auto" or clip != 0.005:
+                raise UserError("--format and --clip shape a submission; photos get P(dog)")
             classify(model, photos or [source], out, tta, echo=typer.echo)
         else:
             from catsdogs.submission import create
@@ -221,7 +221,7 @@ def evaluate(
     _run(run)
 
 
-@app.command(short_help="Figures and report.md for a run.")
+@app.command(short_help="Draw a run's figures and report.md.")
 def report(
     run_dir: Path = typer.Argument(..., help="A run directory from `catsdogs train`."),
     data: Path = typer.Option(None, help="Validation data [default: the run's data.dir]."),

@@ -40,7 +40,8 @@ def classify(
         loaded, policy = inference.load_model(model_path)
         paths = images["path"].tolist()
         inference.check_readable(paths, images["file"].tolist(), what="the")
-        echo(f"model: {model_path} ({policy} resize), {len(images)} images")
+        count = f"{len(images)} image" + ("s" if len(images) != 1 else "")
+        echo(f"model: {model_path} ({policy} resize), {count}")
         probabilities = inference.predict(loaded, paths, policy, tta)
     frame = pd.DataFrame(
         {

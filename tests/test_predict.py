@@ -297,6 +297,8 @@ def test_photo_mode_refusals_are_one_line(tmp_path):
     assert both.exit_code == 1 and "not both" in both.output
     empty = CliRunner().invoke(app, ["predict", "--model", model, ""])
     assert empty.exit_code == 1 and "an empty path was given" in empty.output
+    shaped = CliRunner().invoke(app, ["predict", "--model", model, "x.jpg", "--format", "class"])
+    assert shaped.exit_code == 1 and "photos get P(dog)" in shaped.output
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
     broken = CliRunner().invoke(app, ["predict", "--model", model, str(tmp_path / "broken.jpg")])
     assert broken.exit_code == 1
