@@ -27,6 +27,7 @@ T = TypeVar("T")
 # Typer's usage errors (a bad value, an unknown option, a missing argument) all derive from
 # the base class of its public BadParameter.
 UsageError = typer.BadParameter.__bases__[0]
+CLIP = 0.005  # predict's default: P(dog) kept in [0.005, 0.995] for the log-loss board
 
 
 def _run(action: Callable[[], T]) -> T:
@@ -175,7 +176,7 @@ def predict(
         help="proba (P(dog), log-loss board), class (0/1, accuracy board) or auto (as the "
         "competition's sample submission that prepare found).",
     ),
-    clip: float = typer.Option(0.005, help="With proba: clip to [clip, 1 - clip]."),
+    clip: float = typer.Option(CLIP, help="With proba: clip to [clip, 1 - clip]."),
     tta: bool = typer.Option(True, "--tta/--no-tta", help="Average with the mirrored image."),
 ) -> None:
     """Write a Kaggle submission (id,label) for every test image, or print P(dog) for each of
@@ -193,7 +194,7 @@ def predict(
         if photos or not inference.is_kaggle_test(source):
             from catsdogs.photos import classify
 
-            if format != "auto" or clip != 0.005:
+            if format != "auto" or clip != CLIP:
                 raise UserError("--format and --clip shape a submission; photos get P(dog)")
             classify(model, photos or [source], out, tta, echo=typer.echo)
         else:

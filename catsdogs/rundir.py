@@ -281,18 +281,24 @@ def _choose(
     return RunDir(RUNS / f"{name}-{stamp}", created=False, numbered=True)
 
 
-def _changes(before: str, after: str, most: int = 3) -> str:
-    """``seed 42 (now 7); ...``: the config keys whose values differ, the first few."""
+def config_changes(before: str, after: str) -> dict[str, tuple[object, object]]:
+    """The dotted keys whose values differ between two resolved config texts: old, new."""
 
     def flat(tree: object, prefix: str = "") -> dict:
         if not isinstance(tree, dict):
-            return {prefix: tree}
+            return {prefix.rstrip("."): tree}
         return {k: v for key, sub in tree.items() for k, v in flat(sub, f"{prefix}{key}.").items()}
 
     old, new = flat(yaml.safe_load(before)), flat(yaml.safe_load(after))
-    keys = [k for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k)]
-    shown = [f"{k.rstrip('.')} {old.get(k)} (now {new.get(k)})" for k in keys[:most]]
-    return "; ".join(shown + ([f"{len(keys) - most} more"] if len(keys) > most else []))
+    keys = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+    return {k: (old.get(k), new.get(k)) for k in keys}
+
+
+def _changes(before: str, after: str, most: int = 3) -> str:
+    """``seed 42 (now 7); ...``: the first few config keys whose values differ."""
+    changes = config_changes(before, after)
+    shown = [f"{k} {old} (now {new})" for k, (old, new) in list(changes.items())[:most]]
+    return "; ".join(shown + ([f"{len(changes) - most} more"] if len(changes) > most else []))
 
 
 def _same(run: RunDir, config_text: str) -> bool:

@@ -22,7 +22,6 @@ import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
-import yaml
 from tqdm import tqdm
 
 from catsdogs import devices, manifests, pipeline, plots, rundir, timing
@@ -258,10 +257,7 @@ class Trainer:
         manager = self._manager(run)
         history = run.history().iloc[:start]
         writer = tf.summary.create_file_writer(str(run.path / rundir.LOGS))
-        # How long the rest will take, judged once from this process's first two windows
-        # (the first includes tracing): the clock and step count at the end of the first.
-        first: tuple[float, int] | None = None
-        judged = False
+        length = timing.RunLength(devices.has_gpu())
         for epoch in range(start, epochs):
             started = time.monotonic()
             # A frozen backbone also runs in inference mode (BatchNorm statistics stay put);
@@ -291,17 +287,10 @@ class Trainer:
                         loss=f"{totals[0] / totals[2]:.4f}", acc=f"{totals[1] / totals[2]:.3f}"
                     )
                     bar.update(len(window))
-                    if epoch == start and not judged:
-                        if first is None:
-                            first = (time.monotonic(), index + 1)
-                        else:
-                            per_step = (time.monotonic() - first[0]) / (index + 1 - first[1])
-                            left = self.steps * (epochs - epoch) - (index + 1)
-                            warning = timing.long_run_warning(per_step, left, devices.has_gpu())
-                            if warning:
-                                with tqdm.external_write_mode():
-                                    self.echo(warning)
-                            judged = True
+                    left = self.steps * (epochs - epoch) - (index + 1)
+                    if epoch == start and (warning := length.warning(index + 1, left)):
+                        with tqdm.external_write_mode():
+                            self.echo(warning)
             val_loss, val_accuracy = self._validate()
             row = {
                 "epoch": epoch + 1,
@@ -358,18 +347,7 @@ STRUCTURE = ("model.", "optimizer.", "data.image_size", "training.mixed_precisio
 def _differences(before: str, after: str) -> str:
     """The dotted config keys that decide a checkpoint's variables and differ between two
     resolved configs (all differing keys if none of those do)."""
-
-    def flat(tree: dict, prefix: str = "") -> dict:
-        out = {}
-        for key, value in tree.items():
-            if isinstance(value, dict):
-                out.update(flat(value, f"{prefix}{key}."))
-            else:
-                out[f"{prefix}{key}"] = value
-        return out
-
-    old, new = flat(yaml.safe_load(before)), flat(yaml.safe_load(after))
-    changed = sorted(key for key in old.keys() | new.keys() if old.get(key) != new.get(key))
+    changed = list(rundir.config_changes(before, after))
     structural = [key for key in changed if key.startswith(STRUCTURE)]
     return ", ".join(structural or changed) or "nothing in the config"
 

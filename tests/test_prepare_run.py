@@ -271,6 +271,7 @@ def test_extracted_folder_and_exclusion_list(shared_data, tmp_path):
         (["--source", "kaggle", "--competition", "cats"], "--competition must be one of"),
         (["--val-fraction", "1.5"], "--val-fraction must be between 0 and 1"),
         (["--workers", "0"], "--workers must be at least 1"),
+        (["--exclude", "/no/such/list.txt"], "exclusion list /no/such/list.txt does not exist"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_1(tmp_path, args, message):

@@ -61,19 +61,20 @@ def _excluded(path: Path, roots: list[Path], names: set[str]) -> bool:
     return any(path.is_relative_to(r) and str(path.relative_to(r)) in names for r in roots)
 
 
-def _asked(options: Options) -> dict:
-    """What the manifests depend on, as asked now (``auto`` and paths resolved)."""
+def _asked(options: Options, exclusions: set[str]) -> dict:
+    """What the manifests depend on, as asked now (``auto`` and paths resolved; the
+    exclusion list by its names, whatever its comments and order)."""
     source, _ = sources.choose(options.source)
     if source not in sources.NAMED:
         source = str(Path(source).expanduser().resolve())
-    exclude = options.exclude
+    listed = "\n".join(sorted(exclusions)).encode()
     return {
         "source": source,
         "competition": options.competition if source == "kaggle" else None,
         "val_fraction": options.val_fraction,
         "test_fraction": options.test_fraction,
         "seed": options.seed,
-        "exclude": hashlib.sha256(exclude.read_bytes()).hexdigest() if exclude else None,
+        "exclude": hashlib.sha256(listed).hexdigest() if exclusions else None,
     }
 
 
@@ -106,7 +107,8 @@ def prepare(
 ) -> dict:
     """Run the whole command; returns what it wrote to ``prepare.json``."""
     _check(options)
-    asked = _asked(options)
+    exclusions = splits.read_exclusions(options.exclude)
+    asked = _asked(options, exclusions)
     record = manifests.read_record(options.out)
     if not options.force and record is not None:
         problem = manifests.set_problem(options.out)
@@ -121,7 +123,6 @@ def prepare(
             return record
         echo(f"{problem}: preparing {options.out} again")
     started = time.monotonic()
-    exclusions = splits.read_exclusions(options.exclude)
 
     source, why = sources.choose(options.source)
     echo(f"source: {source} ({why})")
