@@ -171,8 +171,9 @@ def predict(
         help="Where the CSV goes [default: submission.csv for a submission; none for photos].",
         show_default=False,
     ),
-    format: str = typer.Option(
+    submission_format: str = typer.Option(
         "auto",
+        "--format",
         help="proba (P(dog), log-loss board), class (0/1, accuracy board) or auto (as the "
         "competition's sample submission that prepare found).",
     ),
@@ -194,13 +195,14 @@ def predict(
         if photos or not inference.is_kaggle_test(source):
             from catsdogs.photos import classify
 
-            if format != "auto" or clip != CLIP:
+            if submission_format != "auto" or clip != CLIP:
                 raise UserError("--format and --clip shape a submission; photos get P(dog)")
             classify(model, photos or [source], out, tta, echo=typer.echo)
         else:
-            from catsdogs.submission import create
+            from catsdogs.submission import predict_and_write
 
-            create(model, source, out or Path("submission.csv"), format, clip, tta, typer.echo)
+            csv = out or Path("submission.csv")
+            predict_and_write(model, source, csv, submission_format, clip, tta, typer.echo)
 
     _run(run)
 

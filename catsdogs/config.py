@@ -22,9 +22,30 @@ from pydantic import (
 
 from catsdogs.errors import UserError
 
+# The names each registry must know, owned here because configs are read before TensorFlow
+# and Keras load; model.BACKBONES, optim.factory.OPTIMIZERS and pipeline.RESIZERS are keyed by
+# exactly these (a test checks each registry against its list).
+BACKBONE_NAMES = (
+    "vgg19",
+    "vgg16",
+    "resnet50",
+    "efficientnetv2b0",
+    "mobilenetv3small",
+    "convnexttiny",
+    "small_cnn",
+)
+OPTIMIZER_NAMES = ("sgd", "adam", "adamw", "rmsprop")
+RESIZE_POLICIES = ("stretch", "center-crop", "pad")
+SCHEDULE_NAMES = ("constant", "cosine")
+POOLINGS = ("flatten", "avg", "max")
 
-class Section(BaseModel):
-    # Unknown keys are typos; NaN and infinity are never a meaningful setting.
+MAX_SEED = 2**32 - 1  # numpy's and Keras' seeds are unsigned 32-bit
+MAX_EPOCHS = 100_000
+
+
+class StrictSection(BaseModel):
+    """A config section: unknown keys are typos, NaN and infinity never a meaningful setting."""
+
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     @field_validator("*", mode="before")
@@ -39,24 +60,35 @@ class Section(BaseModel):
         return value
 
 
-MAX_SEED = 2**32 - 1  # numpy's and Keras' seeds are unsigned 32-bit
-MAX_EPOCHS = 100_000
+class DataConfig(StrictSection):
+    """Where the manifests are and how the input pipeline turns their images into batches."""
 
-
-class DataConfig(Section):
-    dir: Path = Path("data/processed")
-    # Set by `catsdogs train` in a run's config.yaml: the hash of train.csv and val.csv. A
-    # config that names one trains only on that data.
-    identity: str | None = Field(None, pattern=r"^[0-9a-f]{16}$")
-    image_size: int = Field(224, ge=16, le=1024)
-    batch_size: int = Field(32, ge=1, le=65_536)
-    resize: Literal["stretch", "center-crop", "pad"] = "stretch"
-    augment: bool = True
-    crop_area: tuple[float, float] = (0.6, 1.0)
-    max_rotation_degrees: float = Field(0.0, ge=0, le=45)
-    brightness: float = Field(0.1, ge=0, le=1)
-    contrast: float = Field(0.1, ge=0, le=1)
-    cache: bool = False
+    dir: Path = Field(
+        Path("data/processed"), description="prepare's manifests (train.csv, val.csv)"
+    )
+    identity: str | None = Field(
+        None,
+        pattern=r"^[0-9a-f]{16}$",
+        description="set by train in a run's config.yaml: the hash of train.csv and val.csv; "
+        "a config that names one trains only on that data",
+    )
+    image_size: int = Field(224, ge=16, le=1024, description="square side, pixels")
+    batch_size: int = Field(32, ge=1, le=65_536, description="global batch, split across replicas")
+    resize: Literal[RESIZE_POLICIES] = Field(  # type: ignore[valid-type]
+        "stretch", description=" | ".join(RESIZE_POLICIES)
+    )
+    augment: bool = Field(
+        True, description="random resized crop + flip + brightness/contrast (+ rotation)"
+    )
+    crop_area: tuple[float, float] = Field(
+        (0.6, 1.0), description="share of the image a random crop keeps: [low, high]"
+    )
+    max_rotation_degrees: float = Field(
+        0.0, ge=0, le=45, description="off by default: it halves CPU throughput at 224 px"
+    )
+    brightness: float = Field(0.1, ge=0, le=1, description="max change, as a share of 255")
+    contrast: float = Field(0.1, ge=0, le=1, description="max relative change")
+    cache: bool = Field(False, description="keep decoded images in memory (small datasets)")
 
     @field_validator("crop_area")
     @classmethod
@@ -67,26 +99,20 @@ class DataConfig(Section):
         return value
 
 
-BACKBONES = (
-    "vgg19",
-    "vgg16",
-    "resnet50",
-    "efficientnetv2b0",
-    "mobilenetv3small",
-    "convnexttiny",
-    "small_cnn",
-)
+class ModelConfig(StrictSection):
+    """The backbone and the new head on it: pooling -> dense -> dropout -> one sigmoid unit."""
 
-
-class ModelConfig(Section):
-    backbone: Literal[BACKBONES] = "vgg19"  # type: ignore[valid-type]
-    weights: str = "imagenet"  # imagenet | none | a local weights file
-    pooling: Literal["flatten", "avg", "max"] = "avg"
-    dense_units: int = Field(256, ge=1, le=65_536)
-    dropout: float = Field(0.5, ge=0, lt=1)
-    # Head-only epochs before every layer trains.
-    warmup_epochs: int = Field(0, ge=0, le=MAX_EPOCHS)
-    width: int = Field(32, ge=4, le=1024)  # small_cnn only: filters in the first block
+    backbone: Literal[BACKBONE_NAMES] = Field(  # type: ignore[valid-type]
+        "vgg19", description=" | ".join(BACKBONE_NAMES) + " (small_cnn: from scratch)"
+    )
+    weights: str = Field("imagenet", description="imagenet | none | a local weights file")
+    pooling: Literal[POOLINGS] = Field("avg", description=" | ".join(POOLINGS))  # type: ignore[valid-type]
+    dense_units: int = Field(256, ge=1, le=65_536, description="units of the head's dense layer")
+    dropout: float = Field(0.5, ge=0, lt=1, description="dropout after the head's dense layer")
+    warmup_epochs: int = Field(
+        0, ge=0, le=MAX_EPOCHS, description="head-only epochs before every layer trains"
+    )
+    width: int = Field(32, ge=4, le=1024, description="small_cnn only: filters in the first block")
 
     @field_validator("weights")
     @classmethod
@@ -96,48 +122,75 @@ class ModelConfig(Section):
         return value
 
 
-class LookaheadConfig(Section):
-    enabled: bool = True
-    sync_period: int = Field(5, ge=1, le=1_000_000)
-    slow_step_size: float = Field(0.5, gt=0, le=1)
+class LookaheadConfig(StrictSection):
+    """Lookahead around the optimizer: every k steps, slow += alpha * (fast - slow)."""
+
+    enabled: bool = Field(True, description="wrap the optimizer in Lookahead")
+    sync_period: int = Field(5, ge=1, le=1_000_000, description="k: fast steps per slow update")
+    slow_step_size: float = Field(0.5, gt=0, le=1, description="alpha: the slow weights' step")
 
 
-class ScheduleConfig(Section):
-    name: Literal["constant", "cosine"] = "constant"
-    warmup_epochs: float = Field(0.0, ge=0, le=MAX_EPOCHS)
-    min_learning_rate: float = Field(0.0, ge=0)
+class ScheduleConfig(StrictSection):
+    """The learning rate over optimizer steps."""
+
+    name: Literal[SCHEDULE_NAMES] = Field(  # type: ignore[valid-type]
+        "constant", description=" | ".join(SCHEDULE_NAMES) + " (cosine decays to the minimum)"
+    )
+    warmup_epochs: float = Field(
+        0.0, ge=0, le=MAX_EPOCHS, description="linear warm-up from 0, in epochs"
+    )
+    min_learning_rate: float = Field(0.0, ge=0, description="where cosine ends")
 
 
-class OptimizerConfig(Section):
-    name: Literal["sgd", "adam", "adamw", "rmsprop"] = "sgd"
-    learning_rate: float = Field(1e-4, gt=0)
-    momentum: float = Field(0.9, ge=0, lt=1)
-    nesterov: bool = False
-    weight_decay: float | None = Field(None, ge=0, le=1)
-    clipnorm: float | None = Field(None, gt=0)
+class OptimizerConfig(StrictSection):
+    """The inner optimizer, its schedule, and Lookahead around it."""
+
+    name: Literal[OPTIMIZER_NAMES] = Field(  # type: ignore[valid-type]
+        "sgd", description=" | ".join(OPTIMIZER_NAMES)
+    )
+    learning_rate: float = Field(1e-4, gt=0, description="peak learning rate")
+    momentum: float = Field(0.9, ge=0, lt=1, description="sgd, rmsprop")
+    nesterov: bool = Field(False, description="sgd: Nesterov momentum")
+    weight_decay: float | None = Field(
+        None, ge=0, le=1, description="decoupled weight decay (adamw: 0.004 when null)"
+    )
+    clipnorm: float | None = Field(None, gt=0, description="clip each gradient to this norm")
     schedule: ScheduleConfig = ScheduleConfig()
     lookahead: LookaheadConfig = LookaheadConfig()
 
 
-class PlateauConfig(Section):
-    enabled: bool = False
-    patience: int = Field(2, ge=0, le=MAX_EPOCHS)
-    factor: float = Field(0.5, gt=0, lt=1)
-    min_learning_rate: float = Field(1e-7, ge=0)
+class PlateauConfig(StrictSection):
+    """Keras' ReduceLROnPlateau on val_loss (with a constant schedule only)."""
+
+    enabled: bool = Field(False, description="lower the learning rate on a plateau")
+    patience: int = Field(2, ge=0, le=MAX_EPOCHS, description="epochs without a better val_loss")
+    factor: float = Field(0.5, gt=0, lt=1, description="learning rate *= factor")
+    min_learning_rate: float = Field(1e-7, ge=0, description="never lower than this")
 
 
-class EarlyStoppingConfig(Section):
-    enabled: bool = False
-    patience: int = Field(3, ge=0, le=MAX_EPOCHS)
+class EarlyStoppingConfig(StrictSection):
+    """Keras' EarlyStopping on val_loss."""
+
+    enabled: bool = Field(False, description="stop when val_loss stops improving")
+    patience: int = Field(3, ge=0, le=MAX_EPOCHS, description="epochs without a better val_loss")
 
 
-class TrainingConfig(Section):
-    epochs: int = Field(10, ge=1, le=MAX_EPOCHS)
-    # Default: one pass over the train manifest.
-    steps_per_epoch: int | None = Field(None, ge=1, le=10**9)
-    mixed_precision: Literal["auto", "on", "off"] = "auto"  # auto: on with a GPU
-    jit_compile: Literal["auto", "on", "off"] = "auto"  # auto: on with a GPU
-    evaluate_slow_weights: bool = True
+class TrainingConfig(StrictSection):
+    """How long to train and on what numerics."""
+
+    epochs: int = Field(10, ge=1, le=MAX_EPOCHS, description="epochs of steps_per_epoch steps each")
+    steps_per_epoch: int | None = Field(
+        None, ge=1, le=10**9, description="default: one pass over train.csv"
+    )
+    mixed_precision: Literal["auto", "on", "off"] = Field(
+        "auto", description="auto: on with a GPU (mixed_float16)"
+    )
+    jit_compile: Literal["auto", "on", "off"] = Field(
+        "auto", description="auto: on with a GPU (XLA)"
+    )
+    evaluate_slow_weights: bool = Field(
+        True, description="validate and save Lookahead's slow weights (else the fast ones)"
+    )
 
     @field_validator("mixed_precision", "jit_compile", mode="before")
     @classmethod
@@ -149,9 +202,17 @@ class TrainingConfig(Section):
     reduce_lr_on_plateau: PlateauConfig = PlateauConfig()
 
 
-class Config(Section):
-    name: str = Field("run", pattern=r"^[A-Za-z0-9_.-]+$")
-    seed: int = Field(42, ge=0, le=MAX_SEED)
+class Config(StrictSection):
+    """A whole training run: what `catsdogs train --config` reads."""
+
+    name: str = Field(
+        "run",
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="run directories are runs/<name>-<timestamp>",
+    )
+    seed: int = Field(
+        42, ge=0, le=MAX_SEED, description="data order, augmentation and initialization"
+    )
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     optimizer: OptimizerConfig = OptimizerConfig()

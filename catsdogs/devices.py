@@ -34,8 +34,8 @@ def has_gpu() -> bool:
     return bool(tf.config.list_physical_devices("GPU"))
 
 
-def resolve(setting: str) -> bool:
-    """``auto`` means: on where there is a GPU."""
+def is_on(setting: str) -> bool:
+    """Whether an auto/on/off setting is on: ``auto`` means on where there is a GPU."""
     return has_gpu() if setting == "auto" else setting == "on"
 
 

@@ -58,7 +58,8 @@ def _applications(name: str, caffe: bool, **extra) -> Callable:
     return build
 
 
-# One registry of names (like timm's): what each backbone is and how it wants its input.
+# One registry (like timm's), keyed by config.BACKBONE_NAMES: what each backbone is and how it
+# wants its input.
 BACKBONES: dict[str, Callable] = {
     "vgg19": _applications("VGG19", caffe=True),
     "vgg16": _applications("VGG16", caffe=True),
@@ -67,6 +68,14 @@ BACKBONES: dict[str, Callable] = {
     "mobilenetv3small": _applications("MobileNetV3Small", caffe=False, include_preprocessing=True),
     "convnexttiny": _applications("ConvNeXtTiny", caffe=False, include_preprocessing=True),
     "small_cnn": _small_cnn,
+}
+
+
+# Keyed by config.POOLINGS: how the head turns the backbone's feature map into one vector.
+POOLING_LAYERS: dict[str, type[keras.layers.Layer]] = {
+    "flatten": keras.layers.Flatten,
+    "avg": keras.layers.GlobalAveragePooling2D,
+    "max": keras.layers.GlobalMaxPooling2D,
 }
 
 
@@ -99,12 +108,7 @@ def build(config: ModelConfig, image_size: int) -> keras.Model:
     backbone.trainable = True
     inputs = keras.Input(input_shape, name="image")
     x = backbone(inputs)
-    pool = {
-        "flatten": keras.layers.Flatten,
-        "avg": keras.layers.GlobalAveragePooling2D,
-        "max": keras.layers.GlobalMaxPooling2D,
-    }[config.pooling]
-    x = pool(name="pool")(x)
+    x = POOLING_LAYERS[config.pooling](name="pool")(x)
     x = keras.layers.Dense(config.dense_units, activation="relu", name="head_dense")(x)
     x = keras.layers.Dropout(config.dropout, name="head_dropout")(x)
     outputs = keras.layers.Dense(1, activation="sigmoid", dtype="float32", name="p_dog")(x)

@@ -33,8 +33,9 @@ def choose_format(fmt: str, test: Path) -> tuple[str, str]:
     return "proba", f"{sample} has probabilities: the log-loss board"
 
 
-def make(ids: list[int], probabilities: np.ndarray, fmt: str, clip: float) -> pd.DataFrame:
-    """``proba``: P(dog) clipped to [clip, 1 - clip] (log-loss board); ``class``: 0 cat, 1 dog."""
+def table(ids: list[int], probabilities: np.ndarray, fmt: str, clip: float) -> pd.DataFrame:
+    """The submission's rows, ids ascending (written by ``write``). ``proba``: P(dog) clipped
+    to [clip, 1 - clip] (log-loss board); ``class``: 0 cat, 1 dog."""
     if fmt not in FORMATS[1:]:
         raise UserError(f"--format must be proba or class; got {fmt!r}")
     if not 0 <= clip < 0.5:
@@ -60,7 +61,7 @@ def write(frame: pd.DataFrame, path: Path) -> None:
     files.write_text(path, text)
 
 
-def create(
+def predict_and_write(
     model: Path | None,
     test: Path,
     out: Path,
@@ -71,7 +72,7 @@ def create(
 ) -> pd.DataFrame:
     """`catsdogs predict`: every test image checked, predicted, and written as a submission."""
     fmt, why = choose_format(fmt, test)
-    make([], np.zeros(0), fmt, clip)  # argument errors before any slow work
+    table([], np.zeros(0), fmt, clip)  # argument errors before any slow work
     files.check_file(out, "--out")
     echo(f"format: {fmt} ({why})")
     model_path = rundir.find_model(model)
@@ -81,7 +82,7 @@ def create(
         inference.check_readable(images["path"].tolist())
         echo(f"model: {model_path} ({policy} resize), {len(images)} test images from {test}")
         probabilities = inference.predict(loaded, images["path"].tolist(), policy, tta)
-    frame = make(images["id"].tolist(), probabilities, fmt, clip)
+    frame = table(images["id"].tolist(), probabilities, fmt, clip)
     write(frame, out)
     echo(f"wrote {out}: {len(frame)} rows, ids {frame['id'].min()}..{frame['id'].max()}")
     return frame

@@ -15,7 +15,8 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -41,20 +42,36 @@ class NonFiniteLoss(UserError):
     """Training diverged: the loss became NaN or infinite."""
 
 
-def _pipeline_options(config: Config) -> pipeline.PipelineOptions:
-    data = config.data
-    return pipeline.PipelineOptions(
-        image_size=data.image_size,
-        batch_size=data.batch_size,
-        resize=data.resize,
-        augment=data.augment,
-        crop_area=data.crop_area,
-        max_rotation_degrees=data.max_rotation_degrees,
-        brightness=data.brightness,
-        contrast=data.contrast,
-        cache=data.cache,
-        seed=config.seed,
-    )
+@dataclass(frozen=True)
+class Sums:
+    """Per-example losses and correct predictions summed over ``count`` examples: what a step,
+    an epoch or a validation pass adds up (sums, not means, so replicas and steps just add)."""
+
+    loss: float = 0.0
+    correct: float = 0.0
+    count: float = 0.0
+
+    @classmethod
+    def read(cls, tensors) -> Sums:
+        """A step's result on the host (waits for the device to finish that step)."""
+        return cls(*(float(value) for value in tensors))
+
+    def __add__(self, other: Sums) -> Sums:
+        return Sums(self.loss + other.loss, self.correct + other.correct, self.count + other.count)
+
+    @property
+    def mean_loss(self) -> float:
+        return self.loss / self.count
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.count
+
+
+def _step_sums(labels, probabilities, per_example) -> tuple:
+    correct = tf.cast(tf.equal(probabilities > 0.5, labels > 0.5), tf.float32)
+    count = tf.cast(tf.shape(labels)[0], tf.float32)
+    return tf.reduce_sum(per_example), tf.reduce_sum(correct), count
 
 
 def _distribute(strategy: tf.distribute.Strategy, data: tf.data.Dataset):
@@ -108,19 +125,17 @@ class Trainer:
     ) -> None:
         self.config, self.echo = config, echo
         self.strategy = strategy or devices.strategy()
-        self.mixed = devices.resolve(config.training.mixed_precision)
-        self.jit = devices.resolve(config.training.jit_compile)
+        self.mixed = devices.is_on(config.training.mixed_precision)
+        self.jit = devices.is_on(config.training.jit_compile)
         keras.mixed_precision.set_dtype_policy("mixed_float16" if self.mixed else "float32")
         keras.utils.set_random_seed(config.seed)
 
         batch = config.data.batch_size
         self.steps = config.training.steps_per_epoch or max(1, math.ceil(len(data.train) / batch))
-        options = _pipeline_options(config)
-        train = pipeline.dataset(data.train, options, training=True, repeat=True)
+        train = pipeline.dataset(data.train, config.data, True, config.seed, repeat=True)
         self.train_batches = iter(_distribute(self.strategy, train))
-        self.val_data = _distribute(
-            self.strategy, pipeline.dataset(data.val, options, training=False)
-        )
+        val = pipeline.dataset(data.val, config.data, False, config.seed)
+        self.val_data = _distribute(self.strategy, val)
 
         with self.strategy.scope():
             self.model = model_lib.build(config.model, config.data.image_size)
@@ -135,39 +150,37 @@ class Trainer:
         )
         self.loss = keras.losses.BinaryCrossentropy(reduction=None)
         head = model_lib.head_variables(self.model)
-        self.train_head = self._train_step(head)
-        self.train_all = self._train_step(self.model.trainable_variables)
-        self.evaluate_batch = self._eval_step()
+        self.train_head = self._on_every_replica(
+            lambda images, labels: self._train_step(images, labels, head)
+        )
+        self.train_all = self._on_every_replica(
+            lambda images, labels: self._train_step(images, labels, self.model.trainable_variables)
+        )
+        self.evaluate_batch = self._on_every_replica(self._eval_step)
 
-    def _sums(self, labels, probabilities, per_example):
-        correct = tf.cast(tf.equal(probabilities > 0.5, labels > 0.5), tf.float32)
-        count = tf.cast(tf.shape(labels)[0], tf.float32)
-        return tf.reduce_sum(per_example), tf.reduce_sum(correct), count
+    def _train_step(self, images, labels, variables: list) -> tuple:
+        """One optimizer step of ``variables`` on this replica's share of a batch."""
+        with tf.GradientTape() as tape:
+            probabilities = self.model(images, training=True)
+            per_example = self.loss(labels, probabilities)
+            loss = tf.nn.compute_average_loss(per_example)  # over the global batch
+            scaled = self.optimizer.scale_loss(loss)  # mixed precision's loss scale, else 1
+        gradients = tape.gradient(scaled, variables)
+        self.optimizer.apply(gradients, variables)
+        return _step_sums(labels, probabilities, per_example)
 
-    def _train_step(self, variables: list) -> Callable:
-        def step(images, labels):
-            with tf.GradientTape() as tape:
-                probabilities = self.model(images, training=True)
-                per_example = self.loss(labels, probabilities)
-                loss = tf.nn.compute_average_loss(per_example)
-                scaled = self.optimizer.scale_loss(loss)
-            gradients = tape.gradient(scaled, variables)
-            self.optimizer.apply(gradients, variables)
-            return self._sums(labels, probabilities, per_example)
+    def _eval_step(self, images, labels) -> tuple:
+        probabilities = self.model(images, training=False)
+        return _step_sums(labels, probabilities, self.loss(labels, probabilities))
 
-        return self._distributed(tf.function(step, jit_compile=self.jit))
+    def _on_every_replica(self, replica_step: Callable) -> Callable:
+        """batch -> ``replica_step`` run on every replica (compiled with XLA when jit is on),
+        its sums added across replicas, as one graph."""
+        compiled = tf.function(replica_step, jit_compile=self.jit)
 
-    def _eval_step(self) -> Callable:
-        def step(images, labels):
-            probabilities = self.model(images, training=False)
-            return self._sums(labels, probabilities, self.loss(labels, probabilities))
-
-        return self._distributed(tf.function(step, jit_compile=self.jit))
-
-    def _distributed(self, replica_fn: Callable) -> Callable:
         @tf.function
         def run(batch):
-            results = self.strategy.run(replica_fn, args=batch)
+            results = self.strategy.run(compiled, args=batch)
             return [self.strategy.reduce("SUM", value, axis=None) for value in results]
 
         return run
@@ -180,12 +193,13 @@ class Trainer:
             return lookahead.slow_weights_applied()
         return contextlib.nullcontext()
 
-    def _validate(self) -> tuple[float, float]:
-        totals = np.zeros(3)
+    def validate(self) -> Sums:
+        """One pass over the validation set with the weights the run is judged by."""
+        totals = Sums()
         with self._judged_weights():
             for batch in self.val_data:
-                totals += [float(v) for v in self.evaluate_batch(batch)]
-        return totals[0] / totals[2], totals[1] / totals[2]
+                totals += Sums.read(self.evaluate_batch(batch))
+        return totals
 
     def _save_models(self, run: RunDir, history: pd.DataFrame) -> None:
         """last.keras, and best.keras (lowest val loss), with the weights validation used."""
@@ -251,79 +265,108 @@ class Trainer:
             )
         return 0
 
+    def train_steps(self, count: int, head_only: bool = False) -> Iterator[list[Sums]]:
+        """Runs ``count`` optimizer steps on the next training batches, yielding their results
+        HOST_SYNC_STEPS at a time: reading a step's result waits for the device, so reading
+        every few steps lets the host queue the next ones while a GPU still works."""
+        step = self.train_head if head_only else self.train_all
+        pending = []
+        for index in range(count):
+            pending.append(step(next(self.train_batches)))
+            if len(pending) == HOST_SYNC_STEPS or index + 1 == count:
+                yield [Sums.read(result) for result in pending]
+                pending = []
+
+    def train_epoch(self, epoch: int, run: RunDir, length: timing.RunLength | None) -> Sums:
+        """One epoch of training. A NaN or infinite loss marks the run failed and stops it;
+        with ``length``, the long-run warning is judged as the steps go."""
+        head_only = epoch < self.config.model.warmup_epochs
+        # A frozen backbone also runs in inference mode (BatchNorm statistics stay put); each
+        # step function is traced under the setting it runs with.
+        model_lib.backbone_of(self.model).trainable = not head_only
+        label = f"epoch {epoch + 1}/{self.config.training.epochs}"
+        totals = Sums()
+        with tqdm(
+            total=self.steps,
+            desc=label + (" (head only)" if head_only else ""),
+            unit="step",
+            leave=False,
+        ) as bar:
+            for window in self.train_steps(self.steps, head_only):
+                window_loss = sum(sums.loss for sums in window)
+                if not math.isfinite(window_loss):
+                    message = (
+                        f"loss became {window_loss} in epoch {epoch + 1}: training diverged; "
+                        "lower optimizer.learning_rate (the last good epoch's checkpoint is kept)"
+                    )
+                    run.set_state("failed", epoch, message)
+                    raise NonFiniteLoss(message)
+                totals = sum(window, totals)
+                bar.set_postfix(loss=f"{totals.mean_loss:.4f}", acc=f"{totals.accuracy:.3f}")
+                bar.update(len(window))
+                left = self.steps * (self.config.training.epochs - epoch) - bar.n
+                if length and (line := length.warning(bar.n, left)):
+                    with tqdm.external_write_mode():
+                        self.echo(line)
+        return totals
+
+    def end_epoch(self, run: RunDir, history: pd.DataFrame, row: dict, writer) -> pd.DataFrame:
+        """Record a finished epoch, in an order that survives a crash at any point: history,
+        TensorBoard, the models, then the checkpoint and the run's state."""
+        epoch = row["epoch"]
+        history = pd.concat([history, pd.DataFrame([row])], ignore_index=True)
+        # History first, checkpoint second: a crash in between leaves a history row more than
+        # the checkpoint holds, which the resumed run drops and redoes.
+        run.write_history(history)
+        with writer.as_default(step=epoch):
+            for key in ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"):
+                tf.summary.scalar(key, row[key])
+        self._save_models(run, history)
+        self.epochs_done.assign(epoch)
+        self._manager(run).save(checkpoint_number=epoch)
+        run.set_state("running", epoch)
+        self.echo(
+            f"epoch {epoch}/{self.config.training.epochs}: loss {row['loss']:.4f} "
+            f"acc {row['accuracy']:.4f} | val_loss {row['val_loss']:.4f} "
+            f"val_acc {row['val_accuracy']:.4f} | lr {row['learning_rate']:.3g} | "
+            f"{row['seconds']:.0f}s"
+        )
+        return history
+
+    def decide(self, history: pd.DataFrame) -> bool:
+        """The learning-rate and early-stopping decisions after an epoch; True: stop."""
+        lowered = _plateau_decision(history, self.config)
+        if lowered is not None:
+            self.optimizer.learning_rate = lowered
+            self.echo(f"validation loss has not improved: learning rate -> {lowered:.3g}")
+        if _should_stop(history, self.config):
+            patience = self.config.training.early_stopping.patience
+            self.echo(f"early stopping: no better val_loss for {patience} epochs")
+            return True
+        return False
+
     def fit(self, run: RunDir, start: int) -> pd.DataFrame:
-        config = self.config
-        epochs, warmup = config.training.epochs, config.model.warmup_epochs
-        manager = self._manager(run)
+        """Train from epoch ``start`` (what ``restore`` returned) to the config's last epoch."""
+        epochs = self.config.training.epochs
         history = run.history().iloc[:start]
         writer = tf.summary.create_file_writer(str(run.path / rundir.LOGS))
         length = timing.RunLength(devices.has_gpu())
         for epoch in range(start, epochs):
             started = time.monotonic()
-            # A frozen backbone also runs in inference mode (BatchNorm statistics stay put);
-            # each step function is traced under the setting it runs with.
-            model_lib.backbone_of(self.model).trainable = epoch >= warmup
-            step = self.train_head if epoch < warmup else self.train_all
-            totals = np.zeros(3)
-            label = f"epoch {epoch + 1}/{epochs}" + (" (head only)" if epoch < warmup else "")
-            with tqdm(total=self.steps, desc=label, unit="step", leave=False) as bar:
-                pending = []
-                for index in range(self.steps):
-                    pending.append(step(next(self.train_batches)))
-                    if len(pending) < HOST_SYNC_STEPS and index + 1 < self.steps:
-                        continue
-                    window = np.array([[float(v) for v in sums] for sums in pending])
-                    pending = []
-                    if not np.isfinite(window[:, 0]).all():
-                        message = (
-                            f"loss became {window[:, 0].sum()} in epoch {epoch + 1}: training "
-                            "diverged; lower optimizer.learning_rate (the last good epoch's "
-                            "checkpoint is kept)"
-                        )
-                        run.set_state("failed", epoch, message)
-                        raise NonFiniteLoss(message)
-                    totals += window.sum(axis=0)
-                    bar.set_postfix(
-                        loss=f"{totals[0] / totals[2]:.4f}", acc=f"{totals[1] / totals[2]:.3f}"
-                    )
-                    bar.update(len(window))
-                    left = self.steps * (epochs - epoch) - (index + 1)
-                    if epoch == start and (warning := length.warning(index + 1, left)):
-                        with tqdm.external_write_mode():
-                            self.echo(warning)
-            val_loss, val_accuracy = self._validate()
+            # The long-run estimate is judged once, in this session's first epoch.
+            train = self.train_epoch(epoch, run, length if epoch == start else None)
+            val = self.validate()
             row = {
                 "epoch": epoch + 1,
-                "loss": totals[0] / totals[2],
-                "accuracy": totals[1] / totals[2],
-                "val_loss": val_loss,
-                "val_accuracy": val_accuracy,
+                "loss": train.mean_loss,
+                "accuracy": train.accuracy,
+                "val_loss": val.mean_loss,
+                "val_accuracy": val.accuracy,
                 "learning_rate": _current_learning_rate(self.optimizer),
                 "seconds": round(time.monotonic() - started, 1),
             }
-            history = pd.concat([history, pd.DataFrame([row])], ignore_index=True)
-            # History first, checkpoint second: a crash in between leaves a history row more
-            # than the checkpoint holds, which the resumed run drops and redoes.
-            run.write_history(history)
-            with writer.as_default(step=epoch + 1):
-                for key in ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"):
-                    tf.summary.scalar(key, row[key])
-            self._save_models(run, history)
-            self.epochs_done.assign(epoch + 1)
-            manager.save(checkpoint_number=epoch + 1)
-            run.set_state("running", epoch + 1)
-            self.echo(
-                f"epoch {epoch + 1}/{epochs}: loss {row['loss']:.4f} acc {row['accuracy']:.4f}"
-                f" | val_loss {val_loss:.4f} val_acc {val_accuracy:.4f}"
-                f" | lr {row['learning_rate']:.3g} | {row['seconds']:.0f}s"
-            )
-            lowered = _plateau_decision(history, config)
-            if lowered is not None:
-                self.optimizer.learning_rate = lowered
-                self.echo(f"validation loss has not improved: learning rate -> {lowered:.3g}")
-            if _should_stop(history, config):
-                patience = config.training.early_stopping.patience
-                self.echo(f"early stopping: no better val_loss for {patience} epochs")
+            history = self.end_epoch(run, history, row, writer)
+            if self.decide(history):
                 break
         return history
 

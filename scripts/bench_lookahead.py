@@ -22,7 +22,8 @@ import os
 import statistics
 import sys
 import time
-from pathlib import Path
+
+import benchlib
 
 VGG19_FORWARD_GFLOP_224 = 39.3  # per image at 224 x 224; scales with the pixel count
 
@@ -55,8 +56,8 @@ def parse() -> argparse.Namespace:
 ARGS = parse()
 if ARGS.backend:  # before Keras is imported: the backend is fixed per process
     os.environ["KERAS_BACKEND"] = ARGS.backend
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a bare copy too
+benchlib.quiet_tensorflow()
+sys.path.insert(0, str(benchlib.ROOT))  # run from a bare copy too
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -64,6 +65,7 @@ import numpy as np  # noqa: E402
 from catsdogs.optim import Lookahead  # noqa: E402
 
 
+# Not catsdogs.model.build: it imports catsdogs.config (pydantic, yaml), absent on the GPU machine.
 def vgg19_classifier(image_size: int) -> keras.Model:
     """VGG19 (random weights: no download) and the head catsdogs puts on it: flatten, dense
     256, dropout, one sigmoid unit kept in float32. Built here, with Keras alone, so that the
@@ -110,13 +112,11 @@ def nbytes(variables) -> int:
     return sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables)
 
 
-def time_steps(model: keras.Model, x, y, steps: int) -> float:
-    """Seconds per step, waiting for the device at the end (reading the last loss)."""
-    start = time.perf_counter()
+def run_steps(model: keras.Model, x, y, steps: int) -> None:
+    """``steps`` training steps, waiting for the device at the end (reading the last loss)."""
     for _ in range(steps):
         loss = model.train_on_batch(x, y)
     float(np.asarray(loss))
-    return (time.perf_counter() - start) / steps
 
 
 def main() -> None:
@@ -140,22 +140,20 @@ def main() -> None:
         backend = keras.backend.backend()
         jit = backend == "jax" or (backend == "tensorflow" and on_gpu())
         model.compile(optimizer=optimizer, loss="binary_crossentropy", jit_compile=jit)
-        time_steps(model, x, y, ARGS.sync_period)  # compile, build and warm up
+        run_steps(model, x, y, ARGS.sync_period)  # compile, build and warm up
         models[name] = model
 
-    ratios, seconds = [], {"sgd": [], "lookahead": []}
-    for round_ in range(ARGS.rounds):
-        order = ("sgd", "lookahead") if round_ % 2 == 0 else ("lookahead", "sgd")
-        took = {name: time_steps(models[name], x, y, ARGS.steps) for name in order}
-        for name in took:
-            seconds[name].append(took[name])
-        ratios.append(took["lookahead"] / took["sgd"])
+    seconds = benchlib.alternate(
+        {name: lambda m=model: run_steps(m, x, y, ARGS.steps) for name, model in models.items()},
+        ARGS.rounds,
+    )
+    ratios = benchlib.ratios(seconds, "lookahead", "sgd")
 
     trainable = nbytes(models["sgd"].trainable_variables)
     extra = nbytes(models["lookahead"].optimizer.variables) - nbytes(
         models["sgd"].optimizer.variables
     )
-    step = {name: statistics.median(values) for name, values in seconds.items()}
+    step = {name: statistics.median(values) / ARGS.steps for name, values in seconds.items()}
     print(
         f"VGG19 + head, {size}x{size}, batch {batch}, {ARGS.dtype}, backend "
         f"{keras.backend.backend()} (jit_compile {models['sgd'].jit_compile}), "

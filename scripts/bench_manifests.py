@@ -15,16 +15,15 @@ import argparse
 import os
 import statistics
 import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import benchlib
+
+benchlib.quiet_tensorflow()
 
 from catsdogs import manifests  # noqa: E402
 from catsdogs.prepare.run import Options, prepare  # noqa: E402
-
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dogs-vs-cats-mini"
 
 
 def read_bytes_only(paths: list[str]) -> None:
@@ -39,9 +38,10 @@ def read_bytes_only(paths: list[str]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=benchlib.DATA)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
+    benchlib.images(args.data, "train/*.jpg")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "processed"
         prepare(Options(source=str(args.data), out=out, raw_dir=Path(tmp) / "raw"), echo=print)
@@ -51,22 +51,17 @@ def main() -> None:
             for name in ("train.csv", "val.csv")
             for p in manifests.read(out / name, "labelled", quiet).paths
         ]
-        times: dict[str, list[float]] = {"ours": [], "read only": []}
-        for repeat in range(args.repeats):
-            runs = {
-                "ours": lambda: manifests.read_training_data(out, quiet),
-                "read only": lambda: read_bytes_only(paths),
-            }
-            for name in list(runs) if repeat % 2 == 0 else list(runs)[::-1]:
-                start = time.perf_counter()
-                runs[name]()
-                times[name].append(time.perf_counter() - start)
+        runs = {
+            "ours": lambda: manifests.read_training_data(out, quiet),
+            "read only": lambda: read_bytes_only(paths),
+        }
+        times = benchlib.alternate(runs, args.repeats)
     count = len(paths)
     print(f"{count} images (train.csv + val.csv), {os.cpu_count()} threads, {args.repeats} repeats")
     for name, seconds in times.items():
         median = statistics.median(seconds)
         print(f"{name:10s} median {median:6.3f} s  ({count / median:7.0f} img/s)")
-    ratios = [o / r for o, r in zip(times["ours"], times["read only"])]
+    ratios = benchlib.ratios(times, "ours", "read only")
     print(f"ours / read only: median {statistics.median(ratios):.2f}")
     per_25k = statistics.median(times["ours"]) * 25_000 / count
     print(f"ours, scaled to the full 25,000 training images: {per_25k:.1f} s")

@@ -14,43 +14,37 @@ the decode-only limit is read + decode + resize in a parallel map, nothing else.
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
-import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import benchlib
+
+benchlib.quiet_tensorflow()
 
 import keras  # noqa: E402
 import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from catsdogs import manifests  # noqa: E402
+from catsdogs.config import DataConfig  # noqa: E402
 from catsdogs.images import decode_rgb  # noqa: E402
-from catsdogs.pipeline import PipelineOptions, dataset  # noqa: E402
-
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dogs-vs-cats-mini"
+from catsdogs.pipeline import dataset  # noqa: E402
 
 
-def timed_round(data: tf.data.Dataset, batches: int) -> tuple[int, float]:
-    """Images and seconds for ``batches`` batches from a fresh iterator (start-up included)."""
-    start, count = time.perf_counter(), 0
-    for images, _ in data.take(batches):
-        count += int(images.shape[0])
-    return count, time.perf_counter() - start
+def count_images(data: tf.data.Dataset, batches: int) -> int:
+    """Images in ``batches`` batches from a fresh iterator (start-up included)."""
+    return sum(int(images.shape[0]) for images, _ in data.take(batches))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=benchlib.DATA)
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--batches-per-round", type=int, default=16)
     args = parser.parse_args()
-    files = sorted((args.data / "train").glob("*.jpg"))
-    if not files:
-        raise SystemExit(f"no images under {args.data}/train (see ../shared/README.md)")
+    files = benchlib.images(args.data, "train/*.jpg")
     labels = [0.0 if f.name.startswith("cat") else 1.0 for f in files]
     size, batch = args.image_size, args.batch_size
 
@@ -62,7 +56,7 @@ def main() -> None:
             (tmp / "tree" / f.name.split(".")[0]).mkdir(parents=True, exist_ok=True)
             (tmp / "tree" / f.name.split(".")[0] / f.name).symlink_to(f)
 
-        options = PipelineOptions(image_size=size, batch_size=batch)
+        options = DataConfig(image_size=size, batch_size=batch)
         ours = dataset(manifests.read(manifest, "labelled"), options, True, repeat=True)
         keras_loader = keras.utils.image_dataset_from_directory(
             tmp / "tree",
@@ -86,17 +80,20 @@ def main() -> None:
         )
         contenders = {"ours": ours, "keras": keras_loader, "decode-only": decode_only}
         for data in contenders.values():  # tracing and the page cache
-            timed_round(data, 4)
+            count_images(data, 4)
         images = dict.fromkeys(contenders, 0)
-        seconds = dict.fromkeys(contenders, 0.0)
-        for round_ in range(args.rounds):
-            order = list(contenders) if round_ % 2 == 0 else list(contenders)[::-1]
-            for name in order:
-                count, elapsed = timed_round(contenders[name], args.batches_per_round)
-                images[name] += count
-                seconds[name] += elapsed
 
-    rate = {name: images[name] / seconds[name] for name in contenders}
+        def counted(name: str, data: tf.data.Dataset):
+            def run() -> None:
+                images[name] += count_images(data, args.batches_per_round)
+
+            return run
+
+        seconds = benchlib.alternate(
+            {name: counted(name, data) for name, data in contenders.items()}, args.rounds
+        )
+
+    rate = {name: images[name] / sum(seconds[name]) for name in contenders}
     print(
         f"{len(files)} real images at {size}x{size}, batch {batch}, {args.rounds} rounds of "
         f"{args.batches_per_round} batches each (alternating)"

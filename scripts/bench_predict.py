@@ -9,39 +9,37 @@ Both modes run in this one process on the same images, alternating over repeats 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import benchlib
+
+benchlib.quiet_tensorflow()
 
 from catsdogs.config import ModelConfig  # noqa: E402
 from catsdogs.inference import predict  # noqa: E402
 from catsdogs.model import build  # noqa: E402
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dogs-vs-cats-mini"
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=benchlib.DATA)
     parser.add_argument("--image-size", type=int, default=128)
     parser.add_argument("--images", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    paths = [str(p) for p in sorted((args.data / "test1").glob("*.jpg"))[: args.images]]
-    if not paths:
-        raise SystemExit(f"no images under {args.data}/test1 (see ../shared/README.md)")
+    paths = [str(p) for p in benchlib.images(args.data, "test1/*.jpg")[: args.images]]
     model = build(ModelConfig(backbone="vgg19", weights="none", pooling="flatten"), args.image_size)
     predict(model, paths[:64], "stretch", tta=True)  # trace and warm up
-    rates = {False: [], True: []}
-    for repeat in range(args.repeats):
-        for tta in (False, True) if repeat % 2 == 0 else (True, False):
-            start = time.perf_counter()
-            predict(model, paths, "stretch", tta=tta)
-            rates[tta].append(len(paths) / (time.perf_counter() - start))
-    plain, tta = statistics.median(rates[False]), statistics.median(rates[True])
+    seconds = benchlib.alternate(
+        {
+            "plain": lambda: predict(model, paths, "stretch", tta=False),
+            "tta": lambda: predict(model, paths, "stretch", tta=True),
+        },
+        args.repeats,
+    )
+    rates = {name: [len(paths) / s for s in values] for name, values in seconds.items()}
+    plain, tta = statistics.median(rates["plain"]), statistics.median(rates["tta"])
     print(
         f"VGG19 at {args.image_size}x{args.image_size}, {len(paths)} real test images, "
         f"{args.repeats} repeats"

@@ -15,18 +15,17 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import benchlib
+
+benchlib.quiet_tensorflow()
 
 import tensorflow as tf  # noqa: E402  (imported before timing: start-up is not validation)
 from PIL import Image  # noqa: E402
 
 from catsdogs.images import check_decodes  # noqa: E402
 from catsdogs.prepare.validate import pillow_check, validate  # noqa: E402
-
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dogs-vs-cats-mini"
 
 
 def plain_pillow_loop(paths: list[Path]) -> int:
@@ -59,30 +58,23 @@ def same_checks_loop(paths: list[Path]) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=benchlib.DATA)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
-    paths = sorted(args.data.glob("*/*.jpg"))
-    if not paths:
-        raise SystemExit(f"no images under {args.data} (see ../shared/README.md)")
+    paths = benchlib.images(args.data, "*/*.jpg")
     for path in paths:
         path.read_bytes()
     validate(paths[:64], args.workers)  # TensorFlow's first-use set-up happens once, not per run
 
     same_checks_loop(paths[:64])
     contenders = {
-        "pillow": plain_pillow_loop,
-        "same": same_checks_loop,
-        "ours": lambda p: validate(p, args.workers),
+        "pillow": lambda: plain_pillow_loop(paths),
+        "same": lambda: same_checks_loop(paths),
+        "ours": lambda: validate(paths, args.workers),
     }
-    rates = {name: [] for name in contenders}
-    for repeat in range(args.repeats):
-        order = list(contenders) if repeat % 2 == 0 else list(contenders)[::-1]
-        for name in order:
-            start = time.perf_counter()
-            contenders[name](paths)
-            rates[name].append(len(paths) / (time.perf_counter() - start))
+    seconds = benchlib.alternate(contenders, args.repeats)
+    rates = {name: [len(paths) / s for s in values] for name, values in seconds.items()}
     print(f"{len(paths)} real images, {args.workers} workers, {args.repeats} repeats (alternating)")
     print(
         f"plain Pillow loop, 1 process        : {statistics.median(rates['pillow']):7.0f} images/s"
@@ -90,7 +82,7 @@ def main() -> None:
     print(f"same checks as ours, 1 process, loop: {statistics.median(rates['same']):7.0f} images/s")
     print(f"catsdogs validation                 : {statistics.median(rates['ours']):7.0f} images/s")
     for name, label in (("pillow", "plain Pillow"), ("same", "same checks")):
-        ratios = [ours / base for ours, base in zip(rates["ours"], rates[name])]
+        ratios = benchlib.ratios(rates, "ours", name)
         print(
             f"ratio ours/{label}: median {statistics.median(ratios):.2f} "
             f"(min {min(ratios):.2f}, max {max(ratios):.2f}; target >= 1.8)"

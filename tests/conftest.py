@@ -1,4 +1,5 @@
-"""Shared fixtures: quiet TensorFlow, deterministic seeds, and the real data in ../shared."""
+"""Shared fixtures: quiet TensorFlow, deterministic seeds, the real data in ../shared, and an
+environment without Kaggle credentials. Shared functions and constants are in helpers.py."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
+from helpers import ROOT  # noqa: E402
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dogs-vs-cats-mini"
+SHARED_DATA = ROOT.parent / "shared" / "data" / "dogs-vs-cats-mini"
+# The variables kagglehub reads credentials, or the folder that holds them, from.
+KAGGLE_VARIABLES = ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN", "KAGGLE_CONFIG_DIR")
 
 
 @pytest.fixture(autouse=True)
@@ -30,3 +34,15 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "train").is_dir():
         pytest.skip(f"real data not found at {SHARED_DATA} (see ../shared/README.md)")
     return SHARED_DATA
+
+
+@pytest.fixture
+def no_kaggle_credentials(monkeypatch, tmp_path) -> Path:
+    """No Kaggle credentials anywhere: no KAGGLE_* variables, and an empty home folder (which
+    the test may fill); returns that folder."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for name in KAGGLE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    return home

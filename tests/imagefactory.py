@@ -1,4 +1,4 @@
-"""Small real and broken image files, and zips, made on the spot for prepare's tests."""
+"""Small real and broken image files, and zips, made on the spot."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from PIL import Image
 
 
@@ -83,38 +82,19 @@ def zip_folder(folder: Path, archive: Path, arcroot: str | None = None) -> Path:
     return archive
 
 
+def labelled_images(folder: Path, count: int) -> list[Path]:
+    """``count`` small JPEGs named as the competition names them: cat.0.jpg, dog.1.jpg,
+    cat.2.jpg, ... (image i is ``jpeg_bytes(seed=i)``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        path = folder / f"{'cat' if i % 2 == 0 else 'dog'}.{i}.jpg"
+        path.write_bytes(jpeg_bytes(seed=i))
+        paths.append(path)
+    return paths
+
+
 def copy_real(shared: Path, dest: Path, names: list[str]) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     for name in names:
         shutil.copyfile(shared / name, dest / Path(name).name)
-
-
-def prepared_data(
-    shared: Path, folder: Path, first: int = 0, train: int = 8, val: int = 4, test: int = 0
-) -> Path:
-    """A prepared data folder (manifests with sha256, and prepare.json) over real images of
-    ``shared``: ``train`` images from number ``first`` on, then ``val`` more, half cats; and
-    ``test`` images of ``shared``'s test1/ (ids 1..test) in a test.csv when asked."""
-    from catsdogs import manifests
-
-    frames = {}
-    for name, start, count in (("train.csv", first, train), ("val.csv", first + train, val)):
-        rows = [
-            {"path": str(shared / "train" / f"{kind}.{i}.jpg"), "label": label}
-            for kind, label in (("cat", 0), ("dog", 1))
-            for i in range(start, start + count // 2)
-        ]
-        frame = pd.DataFrame(rows)
-        frame["sha256"] = [manifests.file_sha256(Path(path)) for path in frame["path"]]
-        frames[name] = frame
-    if test:
-        paths = [shared / "test1" / f"{i}.jpg" for i in range(1, test + 1)]
-        frames["test.csv"] = pd.DataFrame(
-            {
-                "path": [str(p) for p in paths],
-                "id": range(1, test + 1),
-                "sha256": [manifests.file_sha256(p) for p in paths],
-            }
-        )
-    manifests.write_set(folder, frames, {})
-    return folder

@@ -3,21 +3,26 @@ before any slow work, and never a traceback."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import keras
 import pandas as pd
 import pytest
-from imagefactory import jpeg_bytes
-from typer.testing import CliRunner
+from helpers import (
+    SMOKE,
+    cli,
+    labelled_frame,
+    loss_and_accuracy,
+    p_dog_by_hand,
+    smoke_train,
+    tiny_model,
+)
+from imagefactory import jpeg_bytes, labelled_images
 
 from catsdogs import manifests
-from catsdogs.cli import app
-
-SMOKE = Path(__file__).resolve().parents[1] / "configs" / "smoke.yaml"
 
 
 def _writable(folder: Path) -> bool:
@@ -62,23 +67,10 @@ class World:
     run: Path
 
 
-def tiny_model(path: Path) -> Path:
-    inputs = keras.Input((32, 32, 3))
-    pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255)(inputs))
-    keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(pooled)).save(path)
-    return path
-
-
 @pytest.fixture
 def world(tmp_path) -> World:
     images = tmp_path / "images"
-    images.mkdir()
-    rows = []
-    for i in range(8):
-        name = f"{'cat' if i % 2 == 0 else 'dog'}.{i}.jpg"
-        (images / name).write_bytes(jpeg_bytes(seed=i))
-        rows.append({"path": str(images / name), "label": i % 2})
-    frame = pd.DataFrame(rows)
+    frame = labelled_frame(labelled_images(images, 8))
     data = tmp_path / "data"
     manifests.write_set(data, {"train.csv": frame, "val.csv": frame}, {})
     run = tmp_path / "run"
@@ -88,16 +80,10 @@ def world(tmp_path) -> World:
     return World(tmp_path, images, data, tiny_model(tmp_path / "m.keras"), run)
 
 
-def invoke(*args: str):
-    done = CliRunner().invoke(app, list(args))
-    lines = done.output.strip().splitlines()
-    return done, lines
-
-
-def assert_one_error(done, lines, message: str) -> None:
+def assert_one_error(done, message: str) -> None:
     # An unexpected exception would reach here as itself, with its traceback.
     assert done.exit_code == 1 and isinstance(done.exception, SystemExit), done.output
-    errors = [line for line in lines if line.startswith("error: ")]
+    errors = [line for line in done.output.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1, done.output
     assert message in errors[0], errors[0]
 
@@ -333,8 +319,7 @@ CASES = [
 
 @pytest.mark.parametrize(("name", "args", "message"), CASES, ids=[c[0] for c in CASES])
 def test_bad_input_is_one_error_line_and_exit_1(world, name, args, message):
-    done, lines = invoke(*args(world))
-    assert_one_error(done, lines, message)
+    assert_one_error(cli(*args(world)), message)
 
 
 def test_outputs_in_a_read_only_folder_fail_before_the_work(world, read_only, monkeypatch):
@@ -356,44 +341,24 @@ def test_outputs_in_a_read_only_folder_fail_before_the_work(world, read_only, mo
         (["report", str(read_only(world.run))], "cannot write run directory"),
     ]
     for args, message in cases:
-        done, lines = invoke(*args)
-        assert_one_error(done, lines, message)
+        done = cli(*args)
+        assert_one_error(done, message)
         assert "cannot write" in done.output
     # A run whose checkpoints folder cannot be written is refused before it trains.
     run = world.root / "r"
-    done, _ = invoke(
-        "train",
-        "--config",
-        str(SMOKE),
-        "--data",
-        str(world.data),
-        "--run-dir",
-        str(run),
-        "--set",
-        "training.epochs=1",
-        "--set",
-        "training.steps_per_epoch=1",
-    )
+    one_step = ["--set", "training.epochs=1", "--set", "training.steps_per_epoch=1"]
+    done = smoke_train("--data", world.data, "--run-dir", run, *one_step)
     assert done.exit_code == 0, done.output
     read_only(run / "checkpoints")
     history = (run / "history.csv").read_bytes()
-    done, lines = invoke(
-        "train",
-        "--config",
-        str(SMOKE),
-        "--data",
-        str(world.data),
-        "--run-dir",
-        str(run),
-        "--resume",
-        "--set",
-        "training.epochs=2",
+    done = smoke_train(
+        "--data", world.data, "--run-dir", run, "--resume", "--set", "training.epochs=2"
     )
-    assert_one_error(done, lines, f"cannot write run folder {run / 'checkpoints'}")
+    assert_one_error(done, f"cannot write run folder {run / 'checkpoints'}")
     assert (run / "history.csv").read_bytes() == history
     monkeypatch.chdir(locked)  # where runs/ cannot be created
-    done, lines = invoke("train", "--config", str(SMOKE), "--data", str(world.data))
-    assert_one_error(done, lines, "cannot write the runs folder")
+    done = smoke_train("--data", world.data)
+    assert_one_error(done, "cannot write the runs folder")
     assert not (locked / "runs").exists()
 
 
@@ -402,9 +367,13 @@ def test_evaluate_shows_its_scores_when_it_cannot_save_them(world, read_only):
     folder.mkdir()
     tiny_model(folder / "m.keras")
     read_only(folder)
-    done, lines = invoke(
-        "evaluate", "--model", str(folder / "m.keras"), "--data", str(world.data / "val.csv")
-    )
-    assert_one_error(done, lines, f"cannot write {folder / 'eval.json'}")
-    assert "the scores above are complete" in lines[-1]
-    assert any(line.startswith("accuracy") for line in lines)  # the result is shown
+    done = cli("evaluate", "--model", folder / "m.keras", "--data", world.data / "val.csv")
+    assert_one_error(done, f"cannot write {folder / 'eval.json'}")
+    assert "the scores above are complete" in done.output.strip().splitlines()[-1]
+    # The scores shown are the model's on val.csv, computed here.
+    val = pd.read_csv(world.data / "val.csv")
+    loss, accuracy = loss_and_accuracy(val.label, p_dog_by_hand(folder / "m.keras", val.path))
+    shown = dict(re.findall(r"(images|accuracy|log loss) +(\S+)\n", done.output))
+    assert shown["images"] == str(len(val))
+    assert float(shown["accuracy"]) == pytest.approx(accuracy, abs=5e-5)
+    assert float(shown["log loss"]) == pytest.approx(loss, abs=5e-5)

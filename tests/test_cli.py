@@ -8,33 +8,31 @@ import sys
 import threading
 
 import pytest
-from typer.testing import CliRunner
+from helpers import cli, module_command
 
 from catsdogs import __version__, quiet
-from catsdogs.cli import app, main
+from catsdogs.cli import main
 
 
 def test_version_and_help():
-    runner = CliRunner()
-    version = runner.invoke(app, ["--version"])
+    version = cli("--version")
     assert version.exit_code == 0
     assert version.output.strip() == f"catsdogs {__version__}"
-    shown = runner.invoke(app, ["--help"])
+    shown = cli("--help")
     assert shown.exit_code == 0
     assert "Usage: catsdogs" in shown.output
 
 
 def test_python_dash_m_runs_the_same_cli():
-    done = subprocess.run(
-        [sys.executable, "-m", "catsdogs", "--version"], capture_output=True, text=True, timeout=120
-    )
+    done = subprocess.run(module_command("--version"), capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"catsdogs {__version__}"
 
 
 def test_help_shows_square_brackets_literally():
-    # Rich markup used to swallow "[clip, 1 - clip]" and "[default: newest run]".
-    shown = CliRunner().invoke(app, ["predict", "--help"])
+    # Rich markup would read "[clip, 1 - clip]" and "[default: newest run]" as styles and
+    # drop them; the help prints them as written.
+    shown = cli("predict", "--help")
     assert "[clip, 1 - clip]" in shown.output and "[default: newest run]" in shown.output
 
 
@@ -68,7 +66,7 @@ def test_no_command_shows_the_help(capsys):
 def test_command_summaries_are_whole_sentences():
     # Click cuts a docstring's summary at its first period ("Get the Dogs vs.") and to the
     # terminal's width: each command's short help fits an 80-column list.
-    shown = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "80"}, terminal_width=80)
+    shown = cli("--help", env={"COLUMNS": "80"}, terminal_width=80)
     listed = shown.output.split("Commands:\n")[1].splitlines()
     assert len(listed) == 6
     for line in listed:
@@ -113,7 +111,7 @@ def test_tensorflow_start_up_lines_stay_off_the_terminal_unless_asked(tmp_path):
     command = ["predict", "--model", str(tmp_path / "none.keras"), str(tmp_path / "pet.jpg")]
     quiet_run, verbose_run = (
         subprocess.run(
-            [sys.executable, "-m", "catsdogs", *verbose, *command],
+            module_command(*verbose, *command),
             capture_output=True,
             text=True,
             timeout=180,

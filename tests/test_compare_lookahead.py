@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import ROOT
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "compare_lookahead.py"
+SCRIPT = ROOT / "scripts" / "compare_lookahead.py"
 spec = importlib.util.spec_from_file_location("compare_lookahead", SCRIPT)
 compare = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(compare)

@@ -9,16 +9,13 @@ from typing import get_args
 
 import keras
 import pytest
+from helpers import CONFIGS, SMOKE, cli
 from pydantic import BaseModel
-from typer.testing import CliRunner
 
-from catsdogs.cli import app
 from catsdogs.config import Config, load
 from catsdogs.errors import UserError
 from catsdogs.model import build as build_model
 from catsdogs.optim import Lookahead, factory
-
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -56,7 +53,7 @@ def test_mistakes_are_one_clear_line(tmp_path, text, overrides, message):
 
 
 def test_missing_config_file_through_the_cli(tmp_path):
-    done = CliRunner().invoke(app, ["train", "--config", str(tmp_path / "nope.yaml")])
+    done = cli("train", "--config", tmp_path / "nope.yaml")
     assert done.exit_code == 1
     assert done.output.strip() == f"error: config file {tmp_path / 'nope.yaml'} does not exist"
 
@@ -112,7 +109,8 @@ def _numeric_fields(model: type[BaseModel], prefix: str = ""):
 
 
 def test_every_numeric_field_has_its_range():
-    # `--set seed=-1` used to die inside numpy: every number is bounded by the schema.
+    # Every number is bounded by the schema, so `--set seed=-1` is one config error, not a
+    # crash deep inside numpy.
     fields = list(_numeric_fields(Config))
     assert {"seed", "data.batch_size", "optimizer.lookahead.sync_period"} <= {n for n, *_ in fields}
     for name, kind, field in fields:
@@ -139,4 +137,4 @@ def test_every_numeric_field_has_its_range():
 )
 def test_out_of_range_values_are_one_line(override, message):
     with pytest.raises(UserError, match=re.escape(message)):
-        load(CONFIGS / "smoke.yaml", [override])
+        load(SMOKE, [override])

@@ -144,6 +144,16 @@ def test_config_round_trip_keeps_inner_optimizer_and_hyperparameters():
     assert Lookahead.from_config(optimizer.get_config()).get_config() == optimizer.get_config()
 
 
+def test_config_names_the_wrapped_optimizer_as_keras_wrappers_do_and_reads_the_old_key():
+    optimizer = Lookahead(keras.optimizers.Adam(2e-3), sync_period=6, slow_step_size=0.4)
+    config = optimizer.get_config()
+    inner = keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD()).get_config()
+    assert "inner_optimizer" in inner and "inner_optimizer" in config and "optimizer" not in config
+    # A file that names it "optimizer" (earlier versions' key) loads to the same optimizer.
+    old = {("optimizer" if key == "inner_optimizer" else key): v for key, v in config.items()}
+    assert Lookahead.from_config(old).get_config() == config
+
+
 def uninterrupted(epochs: int) -> list[np.ndarray]:
     model = small_mlp()
     model.compile(optimizer=lookahead_sgd(k=5), loss="mse")

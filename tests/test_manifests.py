@@ -2,38 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from imagefactory import jpeg_bytes
+from helpers import die_after_writing, labelled_frame
+from imagefactory import jpeg_bytes, labelled_images
 from PIL import Image
 
 from catsdogs import manifests
 from catsdogs.errors import UserError
-
-
-def images(folder: Path, count: int = 4) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(count):
-        path = folder / f"{'cat' if i % 2 == 0 else 'dog'}.{i}.jpg"
-        path.write_bytes(jpeg_bytes(seed=i))
-        paths.append(path)
-    return paths
-
-
-def prepared(folder: Path, paths: list[Path]) -> pd.DataFrame:
-    """A labelled frame with the sha256 column, as prepare writes it."""
-    return pd.DataFrame(
-        {
-            "path": [str(p) for p in paths],
-            "label": [i % 2 for i in range(len(paths))],
-            "sha256": [hashlib.sha256(p.read_bytes()).hexdigest() for p in paths],
-        }
-    )
 
 
 def read(path: Path, kind: str = "labelled") -> tuple[manifests.Manifest, list[str]]:
@@ -42,8 +21,8 @@ def read(path: Path, kind: str = "labelled") -> tuple[manifests.Manifest, list[s
 
 
 def test_a_complete_set_reads_back_verified(tmp_path):
-    paths = images(tmp_path / "img")
-    frame = prepared(tmp_path, paths)
+    paths = labelled_images(tmp_path / "img", 4)
+    frame = labelled_frame(paths)
     record = manifests.write_set(tmp_path / "out", {"train.csv": frame, "val.csv": frame}, {})
     assert record["complete"] is True and set(record["manifests"]) == {"train.csv", "val.csv"}
     manifest, said = read(tmp_path / "out" / "train.csv")
@@ -57,20 +36,11 @@ def test_a_complete_set_reads_back_verified(tmp_path):
 def test_a_set_prepare_did_not_finish_is_refused(tmp_path, monkeypatch):
     # prepare --force killed after the new train.csv, before the new val.csv: the old val.csv
     # shares images with the new train.csv. The set must be unusable until prepare runs again.
-    paths = images(tmp_path / "img", 6)
-    old = prepared(tmp_path, paths)
+    paths = labelled_images(tmp_path / "img", 6)
+    old = labelled_frame(paths)
     out = tmp_path / "out"
     manifests.write_set(out, {"train.csv": old.iloc[:4], "val.csv": old.iloc[4:]}, {})
-    written = []
-    real = manifests.files.write_text
-
-    def killed_after_train(path, text):
-        real(path, text)
-        written.append(path.name)
-        if path.name == "train.csv":
-            raise KeyboardInterrupt  # the process dies here
-
-    monkeypatch.setattr(manifests.files, "write_text", killed_after_train)
+    written = die_after_writing(monkeypatch, "train.csv")
     with pytest.raises(KeyboardInterrupt):
         manifests.write_set(out, {"train.csv": old.iloc[2:], "val.csv": old.iloc[:2]}, {})
     monkeypatch.undo()
@@ -78,20 +48,21 @@ def test_a_set_prepare_did_not_finish_is_refused(tmp_path, monkeypatch):
     for name in ("train.csv", "val.csv"):
         with pytest.raises(UserError, match="prepare did not finish writing .*prepare --force"):
             read(out / name)
-    assert manifests.set_problem(out) is not None
+    assert manifests.set_problem(out) == f"{out / 'prepare.json'} says prepare did not finish"
 
 
 def test_a_manifest_edited_after_prepare_is_refused(tmp_path):
-    frame = prepared(tmp_path, images(tmp_path / "img"))
+    frame = labelled_frame(labelled_images(tmp_path / "img", 4))
     manifests.write_set(tmp_path, {"train.csv": frame, "val.csv": frame}, {})
     (tmp_path / "val.csv").write_text(frame.iloc[:2].to_csv(index=False))
     with pytest.raises(UserError, match=r"val.csv does not match .*prepare.json"):
         manifests.read_training_data(tmp_path, echo=lambda _: None)
-    assert "val.csv does not match" in manifests.set_problem(tmp_path)
+    problem = manifests.set_problem(tmp_path)
+    assert problem.startswith(f"{tmp_path / 'val.csv'} does not match prepare.json")
 
 
 def test_a_hand_made_manifest_is_accepted_with_one_line(tmp_path):
-    paths = images(tmp_path / "img")
+    paths = labelled_images(tmp_path / "img", 4)
     pd.DataFrame({"path": [p.name for p in paths], "label": [0, 1, 0, 1]}).to_csv(
         tmp_path / "img" / "mine.csv", index=False
     )
@@ -105,7 +76,7 @@ def test_a_hand_made_manifest_is_accepted_with_one_line(tmp_path):
 
 @pytest.mark.parametrize("label", ["2", "", "dog", "0.5", "nan", "-1"])
 def test_a_label_other_than_0_or_1_names_the_line(tmp_path, label):
-    frame = prepared(tmp_path, images(tmp_path / "img"))
+    frame = labelled_frame(labelled_images(tmp_path / "img", 4))
     frame["label"] = frame["label"].astype(str)
     frame.loc[2, "label"] = label
     frame.to_csv(tmp_path / "train.csv", index=False)
@@ -117,15 +88,15 @@ def test_a_label_other_than_0_or_1_names_the_line(tmp_path, label):
 
 
 def test_float_labels_zero_and_one_are_labels(tmp_path):
-    frame = prepared(tmp_path, images(tmp_path / "img"))
+    frame = labelled_frame(labelled_images(tmp_path / "img", 4))
     frame["label"] = frame["label"].astype(float)  # pandas writes 0.0 / 1.0
     frame.to_csv(tmp_path / "train.csv", index=False)
     assert read(tmp_path / "train.csv")[0].labels == [0, 1, 0, 1]
 
 
 def test_missing_changed_and_non_image_files_name_row_and_file(tmp_path):
-    paths = images(tmp_path / "img", 6)
-    frame = prepared(tmp_path, paths)
+    paths = labelled_images(tmp_path / "img", 6)
+    frame = labelled_frame(paths)
     frame.to_csv(tmp_path / "train.csv", index=False)
     paths[3].unlink()
     with pytest.raises(UserError, match=rf"line 5: image {paths[3]} does not exist"):
@@ -178,7 +149,7 @@ def test_header_only_jpeg_and_missing_column_are_one_line(tmp_path):
     ],
 )
 def test_test_ids_are_ascii_digits_and_unique(tmp_path, ids, message):
-    paths = images(tmp_path / "img", 3)
+    paths = labelled_images(tmp_path / "img", 3)
     frame = pd.DataFrame({"path": [str(p) for p in paths], "id": ids})
     frame.to_csv(tmp_path / "test.csv", index=False)
     with pytest.raises(UserError) as err:
@@ -188,7 +159,7 @@ def test_test_ids_are_ascii_digits_and_unique(tmp_path, ids, message):
 
 @pytest.mark.parametrize("damage", ["{not json", "[1, 2]", '{"complete": true, "manifests": null}'])
 def test_a_damaged_record_is_one_line(tmp_path, damage):
-    frame = prepared(tmp_path, images(tmp_path / "img"))
+    frame = labelled_frame(labelled_images(tmp_path / "img", 4))
     manifests.write_set(tmp_path, {"train.csv": frame}, {})
     (tmp_path / "prepare.json").write_text(damage)
     with pytest.raises(UserError, match="prepare.json is damaged"):

@@ -4,61 +4,55 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import zipfile
 from pathlib import Path
 
-import keras
 import numpy as np
 import pandas as pd
 import pytest
-from imagefactory import jpeg_bytes
+from helpers import (
+    PNG,
+    cli,
+    labelled_frame,
+    loss_and_accuracy,
+    p_dog_by_hand,
+    real_data,
+    smoke_train,
+    tiny_model,
+)
+from imagefactory import jpeg_bytes, labelled_images
 from sklearn import metrics as skm
-from typer.testing import CliRunner
 
 from catsdogs import evaluation, manifests, submission
-from catsdogs.cli import app
 from catsdogs.errors import UserError
-
-PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def save_model(path: Path, flip_invariant: bool = True) -> Path:
-    """A tiny model on 32x32 images: global average pooling is blind to mirroring."""
-    keras.utils.set_random_seed(0)
-    inputs = keras.Input((32, 32, 3))
-    x = keras.layers.Rescaling(1 / 255)(inputs)
-    if flip_invariant:
-        x = keras.layers.GlobalAveragePooling2D()(x)
-    else:
-        x = keras.layers.Flatten()(keras.layers.Conv2D(2, 3, strides=4)(x))
-    outputs = keras.layers.Dense(1, activation="sigmoid")(x)
-    keras.Model(inputs, outputs).save(path)
-    return path
 
 
 def test_submission_format_matches_the_competition_sample(shared_data):
     sample = (shared_data / "sampleSubmission.csv").read_bytes()
     ids = list(range(12500, 0, -1))  # given out of order
-    frame = submission.make(ids, np.linspace(0, 1, len(ids)), "class", 0.005)
+    frame = submission.table(ids, np.linspace(0, 1, len(ids)), "class", 0.005)
     out = frame.to_csv(index=False, lineterminator="\n").encode()
     assert out.splitlines()[0] == sample.splitlines()[0] == b"id,label"
     assert len(out.splitlines()) == len(sample.splitlines())
     assert [line.split(b",")[0] for line in out.splitlines()] == [
         line.split(b",")[0] for line in sample.splitlines()
     ]
-    assert set(frame["label"]) == {0, 1}
+    # 1 (dog) where P(dog) >= 0.5: sorted by id, the probabilities run from 1 down to 0.
+    by_id = np.linspace(0, 1, len(ids))[::-1]
+    assert frame["label"].tolist() == (by_id >= 0.5).astype(int).tolist()
 
 
 def test_ids_sorted_each_once_and_probabilities_clipped(tmp_path):
-    frame = submission.make([3, 1, 2], np.array([1.0, 0.0, 0.7]), "proba", 0.005)
+    frame = submission.table([3, 1, 2], np.array([1.0, 0.0, 0.7]), "proba", 0.005)
     assert frame["id"].tolist() == [1, 2, 3]
     assert frame["label"].tolist() == pytest.approx([0.005, 0.7, 0.995])
     submission.write(frame, tmp_path / "s.csv")
     assert (tmp_path / "s.csv").read_text() == "id,label\n1,0.005000\n2,0.700000\n3,0.995000\n"
     with pytest.raises(UserError, match="test id 2 appears more than once"):
-        submission.make([1, 2, 2], np.zeros(3), "proba", 0.005)
+        submission.table([1, 2, 2], np.zeros(3), "proba", 0.005)
     with pytest.raises(UserError, match="--format must be proba or class"):
-        submission.make([1], np.zeros(1), "probability", 0.005)
+        submission.table([1], np.zeros(1), "probability", 0.005)
 
 
 def write_images(folder: Path, names: list[str]) -> None:
@@ -67,20 +61,14 @@ def write_images(folder: Path, names: list[str]) -> None:
         (folder / name).write_bytes(jpeg_bytes(size=(40 + i, 30), seed=i))
 
 
-def predict_cli(*args: str):
-    return CliRunner().invoke(app, ["predict", *args])
-
-
 def test_tta_changes_nothing_for_a_flip_invariant_model(tmp_path):
     write_images(tmp_path / "test", ["3.jpg", "1.jpg", "2.jpg", "10.jpg"])
     for invariant in (True, False):
-        model = save_model(tmp_path / f"m{invariant}.keras", flip_invariant=invariant)
+        model = tiny_model(tmp_path / f"m{invariant}.keras", flip_invariant=invariant)
         outputs = {}
         for flag in ("--tta", "--no-tta"):
             out = tmp_path / f"{invariant}{flag}.csv"
-            done = predict_cli(
-                "--model", str(model), "--test", str(tmp_path / "test"), "--out", str(out), flag
-            )
+            done = cli("predict", "--model", model, "--test", tmp_path / "test", "--out", out, flag)
             assert done.exit_code == 0, done.output
             outputs[flag] = pd.read_csv(out)
             assert outputs[flag]["id"].tolist() == [1, 2, 3, 10]
@@ -93,21 +81,24 @@ def test_zip_source_and_class_format(tmp_path):
     with zipfile.ZipFile(tmp_path / "test1.zip", "w") as zf:
         for path in sorted((tmp_path / "test1").iterdir()):
             zf.write(path, f"test1/{path.name}")
-    model = save_model(tmp_path / "m.keras")
+    model = tiny_model(tmp_path / "m.keras")
     out = tmp_path / "sub.csv"
-    done = predict_cli(
+    done = cli(
+        "predict",
         "--model",
-        str(model),
+        model,
         "--test",
-        str(tmp_path / "test1.zip"),
+        tmp_path / "test1.zip",
         "--out",
-        str(out),
+        out,
         "--format",
         "class",
     )
     assert done.exit_code == 0, done.output
     frame = pd.read_csv(out)
-    assert frame["id"].tolist() == [1, 2] and set(frame["label"]) <= {0, 1}
+    p_dog = p_dog_by_hand(model, sorted((tmp_path / "test1").iterdir()), tta=True)
+    assert frame["id"].tolist() == [1, 2]
+    assert frame["label"].tolist() == (p_dog >= 0.5).astype(int).tolist()
 
 
 @pytest.mark.parametrize(
@@ -122,35 +113,32 @@ def test_default_format_follows_the_competition_sample(shared_data, tmp_path, sa
     rows = {"path": [str(p) for p in sorted((tmp_path / "test1").iterdir())], "id": [1, 2, 3]}
     known = str(shared_data / sample) if sample else None
     manifests.write_set(tmp_path, {"test.csv": pd.DataFrame(rows)}, {"sample_submission": known})
-    out = tmp_path / "sub.csv"
-    done = predict_cli(
-        "--model",
-        str(save_model(tmp_path / "m.keras")),
-        "--test",
-        str(tmp_path / "test.csv"),
-        "--out",
-        str(out),
-    )
+    out, model = tmp_path / "sub.csv", tiny_model(tmp_path / "m.keras")
+    done = cli("predict", "--model", model, "--test", tmp_path / "test.csv", "--out", out)
     assert done.exit_code == 0, done.output
     assert f"format: {expected} (" in done.output
     labels = pd.read_csv(out)["label"]
+    p_dog = p_dog_by_hand(model, rows["path"], tta=True)
     if expected == "class":
-        assert labels.dtype.kind == "i" and set(labels) <= {0, 1}
-    else:
-        assert labels.dtype.kind == "f" and labels.between(0.005, 0.995).all()
+        assert labels.dtype.kind == "i"
+        assert labels.tolist() == (p_dog >= 0.5).astype(int).tolist()
+    else:  # clipped to [0.005, 0.995], written with 6 decimals
+        assert labels.dtype.kind == "f"
+        assert labels.to_numpy() == pytest.approx(np.clip(p_dog, 0.005, 0.995), abs=2e-6)
 
 
 def test_unreadable_test_image_names_the_file_and_writes_nothing(tmp_path):
     write_images(tmp_path / "test", ["1.jpg", "2.jpg"])
     (tmp_path / "test" / "3.jpg").write_bytes(b"")
     out = tmp_path / "sub.csv"
-    done = predict_cli(
+    done = cli(
+        "predict",
         "--model",
-        str(save_model(tmp_path / "m.keras")),
+        tiny_model(tmp_path / "m.keras"),
         "--test",
-        str(tmp_path / "test"),
+        tmp_path / "test",
         "--out",
-        str(out),
+        out,
     )
     assert done.exit_code == 1
     assert f"cannot read test image {tmp_path / 'test' / '3.jpg'}: empty" in done.output
@@ -159,13 +147,14 @@ def test_unreadable_test_image_names_the_file_and_writes_nothing(tmp_path):
 
 def test_image_without_an_id_is_refused(tmp_path):
     write_images(tmp_path / "test", ["1.jpg", "cat.jpg"])
-    done = predict_cli(
+    done = cli(
+        "predict",
         "--model",
-        str(save_model(tmp_path / "m.keras")),
+        tiny_model(tmp_path / "m.keras"),
         "--test",
-        str(tmp_path / "test"),
+        tmp_path / "test",
         "--out",
-        str(tmp_path / "s.csv"),
+        tmp_path / "s.csv",
     )
     assert done.exit_code == 1 and "has no integer id" in done.output
 
@@ -185,15 +174,12 @@ def test_scores_equal_sklearn_and_hand_computed_values():
 
 
 def test_evaluate_and_report_on_a_run(tmp_path):
-    folder = tmp_path / "images"
-    write_images(folder, [f"{i}.jpg" for i in range(6)])
+    paths = labelled_images(tmp_path / "images", 6)
     val = tmp_path / "val.csv"
-    pd.DataFrame(
-        {"path": [str(folder / f"{i}.jpg") for i in range(6)], "label": [0, 1, 0, 1, 0, 1]}
-    ).to_csv(val, index=False)
+    labelled_frame(paths, sha256=False).to_csv(val, index=False)
     run = tmp_path / "run"
     run.mkdir()
-    save_model(run / "best.keras", flip_invariant=False)
+    tiny_model(run / "best.keras", flip_invariant=False)
     (run / "config.yaml").write_text("data:\n  dir: nowhere\n  resize: stretch\n")
     pd.DataFrame(
         {
@@ -205,17 +191,35 @@ def test_evaluate_and_report_on_a_run(tmp_path):
         }
     ).to_csv(run / "history.csv", index=False)
 
-    done = CliRunner().invoke(app, ["evaluate", "--model", str(run), "--data", str(val)])
+    # The scores, computed here from the model's P(dog) for each image.
+    labels = pd.read_csv(val)["label"].to_numpy()
+    p_dog = p_dog_by_hand(run / "best.keras", paths)
+    log_loss, accuracy = loss_and_accuracy(labels, p_dog)
+    mistakes = int(((p_dog >= 0.5) != (labels == 1)).sum())
+
+    done = cli("evaluate", "--model", run, "--data", val)
     assert done.exit_code == 0, done.output
     result = json.loads((run / "eval.json").read_text())
-    assert result["count"] == 6 and "accuracy" in done.output
+    assert (result["model"], result["count"]) == (str(run / "best.keras"), 6)
+    assert result["accuracy"] == pytest.approx(accuracy)
+    assert result["log_loss"] == pytest.approx(log_loss, rel=1e-5)
+    assert result["roc_auc"] == pytest.approx(skm.roc_auc_score(labels, p_dog), abs=1e-6)
+    # The table printed says the same.
+    shown = dict(re.findall(r"(images|accuracy|log loss) +(\S+)\n", done.output))
+    assert shown["images"] == "6"
+    assert float(shown["accuracy"]) == pytest.approx(accuracy, abs=5e-5)
+    assert float(shown["log loss"]) == pytest.approx(log_loss, abs=5e-5)
 
-    done = CliRunner().invoke(app, ["report", str(run), "--data", str(val)])
+    done = cli("report", run, "--data", val)
     assert done.exit_code == 0, done.output
+    report = (run / "report.md").read_text()
     for name in ("curves.png", "roc.png", "confusion.png", "mistakes.png"):
         assert (run / name).read_bytes()[:8] == PNG, name
-        assert f"]({name})" in (run / "report.md").read_text()
-    assert "```yaml" in (run / "report.md").read_text()
+        assert f"]({name})" in report
+    assert f"evaluated on `{val}` (6 images)" in report
+    assert f"accuracy  {accuracy:.4f}\n" in report
+    assert f"## The {mistakes} most confident mistakes\n" in report
+    assert f"```yaml\n{(run / 'config.yaml').read_text().rstrip()}\n```" in report
 
 
 ODD_NAMES = ["my cat.jpg", "chien-été.png", "1.jpg", "sub/Ünïcode dog.jpeg"]
@@ -253,9 +257,9 @@ def read_table(output: str) -> list[tuple[str, float, str]]:
 
 
 def test_photos_in_a_folder_each_once_with_its_name_and_nothing_written(tmp_path):
-    model = save_model(tmp_path / "m.keras", flip_invariant=False)
+    model = tiny_model(tmp_path / "m.keras", flip_invariant=False)
     photos = odd_folder(tmp_path / "my pets")
-    done = CliRunner().invoke(app, ["predict", "--model", str(model), str(tmp_path / "my pets")])
+    done = cli("predict", "--model", model, tmp_path / "my pets")
     assert done.exit_code == 0, done.output
     expected = direct_p_dog(model, photos)
     rows = read_table(done.output)
@@ -266,7 +270,7 @@ def test_photos_in_a_folder_each_once_with_its_name_and_nothing_written(tmp_path
 
 
 def test_photos_from_arguments_and_a_zip_into_a_csv(tmp_path):
-    model = save_model(tmp_path / "m.keras", flip_invariant=False)
+    model = tiny_model(tmp_path / "m.keras", flip_invariant=False)
     photos = odd_folder(tmp_path / "pets")
     archive = tmp_path / "pets.zip"
     with zipfile.ZipFile(archive, "w") as zf:  # Python marks non-ASCII names as UTF-8
@@ -275,9 +279,7 @@ def test_photos_from_arguments_and_a_zip_into_a_csv(tmp_path):
                 zf.write(path, path.relative_to(tmp_path / "pets").as_posix())
     single = photos[0]
     out = tmp_path / "out" / "photos.csv"
-    done = CliRunner().invoke(
-        app, ["predict", "--model", str(model), str(single), str(archive), "--out", str(out)]
-    )
+    done = cli("predict", "--model", model, single, archive, "--out", out)
     assert done.exit_code == 0, done.output
     written = pd.read_csv(out)
     inner = [p.relative_to(tmp_path / "pets").as_posix() for p in photos]
@@ -289,59 +291,54 @@ def test_photos_from_arguments_and_a_zip_into_a_csv(tmp_path):
 
 
 def test_photo_mode_refusals_are_one_line(tmp_path):
-    model = str(save_model(tmp_path / "m.keras"))
+    model = str(tiny_model(tmp_path / "m.keras"))
     write_images(tmp_path / "test1", ["1.jpg"])
-    both = CliRunner().invoke(
-        app, ["predict", "--model", model, "a.jpg", "--test", str(tmp_path / "test1")]
-    )
+    both = cli("predict", "--model", model, "a.jpg", "--test", tmp_path / "test1")
     assert both.exit_code == 1 and "not both" in both.output
-    empty = CliRunner().invoke(app, ["predict", "--model", model, ""])
+    empty = cli("predict", "--model", model, "")
     assert empty.exit_code == 1 and "an empty path was given" in empty.output
-    shaped = CliRunner().invoke(app, ["predict", "--model", model, "x.jpg", "--format", "class"])
+    shaped = cli("predict", "--model", model, "x.jpg", "--format", "class")
     assert shaped.exit_code == 1 and "photos get P(dog)" in shaped.output
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
-    broken = CliRunner().invoke(app, ["predict", "--model", model, str(tmp_path / "broken.jpg")])
+    broken = cli("predict", "--model", model, tmp_path / "broken.jpg")
     assert broken.exit_code == 1
     assert f"cannot read the image {tmp_path / 'broken.jpg'}" in broken.output
     text = tmp_path / "notes.txt"
     text.write_text("hello")
-    assert (
-        "is not an image"
-        in CliRunner().invoke(app, ["predict", "--model", model, str(text)]).output
-    )
+    assert "is not an image" in cli("predict", "--model", model, text).output
 
 
 def test_the_competition_test_folder_is_still_a_submission(tmp_path):
     write_images(tmp_path / "test1", ["2.jpg", "1.jpg"])
     out = tmp_path / "sub.csv"
-    model = str(save_model(tmp_path / "m.keras"))
-    done = predict_cli("--model", model, "--test", str(tmp_path / "test1"), "--out", str(out))
+    model = str(tiny_model(tmp_path / "m.keras"))
+    done = cli("predict", "--model", model, "--test", tmp_path / "test1", "--out", out)
     assert done.exit_code == 0, done.output
     assert pd.read_csv(out)["id"].tolist() == [1, 2]
 
 
 def test_a_photo_whose_name_is_not_utf8_is_one_error_line(tmp_path):
-    model = str(save_model(tmp_path / "m.keras"))
+    model = str(tiny_model(tmp_path / "m.keras"))
     write_images(tmp_path / "pets", ["ok.jpg"])
     latin = tmp_path / "pets" / os.fsdecode(b"k\xe4tze.jpg")
     latin.write_bytes((tmp_path / "pets" / "ok.jpg").read_bytes())
-    done = CliRunner().invoke(app, ["predict", "--model", model, str(tmp_path / "pets")])
+    done = cli("predict", "--model", model, tmp_path / "pets")
     assert done.exit_code == 1
     assert "k\\xe4tze.jpg: name-not-utf8" in done.output
 
 
 def test_a_runs_own_test_set_is_the_default(shared_data, tmp_path, monkeypatch):
-    from imagefactory import prepared_data
-
-    data = prepared_data(shared_data, tmp_path / "data", train=8, val=4, test=3)
+    data = real_data(shared_data, tmp_path / "data", test=3)
     run = tmp_path / "run"
-    smoke = Path(__file__).resolve().parents[1] / "configs" / "smoke.yaml"
-    trained = CliRunner().invoke(
-        app, ["train", "--config", str(smoke), "--data", str(data), "--run-dir", str(run)]
-    )
+    trained = smoke_train("--data", data, "--run-dir", run)
     assert trained.exit_code == 0, trained.output
     monkeypatch.chdir(tmp_path)  # no data/processed here
-    done = predict_cli("--model", str(run), "--out", "s.csv")
+    done = cli("predict", "--model", run, "--out", "s.csv")
     assert done.exit_code == 0, done.output
-    assert pd.read_csv(tmp_path / "s.csv")["id"].tolist() == [1, 2, 3]
+    written = pd.read_csv(tmp_path / "s.csv")
+    assert written["id"].tolist() == [1, 2, 3]
     assert f"3 test images from {data / 'test.csv'}" in done.output
+    # The run's best model's P(dog) for those images (no sample submission known: proba).
+    test = pd.read_csv(data / "test.csv")
+    p_dog = p_dog_by_hand(run / "best.keras", test["path"], tta=True)
+    assert written["label"].to_numpy() == pytest.approx(np.clip(p_dog, 0.005, 0.995), abs=2e-6)

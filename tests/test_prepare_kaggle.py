@@ -3,30 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import requests
+from helpers import FakeKaggle
 
 from catsdogs.errors import UserError
 from catsdogs.prepare import kaggle, sources
-
-
-class FakeKaggle:
-    """Stands in for kagglehub: returns a folder, or raises like kagglehub does."""
-
-    def __init__(self, folder: Path | None = None, status: int | None = None, error=None):
-        self.folder, self.status, self.error, self.calls = folder, status, error, []
-
-    def competition_download(self, handle: str) -> str:
-        self.calls.append(handle)
-        if self.error is not None:
-            raise self.error
-        if self.status is not None:
-            response = requests.Response()
-            response.status_code = self.status
-            raise requests.HTTPError(f"{self.status} Client Error", response=response)
-        return str(self.folder)
 
 
 def test_download_returns_the_client_folder(tmp_path):
@@ -60,17 +43,13 @@ def test_credentials_are_found_where_kagglehub_looks(tmp_path):
     (tmp_path / ".kaggle" / "kaggle.json").write_text(
         json.dumps({"username": "a", "key": "s3cr3t-key"})
     )
-    found = kaggle.credentials_source({}, tmp_path)
-    assert found.endswith("kaggle.json") and "s3cr3t" not in found
+    assert kaggle.credentials_source({}, tmp_path) == str(tmp_path / ".kaggle" / "kaggle.json")
     assert "KAGGLE_API_TOKEN" in kaggle.credentials_source(
         {"KAGGLE_API_TOKEN": "s3cr3t-key"}, tmp_path
     )
 
 
-def test_auto_picks_kaggle_with_credentials_else_petimages(monkeypatch, tmp_path):
-    monkeypatch.setenv("HOME", str(tmp_path))
-    for name in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN", "KAGGLE_CONFIG_DIR"):
-        monkeypatch.delenv(name, raising=False)
+def test_auto_picks_kaggle_with_credentials_else_petimages(no_kaggle_credentials, monkeypatch):
     source, why = sources.choose("auto")
     assert source == "petimages" and "no Kaggle credentials" in why
     monkeypatch.setenv("KAGGLE_USERNAME", "someone")
@@ -79,9 +58,6 @@ def test_auto_picks_kaggle_with_credentials_else_petimages(monkeypatch, tmp_path
     assert source == "kaggle" and "KAGGLE_USERNAME" in why and "s3cr3t" not in why
 
 
-def test_kaggle_without_credentials_says_where_to_put_them(monkeypatch, tmp_path):
-    monkeypatch.setenv("HOME", str(tmp_path))
-    for name in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN", "KAGGLE_CONFIG_DIR"):
-        monkeypatch.delenv(name, raising=False)
+def test_kaggle_without_credentials_says_where_to_put_them(no_kaggle_credentials, tmp_path):
     with pytest.raises(UserError, match="no Kaggle credentials.*~/.kaggle/"):
         sources.fetch("kaggle", "dogs-vs-cats", tmp_path / "raw")

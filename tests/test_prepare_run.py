@@ -9,16 +9,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import FakeKaggle, cli, die_after_writing, smoke_train
 from imagefactory import copy_real, jpeg_bytes, zip_folder
 from loopback import FileServer, serve
-from test_prepare_kaggle import FakeKaggle
-from typer.testing import CliRunner
 
-from catsdogs import files
-from catsdogs.cli import app
+from catsdogs import files, manifests
 from catsdogs.prepare.run import Options, prepare
 
-SMOKE = Path(__file__).resolve().parents[1] / "configs" / "smoke.yaml"
 CATS = [f"train/cat.{i}.jpg" for i in range(12)]
 DOGS = [f"train/dog.{i}.jpg" for i in range(12)]
 TESTS = [f"test1/{i}.jpg" for i in range(1, 7)]
@@ -50,10 +47,6 @@ def competition_zip(shared: Path, tmp: Path) -> Path:
     return zip_folder(bundle, tmp / "dogs-vs-cats.zip")
 
 
-def run_cli(*args: str, env: dict | None = None):
-    return CliRunner().invoke(app, ["prepare", *args], env=env)
-
-
 def write_list(folder: Path) -> Path:
     (folder / "exclude.txt").write_text("cat.1.jpg\n")
     return folder / "exclude.txt"
@@ -62,7 +55,8 @@ def write_list(folder: Path) -> Path:
 def test_competition_zip_end_to_end(shared_data, tmp_path):
     archive = competition_zip(shared_data, tmp_path)
     out, raw = tmp_path / "processed", tmp_path / "raw"
-    done = run_cli(
+    done = cli(
+        "prepare",
         "--source",
         str(archive),
         "--out",
@@ -75,10 +69,18 @@ def test_competition_zip_end_to_end(shared_data, tmp_path):
         "2",
     )
     assert done.exit_code == 0, done.output
-    assert "source: " in done.output and "rejected: 5" in done.output
 
     train, val, test = (pd.read_csv(out / f"{n}.csv") for n in ("train", "val", "test"))
     rejected = pd.read_csv(out / "rejected.csv")
+    # The terminal summary says what the files hold.
+    lines = done.output.splitlines()
+    assert f"source: {archive} (asked for with --source)" in lines
+    shown = {words[0]: words[1:] for words in map(str.split, lines) if words}
+    for name, frame in (("train", train), ("val", val)):
+        counts = [(frame.label == 0).sum(), (frame.label == 1).sum(), len(frame)]
+        assert shown[name] == [str(n) for n in counts], name
+    assert shown["test"] == ["-", "-", str(len(test))]
+    assert f"rejected: {len(rejected)}" in lines
     rejected.index = rejected.path.map(lambda p: Path(p).name)
     assert list(train.columns) == ["path", "label", "width", "height", "mode", "format", "sha256"]
     assert list(test.columns) == ["path", "id", "width", "height", "mode", "format", "sha256"]
@@ -117,7 +119,8 @@ def test_competition_zip_end_to_end(shared_data, tmp_path):
     ]
 
     # The same inputs and seed give byte-identical manifests; a re-run is a no-op.
-    again = run_cli(
+    again = cli(
+        "prepare",
         "--source",
         str(archive),
         "--out",
@@ -131,22 +134,25 @@ def test_competition_zip_end_to_end(shared_data, tmp_path):
     for name in ("train.csv", "val.csv", "test.csv", "rejected.csv"):
         assert (out / name).read_bytes() == (tmp_path / "again" / name).read_bytes()
     same = ("--source", str(archive), "--out", str(out), "--raw-dir", str(raw))
-    noop = run_cli(*same, "--val-fraction", "0.25")
+    noop = cli("prepare", *same, "--val-fraction", "0.25")
     assert noop.exit_code == 0 and "already prepared" in noop.output
     # Other options on a prepared folder: said, never the old set silently kept.
-    changed = run_cli(*same, "--seed", "7")
+    changed = cli("prepare", *same, "--seed", "7")
     assert changed.exit_code == 1
     [line] = changed.output.strip().splitlines()
     assert line == (
         f"error: {out} was prepared with other options: val_fraction 0.25 (now 0.1); seed 42 "
         "(now 7); --force prepares it again as asked now, or choose another --out"
     )
-    excluded = run_cli(*same, "--val-fraction", "0.25", "--exclude", str(write_list(tmp_path)))
+    excluded = cli(
+        "prepare", *same, "--val-fraction", "0.25", "--exclude", str(write_list(tmp_path))
+    )
     assert excluded.exit_code == 1 and "--exclude none (now a list);" in excluded.output
     # --test-fraction splits only a source without a test set: here it changes nothing.
-    test_share = run_cli(*same, "--val-fraction", "0.25", "--test-fraction", "0.3")
+    test_share = cli("prepare", *same, "--val-fraction", "0.25", "--test-fraction", "0.3")
     assert test_share.exit_code == 0 and "already prepared" in test_share.output
-    other_seed = run_cli(
+    other_seed = cli(
+        "prepare",
         "--source",
         str(archive),
         "--out",
@@ -222,7 +228,8 @@ def petimages_zip(shared: Path, tmp: Path) -> Path:
 def test_petimages_download_via_cli(shared_data, tmp_path):
     state = FileServer(petimages_zip(shared_data, tmp_path).read_bytes())
     with serve(state) as url:
-        done = run_cli(
+        done = cli(
+            "prepare",
             "--source",
             "petimages",
             "--out",
@@ -236,7 +243,7 @@ def test_petimages_download_via_cli(shared_data, tmp_path):
             env={"CATSDOGS_PETIMAGES_URL": url},
         )
     assert done.exit_code == 0, done.output
-    assert (tmp_path / "raw" / "kagglecatsanddogs_5340.zip").exists()
+    assert (tmp_path / "raw" / "kagglecatsanddogs_5340.zip").read_bytes() == state.payload
     report = json.loads((tmp_path / "out" / "prepare.json").read_text())
     assert report["layout"] == "petimages"
     assert report["rejected"] == {"empty": 1, "truncated": 1}
@@ -275,7 +282,7 @@ def test_extracted_folder_and_exclusion_list(shared_data, tmp_path):
     ],
 )
 def test_bad_input_is_one_line_and_exit_1(tmp_path, args, message):
-    done = run_cli(*args, "--out", str(tmp_path / "out"), "--raw-dir", str(tmp_path / "raw"))
+    done = cli("prepare", *args, "--out", str(tmp_path / "out"), "--raw-dir", str(tmp_path / "raw"))
     assert done.exit_code == 1
     assert done.output.strip().startswith("error: ") and message in done.output
     assert "Traceback" not in done.output
@@ -287,7 +294,8 @@ def test_hostile_archive_source_is_refused(tmp_path):
 
     with zipfile.ZipFile(tmp_path / "evil.zip", "w") as zf:
         zf.writestr("../evil.jpg", b"evil")
-    done = run_cli(
+    done = cli(
+        "prepare",
         "--source",
         str(tmp_path / "evil.zip"),
         "--out",
@@ -396,25 +404,14 @@ def test_prepare_force_killed_between_manifests_leaves_a_set_nobody_uses(
     prepare(options, echo=lambda _: None)
     old_val = pd.read_csv(out / "val.csv").path.tolist()
 
-    from catsdogs import manifests
-
-    real = manifests.files.write_text
-
-    def killed_after_train(path, text):
-        real(path, text)
-        if path.name == "train.csv":
-            raise KeyboardInterrupt  # the process dies here
-
-    monkeypatch.setattr(manifests.files, "write_text", killed_after_train)
+    die_after_writing(monkeypatch, "train.csv")
     with pytest.raises(KeyboardInterrupt):
         prepare(Options(**{**options.__dict__, "seed": 7, "force": True}), echo=lambda _: None)
     monkeypatch.undo()
     leaked = set(pd.read_csv(out / "train.csv").path) & set(old_val)
     assert leaked, "the new train.csv shares images with the old val.csv"
 
-    done = CliRunner().invoke(
-        app, ["train", "--config", str(SMOKE), "--data", str(out), "--run-dir", str(tmp_path / "r")]
-    )
+    done = smoke_train("--data", out, "--run-dir", tmp_path / "r")
     assert done.exit_code == 1
     assert "prepare did not finish writing" in done.output and "prepare --force" in done.output
     assert not (tmp_path / "r").exists()
@@ -431,7 +428,9 @@ def test_a_file_name_that_is_not_utf8_is_rejected_and_listed_readably(shared_dat
     latin = root / "train" / os.fsdecode(b"cat.k\xe4tze.jpg")  # a Latin-1 name
     shutil.copyfile(root / "train" / "cat.0.jpg", latin)
     out = tmp_path / "out"
-    done = run_cli("--source", str(root), "--out", str(out), "--raw-dir", str(tmp_path / "raw"))
+    done = cli(
+        "prepare", "--source", str(root), "--out", str(out), "--raw-dir", str(tmp_path / "raw")
+    )
     assert done.exit_code == 0, done.output
     rejected = pd.read_csv(out / "rejected.csv")
     row = rejected[rejected["path"] == files.printable(latin)]

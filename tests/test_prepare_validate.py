@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import warnings
 
+import pytest
 from imagefactory import broken_files, image_bytes, jpeg_bytes
+from PIL import Image
 
 from catsdogs.prepare.validate import validate
 
@@ -39,7 +41,14 @@ def test_tensorflow_rejects_what_pillow_accepts(tmp_path):
     assert checks["cat.1.jpg"].ok
     tiff = checks["tiff-named.jpg"]
     assert (tiff.reason, tiff.format) == ("tensorflow-cannot-decode", "TIFF")
-    assert tiff.detail  # TensorFlow's own message
+    import tensorflow as tf
+
+    with pytest.raises(tf.errors.InvalidArgumentError) as refused:
+        tf.io.decode_image(image_bytes("TIFF"), channels=3)
+    # TensorFlow's own reason, without the op names around it: "{{function_node ...}} <reason>
+    # [Op:DecodeImage]".
+    reason = refused.value.message.split("}}")[-1].split("[Op:")[0].strip()
+    assert reason and reason in tiff.detail
 
 
 def test_real_images_pass_with_their_metadata(shared_data):
@@ -47,7 +56,10 @@ def test_real_images_pass_with_their_metadata(shared_data):
     checks = validate(paths, workers=2)
     assert [c.path for c in checks] == paths  # order kept
     assert all(c.ok and c.format == "JPEG" and c.mode == "RGB" for c in checks)
-    assert all(42 <= c.width <= 1050 and c.height > 0 and len(c.sha256) == 64 for c in checks)
+    for check in checks:
+        with Image.open(check.path) as image:
+            assert (check.width, check.height) == image.size, check.path
+        assert check.sha256 == hashlib.sha256(check.path.read_bytes()).hexdigest(), check.path
 
 
 def test_order_and_verdicts_do_not_depend_on_workers(tmp_path):
@@ -59,7 +71,6 @@ def test_order_and_verdicts_do_not_depend_on_workers(tmp_path):
 def _full_decode_ok(path) -> bool:
     """The slow way: Pillow and TensorFlow both decode at full resolution."""
     import tensorflow as tf
-    from PIL import Image
 
     from catsdogs.images import decode_rgb
 

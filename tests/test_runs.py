@@ -16,21 +16,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from imagefactory import prepared_data
-from typer.testing import CliRunner
+from helpers import SMOKE, cli, module_command, real_data, smoke_train
 
 from catsdogs import manifests
-from catsdogs.cli import app
 from catsdogs.config import dump, load
 from catsdogs.optim import find_lookahead
 from catsdogs.rundir import RunDir
 from catsdogs.training import Trainer, with_data
-
-SMOKE = Path(__file__).resolve().parents[1] / "configs" / "smoke.yaml"
-
-
-def train(*args: str):
-    return CliRunner().invoke(app, ["train", "--config", str(SMOKE), *args])
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -41,10 +33,10 @@ def test_a_run_records_its_data_and_never_continues_on_other_data(
     shared_data, tmp_path, monkeypatch
 ):
     monkeypatch.chdir(tmp_path)
-    first = prepared_data(shared_data, tmp_path / "a", 0)
-    other = prepared_data(shared_data, tmp_path / "b", 100)
+    first = real_data(shared_data, tmp_path / "a")
+    other = real_data(shared_data, tmp_path / "b", first=100)
     one_epoch = ["--set", "training.epochs=1", "--set", "training.steps_per_epoch=1"]
-    done = train("--data", str(first), *one_epoch)
+    done = smoke_train("--data", str(first), *one_epoch)
     assert done.exit_code == 0, done.output
     [run] = list((tmp_path / "runs").iterdir())
     recorded = yaml.safe_load((run / "config.yaml").read_text())["data"]
@@ -53,34 +45,34 @@ def test_a_run_records_its_data_and_never_continues_on_other_data(
 
     # Killed after its first epoch: the same command on other data must not continue it.
     (run / "state.json").write_text(json.dumps({"status": "running", "epochs_done": 1}))
-    done = train("--data", str(other), *one_epoch)
+    done = smoke_train("--data", str(other), *one_epoch)
     assert done.exit_code == 0, done.output
     assert f"note: the unfinished run runs/{run.name} trained on other data" in done.output
     assert len(list((tmp_path / "runs").iterdir())) == 2
     assert pd.read_csv(run / "history.csv").epoch.tolist() == [1]  # untouched
 
     for args in (["--run-dir", str(run)], ["--resume", "--run-dir", str(run)]):
-        done = train("--data", str(other), *one_epoch, *args)
+        done = smoke_train("--data", str(other), *one_epoch, *args)
         assert done.exit_code == 1, done.output
         assert "was trained on" in done.output and "never continues on other data" in done.output
 
     # report reads the run's own data, not the data/processed of wherever one stands.
-    prepared_data(shared_data, tmp_path / "elsewhere" / "data" / "processed", 200)
+    real_data(shared_data, tmp_path / "elsewhere" / "data" / "processed", first=200)
     monkeypatch.chdir(tmp_path / "elsewhere")
-    done = CliRunner().invoke(app, ["report", str(run)])
+    done = cli("report", run)
     assert done.exit_code == 0, done.output
     assert f"evaluated on `{first / 'val.csv'}`" in (run / "report.md").read_text()
     # ... and only while it is still that data.
     val = pd.read_csv(first / "val.csv").iloc[:2]
     val.to_csv(first / "val.csv", index=False)
-    done = CliRunner().invoke(app, ["report", str(run)])
+    done = cli("report", run)
     assert done.exit_code == 1 and "is no longer what" in done.output
 
 
 def test_a_second_trainer_of_a_run_is_refused_naming_the_first(shared_data, tmp_path):
-    data = prepared_data(shared_data, tmp_path / "data", 0)
+    data = real_data(shared_data, tmp_path / "data")
     run = tmp_path / "r"
-    done = train("--data", str(data), "--run-dir", str(run), "--set", "training.epochs=1")
+    done = smoke_train("--data", str(data), "--run-dir", str(run), "--set", "training.epochs=1")
     assert done.exit_code == 0, done.output
     holder = subprocess.Popen(
         [
@@ -95,7 +87,7 @@ def test_a_second_trainer_of_a_run_is_refused_naming_the_first(shared_data, tmp_
     )
     try:
         assert holder.stdout.readline().strip() == "locked"
-        done = train("--data", str(data), "--run-dir", str(run), "--resume")
+        done = smoke_train("--data", str(data), "--run-dir", str(run), "--resume")
         assert done.exit_code == 1
         assert done.output.strip() == (
             f"error: run {run} is being trained by process {holder.pid}; wait for it to end, "
@@ -105,14 +97,14 @@ def test_a_second_trainer_of_a_run_is_refused_naming_the_first(shared_data, tmp_
         holder.kill()
         holder.wait()
     # kill -9 released the lock with the process.
-    done = train(
+    done = smoke_train(
         "--data", str(data), "--run-dir", str(run), "--resume", "--set", "training.epochs=2"
     )
     assert done.exit_code == 0, done.output
 
 
 def test_kill_9_while_the_run_folder_is_made_then_the_same_command_trains(shared_data, tmp_path):
-    data = prepared_data(shared_data, tmp_path / "data", 0)
+    data = real_data(shared_data, tmp_path / "data")
     args = ["--config", str(SMOKE), "--data", str(data), "--set", "training.epochs=1"]
     # The process kills itself with SIGKILL after the new run's config is written, before the
     # folder is in place: the worst instant for a run directory to be half made.
@@ -130,7 +122,7 @@ def test_kill_9_while_the_run_folder_is_made_then_the_same_command_trains(shared
     assert killed.returncode == -signal.SIGKILL
     assert [p.name for p in (tmp_path / "runs").iterdir() if not p.name.startswith(".")] == []
     again = subprocess.run(
-        [sys.executable, "-m", "catsdogs", "train", *args],
+        module_command("train", *args),
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -142,13 +134,15 @@ def test_kill_9_while_the_run_folder_is_made_then_the_same_command_trains(shared
 
 
 def test_resume_with_another_model_is_refused_before_anything_changes(shared_data, tmp_path):
-    data = prepared_data(shared_data, tmp_path / "data", 0)
+    data = real_data(shared_data, tmp_path / "data")
     run = tmp_path / "r"
     base = ["--data", str(data), "--run-dir", str(run), "--set", "training.steps_per_epoch=2"]
-    done = train(*base, "--set", "training.epochs=1")
+    done = smoke_train(*base, "--set", "training.epochs=1")
     assert done.exit_code == 0, done.output
     before = snapshot(run)
-    done = train(*base, "--resume", "--set", "training.epochs=2", "--set", "model.dense_units=8")
+    done = smoke_train(
+        *base, "--resume", "--set", "training.epochs=2", "--set", "model.dense_units=8"
+    )
     assert done.exit_code == 1
     assert done.output.strip().splitlines() == [
         f"error: run {run}: its checkpoint does not fit this config (model.dense_units changed); "
@@ -157,17 +151,17 @@ def test_resume_with_another_model_is_refused_before_anything_changes(shared_dat
     assert snapshot(run) == before
 
     # The optimizer's variables count too: without Lookahead the slow weights find no home.
-    done = train(*base, "--resume", "--set", "optimizer.lookahead.enabled=false")
+    done = smoke_train(*base, "--resume", "--set", "optimizer.lookahead.enabled=false")
     assert done.exit_code == 1
     assert "does not fit this config (optimizer.lookahead.enabled changed)" in done.output
-    done = train(*base, "--resume", "--set", "training.epochs=1")  # nothing left to train
+    done = smoke_train(*base, "--resume", "--set", "training.epochs=1")  # nothing left to train
     assert done.exit_code == 1
     assert "has trained 1 epochs; --resume trains on only with training.epochs above 1" in (
         done.output
     )
     assert snapshot(run) == before
 
-    done = train(*base, "--resume", "--set", "training.epochs=2")
+    done = smoke_train(*base, "--resume", "--set", "training.epochs=2")
     assert done.exit_code == 0, done.output
     assert (run / "config.previous-1.yaml").read_bytes() == before["config.yaml"]
     assert load(run / "config.yaml").training.epochs == 2
@@ -175,15 +169,15 @@ def test_resume_with_another_model_is_refused_before_anything_changes(shared_dat
 
 
 def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(shared_data, tmp_path):
-    data = prepared_data(shared_data, tmp_path / "data", 0)
+    data = real_data(shared_data, tmp_path / "data")
     run = tmp_path / "r"
     base = ["--data", str(data), "--run-dir", str(run), "--set", "training.steps_per_epoch=2"]
-    assert train(*base, "--set", "training.epochs=2").exit_code == 0
+    assert smoke_train(*base, "--set", "training.epochs=2").exit_code == 0
     [newest] = (run / "checkpoints").glob("ckpt-2.data-*")
     damaged = bytearray(newest.read_bytes())
     damaged[: len(damaged) // 2] = bytes(len(damaged) // 2)
     newest.write_bytes(bytes(damaged))
-    done = train(*base, "--resume", "--set", "training.epochs=3")
+    done = smoke_train(*base, "--resume", "--set", "training.epochs=3")
     assert done.exit_code == 0, done.output
     assert "checkpoint ckpt-2 is damaged" in done.output
     assert f"resuming {run} after epoch 1 of 3" in done.output
@@ -193,7 +187,7 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(shared_data, t
     [newest] = (run / "checkpoints").glob("ckpt-3.data-*")
     newest.write_bytes(os.urandom(100))
     (run / "checkpoints" / "checkpoint").write_text("garbage\n")
-    done = train(*base, "--resume", "--set", "training.epochs=4")
+    done = smoke_train(*base, "--resume", "--set", "training.epochs=4")
     assert done.exit_code == 0, done.output
     assert "checkpoint ckpt-3 is damaged" in done.output
     assert f"resuming {run} after epoch 2 of 4" in done.output
@@ -201,7 +195,7 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(shared_data, t
     # No checkpoint at all after epochs were trained: refused, not silently started over.
     best = (run / "best.keras").read_bytes()
     shutil.rmtree(run / "checkpoints")
-    done = train(*base, "--resume", "--set", "training.epochs=5")
+    done = smoke_train(*base, "--resume", "--set", "training.epochs=5")
     assert done.exit_code == 1
     assert "trained 4 epoch(s) but has no usable checkpoint" in done.output
     assert (run / "best.keras").read_bytes() == best
@@ -209,19 +203,19 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before(shared_data, t
 
 def test_a_failed_start_leaves_no_run_folder(shared_data, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    data = prepared_data(shared_data, tmp_path / "data", 0)
+    data = real_data(shared_data, tmp_path / "data")
     (tmp_path / "weights.h5").write_bytes(b"not weights")
-    done = train("--data", str(data), "--set", f"model.weights={tmp_path / 'weights.h5'}")
+    done = smoke_train("--data", str(data), "--set", f"model.weights={tmp_path / 'weights.h5'}")
     assert done.exit_code == 1 and "small_cnn has no pretrained weights" in done.output
     assert list((tmp_path / "runs").glob("*")) == []
 
 
 def test_files_follow_the_umask(shared_data, tmp_path):
-    data = prepared_data(shared_data, tmp_path / "data", 0)
+    data = real_data(shared_data, tmp_path / "data")
     assert (data / "train.csv").stat().st_mode & 0o777 == 0o666 & ~_umask()
     old = os.umask(0o027)
     try:
-        done = train(
+        done = smoke_train(
             "--data", str(data), "--run-dir", str(tmp_path / "r"), "--set", "training.epochs=1"
         )
     finally:
@@ -239,7 +233,7 @@ def _umask() -> int:
 
 @pytest.mark.parametrize("slow", [True, False])
 def test_saved_models_hold_the_weights_validation_used(shared_data, tmp_path, slow):
-    data = manifests.read_training_data(prepared_data(shared_data, tmp_path / "data", 0))
+    data = manifests.read_training_data(real_data(shared_data, tmp_path / "data"))
     config = load(SMOKE, [f"training.evaluate_slow_weights={str(slow).lower()}"])
     config = with_data(config, data)  # 2 epochs of 4 steps, k = 3: fast and slow differ
     trainer = Trainer(config, data, echo=lambda _: None)

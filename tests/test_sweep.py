@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
+import re
 import shlex
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,17 +16,14 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
-from imagefactory import prepared_data
-from typer.testing import CliRunner
+from helpers import CONFIGS, PNG, SMOKE, cli, module_command, real_data
 
 from catsdogs import manifests, rundir
-from catsdogs.cli import app
 from catsdogs.config import dump, load
 from catsdogs.sweep import results, spec, study
 from catsdogs.timing import duration
 from catsdogs.training import with_data
 
-SMOKE = Path(__file__).resolve().parents[1] / "configs" / "smoke.yaml"
 SWEEP = f"""\
 name: tiny
 base: {SMOKE}
@@ -67,7 +63,7 @@ def read_outputs(out: Path) -> dict[str, bytes]:
 )
 def test_a_bad_sweep_file_is_one_error_line(tmp_path, text, message):
     path = sweep_file(tmp_path, text)
-    done = CliRunner().invoke(app, ["sweep", str(path), "--out", str(tmp_path / "out")])
+    done = cli("sweep", path, "--out", tmp_path / "out")
     assert done.exit_code == 1 and isinstance(done.exception, SystemExit), done.output
     [line] = done.output.strip().splitlines()
     assert line.startswith(f"error: {path}: ") and message in line, line
@@ -84,7 +80,7 @@ def test_values_are_checked_with_their_real_types(tmp_path):
     assert checked.x == "optimizer.learning_rate"
 
 
-@pytest.mark.parametrize("path", sorted((SMOKE.parent / "sweeps").glob("*.yaml")), ids=str)
+@pytest.mark.parametrize("path", sorted((CONFIGS / "sweeps").glob("*.yaml")), ids=str)
 def test_every_shipped_sweep_file_resolves_each_point_to_a_valid_config(path):
     checked = spec.read(path)
     points = checked.points()
@@ -144,21 +140,31 @@ def test_summary_pools_seeds_with_the_sample_std(tmp_path):
 
 
 def test_a_grid_sweep_trains_every_point_once_and_tells_what_they_did(shared_data, tmp_path):
-    data = prepared_data(shared_data, tmp_path / "data", train=8, val=4)
+    data = real_data(shared_data, tmp_path / "data")
     path, out = sweep_file(tmp_path), tmp_path / "out"
-    done = CliRunner().invoke(app, ["sweep", str(path), "--data", str(data), "--out", str(out)])
+    done = cli("sweep", path, "--data", data, "--out", out)
     assert done.exit_code == 0, done.output
-    assert "trial 4/4: lookahead off, learning_rate 0.1, seed 0 -> val_acc " in done.output
     trials = pd.read_csv(out / "trials.csv")
     assert trials["state"].tolist() == ["complete"] * 4
-    assert sorted(
-        zip(trials["optimizer.lookahead.enabled"], trials["optimizer.learning_rate"])
-    ) == [
-        (False, 0.01),
-        (False, 0.1),
-        (True, 0.01),
-        (True, 0.1),
+    # One line per trial, in grid order, with the value trials.csv holds (to 3 decimals).
+    progress = re.findall(
+        r"trial (\d)/4: lookahead (on|off), learning_rate (\S+), seed 0 -> val_acc (\S+) \(",
+        done.output,
+    )
+    assert [(int(n), arm, rate) for n, arm, rate, _ in progress] == [
+        (1, "on", "0.01"),
+        (2, "on", "0.1"),
+        (3, "off", "0.01"),
+        (4, "off", "0.1"),
     ]
+    shown = {(arm == "on", float(rate)): float(value) for _, arm, rate, value in progress}
+    arms, rates = trials["optimizer.lookahead.enabled"], trials["optimizer.learning_rate"]
+    recorded = {
+        (bool(arm), float(rate)): value
+        for arm, rate, value in zip(arms, rates, trials["best_val_accuracy"])
+    }
+    assert shown == pytest.approx(recorded, abs=5e-4)
+    assert sorted(zip(arms, rates)) == [(False, 0.01), (False, 0.1), (True, 0.01), (True, 0.1)]
     for row in trials.itertuples():
         history = pd.read_csv(out / "runs" / row.run_dir / "history.csv")
         assert row.best_val_accuracy == pytest.approx(history["val_accuracy"].max())
@@ -172,8 +178,19 @@ def test_a_grid_sweep_trains_every_point_once_and_tells_what_they_did(shared_dat
         ]
         assert row.val_accuracy_mean == pytest.approx(same["best_val_accuracy"].mean())
         assert np.isnan(row.val_accuracy_std)  # one seed: no spread to tell
-    assert (out / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "Best combination:" in (out / "sweep.md").read_text()
+    assert (out / "sweep.png").read_bytes()[:8] == PNG
+    # The best combination named is one with the highest mean, and that mean is shown.
+    best = summary["val_accuracy_mean"].max()
+    winners = {
+        f"lookahead {'on' if row[1] else 'off'}, learning_rate {row[2]:g}"
+        for row in summary.itertuples()
+        if row.val_accuracy_mean == best
+    }
+    [line] = [x for x in (out / "sweep.md").read_text().splitlines() if x.startswith("Best ")]
+    named, value = re.fullmatch(
+        r"Best combination: (.+): val_accuracy (\S+) \(n=1\)\.", line
+    ).groups()
+    assert named in winners and float(value) == pytest.approx(best, abs=5e-5)
 
     # A trial's command reproduces its resolved config exactly.
     row = trials.iloc[2]
@@ -187,11 +204,11 @@ def test_a_grid_sweep_trains_every_point_once_and_tells_what_they_did(shared_dat
 
     # Again: nothing to do. --summary-only rebuilds the same files from the study alone.
     before = read_outputs(out)
-    again = CliRunner().invoke(app, ["sweep", str(path), "--data", str(data), "--out", str(out)])
+    again = cli("sweep", path, "--data", data, "--out", out)
     assert again.exit_code == 0 and "4 trials, 4 done" in again.output
     for name in ("trials.csv", "summary.csv", "sweep.md", "sweep.png"):
         (out / name).unlink()
-    rebuilt = CliRunner().invoke(app, ["sweep", str(path), "--out", str(out), "--summary-only"])
+    rebuilt = cli("sweep", path, "--out", out, "--summary-only")
     assert rebuilt.exit_code == 0, rebuilt.output
     assert read_outputs(out) == before
 
@@ -208,13 +225,12 @@ def _lock_is_free(run: Path) -> bool:
 def test_two_workers_then_kill_9_then_the_same_command_finishes_each_point_once(
     shared_data, tmp_path
 ):
-    data = prepared_data(shared_data, tmp_path / "data", train=8, val=4)
+    data = real_data(shared_data, tmp_path / "data")
     path, out = (
         sweep_file(tmp_path, SWEEP),
         tmp_path / "out",
     )
-    command = [sys.executable, "-m", "catsdogs", "sweep", str(path), "--data", str(data)]
-    command += ["--out", str(out), "--jobs", "2"]
+    command = module_command("sweep", path, "--data", data, "--out", out, "--jobs", 2)
     first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and first.poll() is None:
@@ -240,7 +256,10 @@ def test_two_workers_then_kill_9_then_the_same_command_finishes_each_point_once(
         for r in complete["run_dir"]
     }
     assert statuses == {"finished"}
-    assert os.path.isdir(out / "logs")  # with --jobs 2 each train writes its own log
+    # With --jobs 2 each train writes its own log, which ends with the run it finished.
+    for run_dir in complete["run_dir"]:
+        log = (out / "logs" / f"{run_dir}.log").read_text()
+        assert f"done: {out / 'runs' / run_dir}" in log.splitlines(), run_dir
 
 
 SEARCH = f"""\
@@ -260,9 +279,9 @@ metric: val_loss
 
 
 def test_a_search_runs_its_trials_within_the_space_and_reports_each_epoch(shared_data, tmp_path):
-    data = prepared_data(shared_data, tmp_path / "data", train=8, val=4)
+    data = real_data(shared_data, tmp_path / "data")
     path, out = sweep_file(tmp_path, SEARCH), tmp_path / "out"
-    done = CliRunner().invoke(app, ["sweep", str(path), "--data", str(data), "--out", str(out)])
+    done = cli("sweep", path, "--data", data, "--out", out)
     assert done.exit_code == 0, done.output
     trials = pd.read_csv(out / "trials.csv")
     assert trials["state"].tolist() == ["complete", "complete"]
@@ -276,17 +295,19 @@ def test_a_search_runs_its_trials_within_the_space_and_reports_each_epoch(shared
         assert trial.intermediate_values == dict(zip(history["epoch"], history["val_loss"]))
         assert trial.value == pytest.approx(history["val_loss"].min())
         config = load(out / "runs" / trial.user_attrs["run_dir"] / "config.yaml")
-        assert (
-            config.optimizer.lookahead.sync_period
-            == trial.params["optimizer.lookahead.sync_period"]
-        )
+        trained = {
+            "optimizer.learning_rate": config.optimizer.learning_rate,
+            "optimizer.lookahead.sync_period": config.optimizer.lookahead.sync_period,
+            "model.pooling": config.model.pooling,
+        }
+        assert trained == pytest.approx(trial.params)  # the run trained what was sampled
+        row = trials.set_index("run_dir").loc[trial.user_attrs["run_dir"]]
+        assert row[list(trained)].to_dict() == pytest.approx(trained)  # and trials.csv says so
 
 
 def test_summary_only_without_a_study_is_one_error_line(tmp_path):
     path = sweep_file(tmp_path)
-    done = CliRunner().invoke(
-        app, ["sweep", str(path), "--out", str(tmp_path / "out"), "--summary-only"]
-    )
+    done = cli("sweep", path, "--out", tmp_path / "out", "--summary-only")
     assert done.exit_code == 1
     assert done.output.strip() == f"error: no study in {tmp_path / 'out'} yet: nothing to sum up"
     assert not (tmp_path / "out").exists()
@@ -310,9 +331,9 @@ grid:
   optimizer.learning_rate: [0.01, 0.1]
 seeds: [0]
 """
-    data = prepared_data(shared_data, tmp_path / "data", train=8, val=4)
+    data = real_data(shared_data, tmp_path / "data")
     path, out = sweep_file(tmp_path, text), tmp_path / "out"
-    done = CliRunner().invoke(app, ["sweep", str(path), "--data", str(data), "--out", str(out)])
+    done = cli("sweep", path, "--data", data, "--out", out)
     assert done.exit_code == 1, done.output
     progress = [line for line in done.output.splitlines() if line.startswith("trial ")]
     assert len(progress) == 2

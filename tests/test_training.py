@@ -1,13 +1,13 @@
-"""`catsdogs train` on real images: a run directory that is complete, resumable and honest."""
+"""`catsdogs train` on real images: a run directory that is complete, resumable and honest.
+The runs here train on manifests made by hand (no prepare.json), which train accepts too."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,106 +15,102 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
+from helpers import (
+    PNG,
+    SMOKE,
+    free_ports,
+    loss_and_accuracy,
+    module_command,
+    p_dog_by_hand,
+    real_data,
+    smoke_train,
+)
 
-from catsdogs.cli import app
 from catsdogs.config import load
 
-SMOKE = Path(__file__).resolve().parents[1] / "configs" / "smoke.yaml"
+# An epoch's line: its number, then loss, accuracy, val_loss and val_accuracy.
+EPOCH_LINE = re.compile(r"epoch (\d+)/\d+: loss (\S+) acc (\S+) \| val_loss (\S+) val_acc (\S+) \|")
+METRICS = ["loss", "accuracy", "val_loss", "val_accuracy"]
 
 
-def manifests(shared: Path, folder: Path, train: int = 24, val: int = 8) -> Path:
-    """train.csv / val.csv over real images, the way prepare writes them (sorted by path)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, start, count in (("train", 0, train), ("val", 1000, val)):
-        rows = [
-            {"path": str(shared / "train" / f"{kind}.{i}.jpg"), "label": label}
-            for kind, label in (("cat", 0), ("dog", 1))
-            for i in range(start, start + count // 2)
-        ]
-        pd.DataFrame(rows).to_csv(folder / f"{name}.csv", index=False)
-    return folder
+def tensorboard_scalars(folder: Path) -> dict[str, dict[int, float]]:
+    """{tag: {step: value}} of the scalars in the event files of ``folder``."""
+    import tensorflow as tf
+
+    scalars: dict[str, dict[int, float]] = {}
+    for path in sorted(folder.glob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                number = float(tf.make_ndarray(value.tensor))
+                scalars.setdefault(value.tag, {})[event.step] = number
+    return scalars
 
 
 def test_smoke_run_lowers_the_loss_and_fills_the_run_directory(shared_data, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    data = manifests(shared_data, tmp_path / "data")
-    args = [
-        "train",
-        "--config",
-        str(SMOKE),
-        "--data",
-        str(data),
-        "--set",
-        "training.epochs=5",
-        "--set",
-        "training.steps_per_epoch=6",
-    ]
-    done = CliRunner().invoke(app, args)
+    data = real_data(shared_data, tmp_path / "data", train=24, val=8, verified=False)
+    args = ["--data", data, "--set", "training.epochs=5", "--set", "training.steps_per_epoch=6"]
+    done = smoke_train(*args)
     assert done.exit_code == 0, done.output
     [run] = list((tmp_path / "runs").iterdir())
     assert run.name.startswith("smoke-")
     history = pd.read_csv(run / "history.csv")
     assert history.epoch.tolist() == [1, 2, 3, 4, 5]
     assert history.loss.iloc[-1] < history.loss.iloc[0]
-    assert ((history.val_accuracy >= 0) & (history.val_accuracy <= 1)).all()
-    assert done.output.count("val_loss") == 5  # one line per epoch
+    # One line per epoch, saying what history.csv recorded (to the 4 decimals shown).
+    printed = EPOCH_LINE.findall(done.output)
+    assert [int(line[0]) for line in printed] == history.epoch.tolist()
+    for line, (_, row) in zip(printed, history.iterrows()):
+        assert [float(x) for x in line[1:]] == pytest.approx(row[METRICS].tolist(), abs=5e-5)
+    # The validation scores are those of the saved models on val.csv, computed here.
+    val = pd.read_csv(data / "val.csv")
+    best = history.loc[history.val_loss.idxmin()]
+    for name, row in (("last.keras", history.iloc[-1]), ("best.keras", best)):
+        loss, accuracy = loss_and_accuracy(val.label, p_dog_by_hand(run / name, val.path))
+        assert row.val_accuracy == pytest.approx(accuracy, abs=1e-6), name
+        assert row.val_loss == pytest.approx(loss, rel=1e-4, abs=1e-6), name
     # Where it runs, said up front: a GPU machine without CUDA wheels must not pass unnoticed.
     assert "devices: 1 replica on /cpu:0 (no GPU visible to TensorFlow)" in done.output
     assert "mixed precision off, XLA off" in done.output
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["best_val_loss"] == pytest.approx(history.val_loss.min())
+    assert metrics["epochs"] == 5 and metrics["best_epoch"] == best.epoch
+    assert metrics["best_val_loss"] == pytest.approx(best.val_loss)
+    assert metrics["best_val_accuracy"] == pytest.approx(best.val_accuracy)
+    assert metrics["final"] == pytest.approx(history.iloc[-1].to_dict())
     assert json.loads((run / "state.json").read_text())["status"] == "finished"
     assert load(run / "config.yaml").training.epochs == 5  # the resolved config, overrides in
-    assert (run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert list((run / "logs").glob("events.out.tfevents.*"))
-    best = keras.models.load_model(run / "best.keras")
-    assert best.predict(np.zeros((2, 32, 32, 3), "float32"), verbose=0).shape == (2, 1)
+    assert (run / "curves.png").read_bytes()[:8] == PNG
+    logged = tensorboard_scalars(run / "logs")
+    for key in [*METRICS, "learning_rate"]:
+        assert logged[key] == pytest.approx(dict(zip(history.epoch, history[key])), rel=1e-6)
     # The same command again starts a new run: a finished run is never written into.
-    again = CliRunner().invoke(app, [*args[:5], "--set", "training.epochs=1"])
+    again = smoke_train("--data", data, "--set", "training.epochs=1")
     assert again.exit_code == 0, again.output
     assert len(list((tmp_path / "runs").iterdir())) == 2
 
 
 def test_finished_run_dir_is_not_overwritten(shared_data, tmp_path):
-    data = manifests(shared_data, tmp_path / "data", train=8, val=4)
-    args = [
-        "train",
-        "--config",
-        str(SMOKE),
-        "--data",
-        str(data),
-        "--run-dir",
-        str(tmp_path / "r"),
-        "--set",
-        "training.epochs=1",
-        "--set",
-        "training.steps_per_epoch=1",
-    ]
-    assert CliRunner().invoke(app, args).exit_code == 0
+    data = real_data(shared_data, tmp_path / "data", verified=False)
+    args = ["--data", data, "--run-dir", tmp_path / "r"]
+    args += ["--set", "training.epochs=1", "--set", "training.steps_per_epoch=1"]
+    assert smoke_train(*args).exit_code == 0
     before = (tmp_path / "r" / "history.csv").read_bytes()
-    done = CliRunner().invoke(app, args)
+    done = smoke_train(*args)
     assert done.exit_code == 1 and "holds a finished run" in done.output
     assert (tmp_path / "r" / "history.csv").read_bytes() == before
 
 
 def test_diverging_loss_stops_with_a_clear_message(shared_data, tmp_path):
-    data = manifests(shared_data, tmp_path / "data", train=8, val=4)
-    done = CliRunner().invoke(
-        app,
-        [
-            "train",
-            "--config",
-            str(SMOKE),
-            "--data",
-            str(data),
-            "--run-dir",
-            str(tmp_path / "r"),
-            "--set",
-            "optimizer.learning_rate=1e30",
-            "--set",
-            "optimizer.lookahead.enabled=false",
-        ],
+    data = real_data(shared_data, tmp_path / "data", verified=False)
+    done = smoke_train(
+        "--data",
+        data,
+        "--run-dir",
+        tmp_path / "r",
+        "--set",
+        "optimizer.learning_rate=1e30",
+        "--set",
+        "optimizer.lookahead.enabled=false",
     )
     assert done.exit_code == 1
     assert "training diverged; lower optimizer.learning_rate" in done.output
@@ -123,21 +119,11 @@ def test_diverging_loss_stops_with_a_clear_message(shared_data, tmp_path):
 
 def train_command(data: Path, *extra: str) -> list[str]:
     """`python -m catsdogs train` on the smoke config, as a user would type it."""
-    return [
-        sys.executable,
-        "-m",
-        "catsdogs",
-        "train",
-        "--config",
-        str(SMOKE),
-        "--data",
-        str(data),
-        *extra,
-    ]
+    return module_command("train", "--config", SMOKE, "--data", data, *extra)
 
 
 def test_kill_9_mid_run_then_the_same_command_continues(shared_data, tmp_path):
-    data = manifests(shared_data, tmp_path / "data", train=16, val=4)
+    data = real_data(shared_data, tmp_path / "data", train=16, verified=False)
     command = train_command(
         data, *"--set training.epochs=8 --set training.steps_per_epoch=12".split()
     )
@@ -171,7 +157,7 @@ def test_gpu_defaults_mixed_float16_and_xla_train_on_cpu_too(shared_data, tmp_pa
     # With a GPU, mixed precision (a LossScaleOptimizer around Lookahead) and XLA are on by
     # default; forced on here, the same custom step runs on the CPU. A subprocess keeps the
     # global mixed_float16 policy out of the other tests.
-    data = manifests(shared_data, tmp_path / "data", train=16, val=4)
+    data = real_data(shared_data, tmp_path / "data", train=16, verified=False)
     extra = "--set training.mixed_precision=on --set training.jit_compile=on"
     command = train_command(data, "--run-dir", str(tmp_path / "r"), *extra.split())
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
@@ -187,19 +173,9 @@ def test_gpu_defaults_mixed_float16_and_xla_train_on_cpu_too(shared_data, tmp_pa
     assert best.predict(np.zeros((2, 32, 32, 3), "float32"), verbose=0).dtype == np.float32
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def test_two_workers_on_loopback_end_with_equal_weights(shared_data, tmp_path):
-    data = manifests(shared_data, tmp_path / "data", train=16, val=4)
-    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    data = real_data(shared_data, tmp_path / "data", train=16, verified=False)
+    workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
     run_dir = tmp_path / "run"
     processes = []
     for index in range(2):
@@ -272,7 +248,7 @@ def test_local_weights_file_is_loaded(tmp_path):
 def test_head_only_warmup_leaves_the_backbone_alone(shared_data, tmp_path):
     from catsdogs.model import build
 
-    data = manifests(shared_data, tmp_path / "data", train=8, val=4)
+    data = real_data(shared_data, tmp_path / "data", verified=False)
     config = load(SMOKE, ["model.warmup_epochs=1", "training.epochs=1"])
     keras.utils.set_random_seed(config.seed)
     initial = build(config.model, config.data.image_size)
@@ -290,36 +266,41 @@ def test_head_only_warmup_leaves_the_backbone_alone(shared_data, tmp_path):
 def test_the_long_run_warning_is_judged_once_from_the_first_steps(
     shared_data, tmp_path, monkeypatch
 ):
-    data = manifests(shared_data, tmp_path / "data")
-    args = ["train", "--config", str(SMOKE), "--data", str(data)]
-    args += ["--set", "training.epochs=1", "--set", "training.steps_per_epoch=17"]
-    quick = CliRunner().invoke(app, [*args, "--run-dir", str(tmp_path / "quick")])
+    data = real_data(shared_data, tmp_path / "data", train=24, val=8, verified=False)
+    args = ["--data", data, "--set", "training.epochs=1", "--set", "training.steps_per_epoch=17"]
+    quick = smoke_train(*args, "--run-dir", tmp_path / "quick")
     assert quick.exit_code == 0, quick.output
     assert "warning:" not in quick.output  # seconds, not hours
     monkeypatch.setattr("catsdogs.timing.LONG_RUN_SECONDS", 0)
-    slow = CliRunner().invoke(app, [*args, "--run-dir", str(tmp_path / "slow")])
+    slow = smoke_train(*args, "--run-dir", tmp_path / "slow")
     assert slow.exit_code == 0, slow.output
     [warning] = [line for line in slow.output.splitlines() if "warning:" in line]
     assert "s per step this run needs about" in warning
 
 
 def test_reuse_finished_names_the_finished_run_and_trains_nothing(shared_data, tmp_path):
-    data = manifests(shared_data, tmp_path / "data", train=8, val=4)
+    data = real_data(shared_data, tmp_path / "data", verified=False)
     run = tmp_path / "runs" / "smoke"
-    args = ["train", "--config", str(SMOKE), "--data", str(data), "--run-dir", str(run)]
-    first = CliRunner().invoke(app, [*args, "--reuse-finished"])  # nothing to reuse: trains
+    args = ["--data", data, "--run-dir", run]
+    first = smoke_train(*args, "--reuse-finished")  # nothing to reuse: trains
     assert first.exit_code == 0, first.output
     history = (run / "history.csv").read_bytes()
-    again = CliRunner().invoke(app, [*args, "--reuse-finished"])
+    again = smoke_train(*args, "--reuse-finished")
     assert again.exit_code == 0, again.output
-    assert f"{run} has already trained this config on this data" in again.output
-    assert "not training again" in again.output and "epoch 1/" not in again.output
+    # It names the run's best epoch (lowest val_loss) and that epoch's val_accuracy.
+    trained = pd.read_csv(run / "history.csv")
+    best = trained.loc[trained.val_loss.idxmin()]
+    assert (
+        f"{run} has already trained this config on this data (best val_acc "
+        f"{best.val_accuracy:.4f} at epoch {int(best.epoch)}); not training again\n"
+    ) in again.output
+    assert "epoch 1/" not in again.output
     assert (run / "history.csv").read_bytes() == history
     # Another config in that folder is not the same run: refused as without the flag.
-    other = CliRunner().invoke(app, [*args, "--reuse-finished", "--set", "seed=7"])
+    other = smoke_train(*args, "--reuse-finished", "--set", "seed=7")
     assert other.exit_code == 1
     assert f"--run-dir {run} holds a run of another config (seed 42 (now 7))" in other.output
-    both = CliRunner().invoke(app, [*args, "--reuse-finished", "--resume"])
+    both = smoke_train(*args, "--reuse-finished", "--resume")
     assert both.exit_code == 1 and "pick one" in both.output
 
 
@@ -327,13 +308,13 @@ def test_reuse_finished_without_a_run_dir_finds_the_newest_finished_run(
     shared_data, tmp_path, monkeypatch
 ):
     monkeypatch.chdir(tmp_path)
-    data = manifests(shared_data, tmp_path / "data", train=8, val=4)
-    args = ["train", "--config", str(SMOKE), "--data", str(data), "--reuse-finished"]
-    assert CliRunner().invoke(app, args).exit_code == 0
+    data = real_data(shared_data, tmp_path / "data", verified=False)
+    args = ["--data", data, "--reuse-finished"]
+    assert smoke_train(*args).exit_code == 0
     [run] = list((tmp_path / "runs").iterdir())
-    again = CliRunner().invoke(app, args)
+    again = smoke_train(*args)
     assert again.exit_code == 0 and "not training again" in again.output
     assert list((tmp_path / "runs").iterdir()) == [run]
-    changed = CliRunner().invoke(app, [*args, "--set", "seed=7"])  # another config: trains
+    changed = smoke_train(*args, "--set", "seed=7")  # another config: trains
     assert changed.exit_code == 0 and "not training again" not in changed.output
     assert len(list((tmp_path / "runs").iterdir())) == 2

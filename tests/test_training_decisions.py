@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
+from helpers import SMOKE
 
 from catsdogs import timing
 from catsdogs.config import load
 from catsdogs.training import _plateau_decision, _should_stop
-
-SMOKE = Path(__file__).resolve().parents[1] / "configs" / "smoke.yaml"
 
 
 def history(val_losses: list[float], rates: list[float]) -> pd.DataFrame:
@@ -78,4 +75,6 @@ def test_a_run_over_two_hours_without_a_gpu_gets_one_warning_with_its_estimate()
     assert "configs/cpu.yaml" in warning
     assert timing.long_run_warning(10.0, 6250, gpu=True) is None
     assert timing.long_run_warning(1.0, 7200, gpu=False) is None  # exactly two hours: fine
-    assert timing.long_run_warning(1.0, 7201, gpu=False) is not None
+    assert timing.long_run_warning(1.0, 7201, gpu=False).startswith(
+        "warning: at 1.00 s per step this run needs about 2h00m more"
+    )

@@ -14,6 +14,7 @@ def _common(config: OptimizerConfig) -> dict:
     return {"clipnorm": config.clipnorm}
 
 
+# Keyed by config.OPTIMIZER_NAMES.
 OPTIMIZERS: dict[str, Callable[[OptimizerConfig, object], keras.optimizers.Optimizer]] = {
     "sgd": lambda c, lr: keras.optimizers.SGD(
         lr, momentum=c.momentum, nesterov=c.nesterov, weight_decay=c.weight_decay, **_common(c)

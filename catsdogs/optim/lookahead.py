@@ -303,7 +303,7 @@ class Lookahead(keras.optimizers.Optimizer):
     def get_config(self) -> dict:
         return {
             "name": self.name,
-            "optimizer": keras.saving.serialize_keras_object(self.inner_optimizer),
+            "inner_optimizer": keras.saving.serialize_keras_object(self.inner_optimizer),
             "sync_period": self.sync_period,
             "slow_step_size": self.slow_step_size,
         }
@@ -311,9 +311,9 @@ class Lookahead(keras.optimizers.Optimizer):
     @classmethod
     def from_config(cls, config: dict, custom_objects=None) -> Lookahead:
         config = dict(config)
-        inner = keras.saving.deserialize_keras_object(
-            config.pop("optimizer"), custom_objects=custom_objects
-        )
+        # Files saved by earlier versions name the wrapped optimizer "optimizer".
+        saved = config.pop("inner_optimizer", None) or config.pop("optimizer")
+        inner = keras.saving.deserialize_keras_object(saved, custom_objects=custom_objects)
         return cls(inner, **config)
 
 

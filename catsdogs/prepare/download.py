@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from catsdogs.errors import UserError
 
-CHUNK = 1 << 20
+READ_BYTES = 1 << 20
 
 
 def _total_size(response) -> int | None:
@@ -73,7 +73,7 @@ def download(url: str, dest: Path, expected_size: int | None = None, timeout: fl
             ) as bar,
         ):
             try:
-                while chunk := response.read(CHUNK):
+                while chunk := response.read(READ_BYTES):
                     out.write(chunk)
                     bar.update(len(chunk))
             except (OSError, http.client.HTTPException) as err:

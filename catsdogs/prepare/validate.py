@@ -24,7 +24,7 @@ from catsdogs.errors import first_line
 # Pillow's own limit (about 89 million pixels): a header that claims more is a bomb for us,
 # since training would try to allocate it.
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS
-CHUNK = 1024
+FILES_PER_CHUNK = 1024
 
 
 @dataclass(frozen=True)
@@ -141,8 +141,8 @@ def validate(paths: list[Path], workers: int) -> list[ImageCheck]:
     ):
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         waiting: list[int] = []  # passed Pillow, not yet TensorFlow
-        for start in range(0, len(paths), CHUNK):
-            chunk = range(start, min(start + CHUNK, len(paths)))
+        for start in range(0, len(paths), FILES_PER_CHUNK):
+            chunk = range(start, min(start + FILES_PER_CHUNK, len(paths)))
             checks = pool.map(pillow_check, [paths[i] for i in chunk])
             tensorflow_pass(waiting)
             waiting = []

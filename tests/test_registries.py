@@ -1,0 +1,200 @@
+"""Every name a config may use has one owner (catsdogs.config) and one registry entry, and every
+entry builds and works: each backbone, pooling, optimizer, schedule and resize policy."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import keras
+import numpy as np
+import pytest
+import yaml
+from helpers import CONFIGS, ROOT
+from pydantic import BaseModel
+
+from catsdogs import config as config_lib
+from catsdogs import model as model_lib
+from catsdogs import pipeline
+from catsdogs.config import Config, ModelConfig, OptimizerConfig, ScheduleConfig
+from catsdogs.optim import Lookahead, factory
+
+
+@pytest.mark.parametrize(
+    ("registry", "names"),
+    [
+        (model_lib.BACKBONES, config_lib.BACKBONE_NAMES),
+        (model_lib.POOLING_LAYERS, config_lib.POOLINGS),
+        (factory.OPTIMIZERS, config_lib.OPTIMIZER_NAMES),
+        (pipeline.RESIZERS, config_lib.RESIZE_POLICIES),
+    ],
+    ids=["backbones", "poolings", "optimizers", "resize policies"],
+)
+def test_each_registry_has_exactly_the_config_names(registry, names):
+    assert tuple(registry) == names
+
+
+def _field_names(section: type[BaseModel], key: str) -> tuple:
+    return section.model_fields[key].annotation.__args__
+
+
+def test_the_schema_takes_its_names_from_the_lists():
+    assert _field_names(ModelConfig, "backbone") == config_lib.BACKBONE_NAMES
+    assert _field_names(ModelConfig, "pooling") == config_lib.POOLINGS
+    assert _field_names(OptimizerConfig, "name") == config_lib.OPTIMIZER_NAMES
+    assert _field_names(ScheduleConfig, "name") == config_lib.SCHEDULE_NAMES
+    assert _field_names(config_lib.DataConfig, "resize") == config_lib.RESIZE_POLICIES
+
+
+# What each backbone is inside keras.applications (small_cnn is ours).
+KERAS_NAMES = {
+    "vgg19": "vgg19",
+    "vgg16": "vgg16",
+    "resnet50": "resnet50",
+    "efficientnetv2b0": "efficientnetv2-b0",
+    "mobilenetv3small": "MobileNetV3Small",
+    "convnexttiny": "convnext_tiny",
+    "small_cnn": "small_cnn",
+}
+
+
+@pytest.mark.parametrize("backbone", config_lib.BACKBONE_NAMES)
+def test_every_backbone_builds_and_predicts(backbone):
+    config = ModelConfig(backbone=backbone, weights="none", dense_units=8, width=4)
+    model = model_lib.build(config, image_size=32)
+    assert model_lib.backbone_of(model).name == KERAS_NAMES[backbone]
+    images = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    p_dog = model.predict(images, verbose=0)
+    assert p_dog.shape == (2, 1) and p_dog.dtype == np.float32
+    assert np.all((p_dog > 0) & (p_dog < 1))
+    # The head: the dense layer's kernel and 8 biases, then the sigmoid unit's 8 weights and bias.
+    head = [tuple(v.shape) for v in model_lib.head_variables(model)]
+    assert head[1:] == [(8,), (8, 1), (1,)] and head[0][1] == 8
+
+
+@pytest.mark.parametrize("pooling", config_lib.POOLINGS)
+def test_every_pooling_gives_the_head_its_vector(pooling):
+    config = ModelConfig(backbone="small_cnn", weights="none", pooling=pooling, width=4)
+    model = model_lib.build(config, image_size=32)
+    # small_cnn at 32 px ends in 2x2 maps of 8 * width = 32 channels.
+    features = 32 * (4 if pooling == "flatten" else 1)
+    assert model.get_layer("pool").output.shape == (None, features)
+
+
+# Each optimizer's first step on a weight of 1.0 with gradient 0.5, worked out by hand: SGD moves
+# lr * g; Adam (bias-corrected) lr * sign(g); AdamW also decays lr * wd * w; RMSprop (rho 0.9,
+# momentum m) moves lr * g / sqrt(0.1 * g^2) = lr / sqrt(0.1).
+LR, GRAD = 0.01, 0.5
+FIRST_STEP = {
+    "sgd": LR * GRAD,
+    "adam": LR,
+    "adamw": LR + LR * 0.004 * 1.0,
+    "rmsprop": LR / math.sqrt(0.1),
+}
+INNER = {
+    "sgd": keras.optimizers.SGD,
+    "adam": keras.optimizers.Adam,
+    "adamw": keras.optimizers.AdamW,
+    "rmsprop": keras.optimizers.RMSprop,
+}
+
+
+@pytest.mark.parametrize("lookahead", [False, True], ids=["plain", "lookahead"])
+@pytest.mark.parametrize("name", config_lib.OPTIMIZER_NAMES)
+def test_every_optimizer_builds_and_takes_its_first_step(name, lookahead):
+    config = OptimizerConfig(name=name, learning_rate=LR, lookahead={"enabled": lookahead})
+    optimizer = factory.build(config, steps_per_epoch=10, epochs=1)
+    inner = optimizer.inner_optimizer if lookahead else optimizer
+    assert type(optimizer) is (Lookahead if lookahead else INNER[name])
+    assert type(inner) is INNER[name]
+    weight = keras.Variable(np.ones(3, "float32"))
+    optimizer.build([weight])
+    optimizer.apply([keras.ops.full((3,), GRAD)], [weight])
+    # Lookahead's first slow sync is after k = 5 steps: its first step is the inner one's.
+    np.testing.assert_allclose(weight.numpy(), 1.0 - FIRST_STEP[name], rtol=1e-4)
+
+
+def _rates(config: OptimizerConfig, steps: list[int]) -> list[float]:
+    rate = factory.learning_rate(config, steps_per_epoch=10, epochs=4)  # 40 steps
+    if isinstance(rate, float):
+        return [rate] * len(steps)
+    return [float(rate(step)) for step in steps]
+
+
+@pytest.mark.parametrize(
+    ("schedule", "expected"),
+    [
+        # steps:                           0     10    25    40
+        ({"name": "constant"}, [0.1, 0.1, 0.1, 0.1]),
+        ({"name": "constant", "warmup_epochs": 1}, [0.0, 0.1, 0.1, 0.1]),
+        # cosine over 40 steps from 0.1 to 0.02: at step s, 0.02 + 0.04 * (1 + cos(pi s / 40))
+        (
+            {"name": "cosine", "min_learning_rate": 0.02},
+            [
+                0.1,
+                0.02 + 0.04 * (1 + math.cos(math.pi / 4)),
+                0.02 + 0.04 * (1 + math.cos(math.pi * 25 / 40)),
+                0.02,
+            ],
+        ),
+        # warm-up 10 steps to 0.1, then cosine over the 30 left: at step s, cos(pi (s - 10) / 30)
+        (
+            {"name": "cosine", "warmup_epochs": 1, "min_learning_rate": 0.02},
+            [0.0, 0.1, 0.02 + 0.04 * (1 + math.cos(math.pi / 2)), 0.02],
+        ),
+    ],
+    ids=["constant", "constant+warmup", "cosine", "cosine+warmup"],
+)
+def test_every_schedule_with_and_without_warmup(schedule, expected):
+    config = OptimizerConfig(learning_rate=0.1, schedule=schedule)
+    np.testing.assert_allclose(_rates(config, [0, 10, 25, 40]), expected, atol=1e-6)
+
+
+def _readme_config() -> dict:
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Config format") :]
+    return yaml.safe_load(re.search(r"```yaml\n(.*?)```", section, re.S).group(1))
+
+
+def _leaf_keys(tree: dict, prefix: str = "") -> set[str]:
+    keys = set()
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            keys |= _leaf_keys(value, f"{prefix}{key}.")
+        else:
+            keys.add(prefix + key)
+    return keys
+
+
+def _schema_keys(section: type[BaseModel], prefix: str = "") -> set[str]:
+    keys = set()
+    for name, field in section.model_fields.items():
+        kind = field.annotation
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            keys |= _schema_keys(kind, f"{prefix}{name}.")
+        else:
+            keys.add(prefix + name)
+    return keys
+
+
+def test_readme_config_block_is_the_reference_config_and_names_every_key():
+    block = _readme_config()
+    documented = Config.model_validate(block)  # every key exists, every value is valid
+    reference = config_lib.load(CONFIGS / "vgg19_lookahead.yaml")
+    assert documented == reference
+    # Every key but the one train fills in (data.identity, explained beside the block).
+    assert _leaf_keys(block) == _schema_keys(Config) - {"data.identity"}
+
+
+def test_every_schema_field_has_a_description():
+    def undescribed(section: type[BaseModel], prefix: str = "") -> list[str]:
+        missing = []
+        for name, field in section.model_fields.items():
+            kind = field.annotation
+            if isinstance(kind, type) and issubclass(kind, BaseModel):
+                missing += undescribed(kind, f"{prefix}{name}.")
+            elif not field.description:
+                missing.append(prefix + name)
+        return missing
+
+    assert undescribed(Config) == []
