@@ -1,4 +1,5 @@
-"""Training images/second of `catsdogs train`'s step, float32 against mixed precision + XLA.
+"""Training images/second of `catsdogs train`'s step, float32 against mixed precision + XLA
+(or any variants of a config: --variant).
 
 Meant for a GPU (where `mixed_precision: auto` and `jit_compile: auto` turn both on); on a CPU
 it runs too, at a small size. Both trainers are built in this one process from the same config
@@ -9,6 +10,14 @@ rate shows whether the step waits for data.
 
     python scripts/bench_train.py [--config configs/vgg19_lookahead.yaml] [--image-size 224]
                                   [--batch-size 32] [--rounds 6] [--steps-per-round 20]
+                                  [--variant "NAME:key=value key=value" ...]
+
+Each --variant is a name and config overrides (applied after --image-size/--batch-size); the
+first is the one the others are compared with, e.g. the CPU recipe's knobs:
+
+    python scripts/bench_train.py --config configs/cpu.yaml --image-size 96 --rounds 2 \
+        --steps-per-round 8 --variant "cpu.yaml:" --variant "xla:training.jit_compile=on" \
+        --variant "xla 128px:training.jit_compile=on data.image_size=128"
 """
 
 from __future__ import annotations
@@ -39,6 +48,20 @@ def write_manifests(images: Path, folder: Path) -> Path:
     return folder
 
 
+DEFAULT_VARIANTS = [
+    ("float32", ["training.mixed_precision=off", "training.jit_compile=off"]),
+    ("mixed+XLA", ["training.mixed_precision=on", "training.jit_compile=on"]),
+]
+
+
+def variant(text: str) -> tuple[str, list[str]]:
+    """``"NAME:key=value key=value"`` -> (NAME, [overrides])."""
+    name, sep, overrides = text.partition(":")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME:key=value ..., got {text!r}")
+    return name, overrides.split()
+
+
 def train(trainer: Trainer, steps: int) -> None:
     """``steps`` training steps; ``train_steps`` reads their results, so the device is done."""
     for _ in trainer.train_steps(steps):
@@ -55,16 +78,14 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--steps-per-round", type=int, default=20)
+    parser.add_argument("--variant", action="append", type=variant, help="NAME:key=value ...")
     args = parser.parse_args()
     base = [
         "model.weights=none",
         f"data.image_size={args.image_size}",
         f"data.batch_size={args.batch_size}",
     ]
-    settings = {
-        "float32": ["training.mixed_precision=off", "training.jit_compile=off"],
-        "mixed+XLA": ["training.mixed_precision=on", "training.jit_compile=on"],
-    }
+    settings = dict(args.variant or DEFAULT_VARIANTS)
     steps = args.steps_per_round
     with tempfile.TemporaryDirectory() as tmp:
         data = manifests.read_training_data(write_manifests(args.data, Path(tmp)))
@@ -88,10 +109,19 @@ def main() -> None:
         f"{args.image_size}x{args.image_size}, batch {args.batch_size}, {args.rounds} rounds of "
         f"{steps} steps (alternating)"
     )
+    width = max(len(name) for name in rate)
     for name, value in rate.items():
-        print(f"{name:10s} {value:8.1f} images/s")
-    print(f"mixed+XLA / float32 : {rate['mixed+XLA'] / rate['float32']:.2f}")
-    print(f"step / pipeline     : {rate['mixed+XLA'] / rate['pipeline']:.2f} (near 1: input-bound)")
+        print(
+            f"{name:{width}s} {value:8.1f} images/s "
+            f"({sum(seconds[name]) / (args.rounds * steps):.3f} s/step)"
+        )
+    first, *others = settings
+    for name in others:
+        print(f"{name} / {first} : {rate[name] / rate[first]:.2f}")
+    print(
+        f"step / pipeline : {rate[others[-1] if others else first] / rate['pipeline']:.2f} "
+        "(near 1: input-bound)"
+    )
 
 
 if __name__ == "__main__":
