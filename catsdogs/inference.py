@@ -13,7 +13,6 @@ import pandas as pd
 from tqdm import tqdm
 
 from catsdogs import files, manifests, rundir
-from catsdogs.config import RESIZE_POLICIES
 from catsdogs.errors import UserError
 
 if TYPE_CHECKING:
@@ -28,6 +27,8 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp"}
 def load_model(path: Path) -> tuple[keras.Model, str]:
     """The model and the resize policy it was trained with (from its run's config)."""
     import keras
+
+    from catsdogs.config import RESIZE_POLICIES
 
     if not zipfile.is_zipfile(path):  # what Keras reports as "file not found"
         raise UserError(f"model {path} is not a .keras file (damaged, or another format)")

@@ -310,7 +310,14 @@ class Trainer:
                         self.echo(line)
         return totals
 
-    def end_epoch(self, run: RunDir, history: pd.DataFrame, row: dict, writer) -> pd.DataFrame:
+    def end_epoch(
+        self,
+        run: RunDir,
+        history: pd.DataFrame,
+        row: dict,
+        writer: tf.summary.SummaryWriter,
+        manager: tf.train.CheckpointManager,
+    ) -> pd.DataFrame:
         """Record a finished epoch, in an order that survives a crash at any point: history,
         TensorBoard, the models, then the checkpoint and the run's state."""
         epoch = row["epoch"]
@@ -323,7 +330,7 @@ class Trainer:
                 tf.summary.scalar(key, row[key])
         self._save_models(run, history)
         self.epochs_done.assign(epoch)
-        self._manager(run).save(checkpoint_number=epoch)
+        manager.save(checkpoint_number=epoch)
         run.set_state("running", epoch)
         self.echo(
             f"epoch {epoch}/{self.config.training.epochs}: loss {row['loss']:.4f} "
@@ -350,6 +357,7 @@ class Trainer:
         epochs = self.config.training.epochs
         history = run.history().iloc[:start]
         writer = tf.summary.create_file_writer(str(run.path / rundir.LOGS))
+        manager = self._manager(run)
         length = timing.RunLength(devices.has_gpu())
         for epoch in range(start, epochs):
             started = time.monotonic()
@@ -365,7 +373,7 @@ class Trainer:
                 "learning_rate": _current_learning_rate(self.optimizer),
                 "seconds": round(time.monotonic() - started, 1),
             }
-            history = self.end_epoch(run, history, row, writer)
+            history = self.end_epoch(run, history, row, writer, manager)
             if self.decide(history):
                 break
         return history
