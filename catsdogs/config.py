@@ -38,6 +38,7 @@ OPTIMIZER_NAMES = ("sgd", "adam", "adamw", "rmsprop")
 RESIZE_POLICIES = ("stretch", "center-crop", "pad")
 SCHEDULE_NAMES = ("constant", "cosine")
 POOLINGS = ("flatten", "avg", "max")
+ADAMW_WEIGHT_DECAY = 0.004  # adamw's decay where weight_decay is null (Keras' default)
 
 MAX_SEED = 2**32 - 1  # numpy's and Keras' seeds are unsigned 32-bit
 MAX_EPOCHS = 100_000
@@ -152,7 +153,10 @@ class OptimizerConfig(StrictSection):
     momentum: float = Field(0.9, ge=0, lt=1, description="sgd, rmsprop")
     nesterov: bool = Field(False, description="sgd: Nesterov momentum")
     weight_decay: float | None = Field(
-        None, ge=0, le=1, description="decoupled weight decay (adamw: 0.004 when null)"
+        None,
+        ge=0,
+        le=1,
+        description=f"decoupled weight decay (adamw: {ADAMW_WEIGHT_DECAY} when null)",
     )
     clipnorm: float | None = Field(None, gt=0, description="clip each gradient to this norm")
     schedule: ScheduleConfig = ScheduleConfig()

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import keras
 
-from catsdogs.config import OptimizerConfig
+from catsdogs.config import ADAMW_WEIGHT_DECAY, OptimizerConfig
 from catsdogs.optim.lookahead import Lookahead
 
 
@@ -21,7 +21,9 @@ OPTIMIZERS: dict[str, Callable[[OptimizerConfig, object], keras.optimizers.Optim
     ),
     "adam": lambda c, lr: keras.optimizers.Adam(lr, weight_decay=c.weight_decay, **_common(c)),
     "adamw": lambda c, lr: keras.optimizers.AdamW(
-        lr, weight_decay=0.004 if c.weight_decay is None else c.weight_decay, **_common(c)
+        lr,
+        weight_decay=ADAMW_WEIGHT_DECAY if c.weight_decay is None else c.weight_decay,
+        **_common(c),
     ),
     "rmsprop": lambda c, lr: keras.optimizers.RMSprop(
         lr, momentum=c.momentum, weight_decay=c.weight_decay, **_common(c)
