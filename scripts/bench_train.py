@@ -48,6 +48,7 @@ def write_manifests(images: Path, folder: Path) -> Path:
     return folder
 
 
+PIPELINE = "pipeline"  # the input pipeline's own row in the results
 DEFAULT_VARIANTS = [
     ("float32", ["training.mixed_precision=off", "training.jit_compile=off"]),
     ("mixed+XLA", ["training.mixed_precision=on", "training.jit_compile=on"]),
@@ -60,6 +61,19 @@ def variant(text: str) -> tuple[str, list[str]]:
     if not sep or not name:
         raise argparse.ArgumentTypeError(f"expected NAME:key=value ..., got {text!r}")
     return name, overrides.split()
+
+
+def variants(given: list[tuple[str, list[str]]] | None) -> dict[str, list[str]]:
+    """The variants by name, in the order given. Results are keyed by name, so a repeated
+    name (or "pipeline", the input pipeline's row) would silently drop a variant: refused."""
+    chosen = given or DEFAULT_VARIANTS
+    names = [name for name, _ in chosen]
+    for name in names:
+        if name == PIPELINE:
+            raise ValueError(f"--variant name {PIPELINE!r} is the input pipeline's row; rename it")
+        if names.count(name) > 1:
+            raise ValueError(f"--variant name {name!r} is used twice; give each a unique name")
+    return dict(chosen)
 
 
 def train(trainer: Trainer, steps: int) -> None:
@@ -85,7 +99,10 @@ def main() -> None:
         f"data.image_size={args.image_size}",
         f"data.batch_size={args.batch_size}",
     ]
-    settings = dict(args.variant or DEFAULT_VARIANTS)
+    try:
+        settings = variants(args.variant)
+    except ValueError as err:
+        parser.error(str(err))
     steps = args.steps_per_round
     with tempfile.TemporaryDirectory() as tmp:
         data = manifests.read_training_data(write_manifests(args.data, Path(tmp)))
@@ -99,7 +116,7 @@ def main() -> None:
         batches = iter(pipeline.dataset(data.train, config.data, True, config.seed, repeat=True))
         for _ in range(3):
             next(batches)
-        contenders["pipeline"] = lambda: [next(batches) for _ in range(steps)]
+        contenders[PIPELINE] = lambda: [next(batches) for _ in range(steps)]
         seconds = benchlib.alternate(contenders, args.rounds)
 
     images = args.rounds * steps * args.batch_size
@@ -119,7 +136,7 @@ def main() -> None:
     for name in others:
         print(f"{name} / {first} : {rate[name] / rate[first]:.2f}")
     print(
-        f"step / pipeline : {rate[others[-1] if others else first] / rate['pipeline']:.2f} "
+        f"step / pipeline : {rate[others[-1] if others else first] / rate[PIPELINE]:.2f} "
         "(near 1: input-bound)"
     )
 
