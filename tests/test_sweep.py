@@ -9,6 +9,7 @@ import re
 import shlex
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -211,6 +212,36 @@ def test_a_grid_sweep_trains_every_point_once_and_tells_what_they_did(shared_dat
     rebuilt = cli("sweep", path, "--out", out, "--summary-only")
     assert rebuilt.exit_code == 0, rebuilt.output
     assert read_outputs(out) == before
+
+
+ORPHANED_CHILD = """
+import os, sys, time
+from pathlib import Path
+from catsdogs.sweep.study import die_with_parent
+arm = die_with_parent()
+me = os.getpid()
+if os.fork() == 0:
+    while os.getppid() == me:  # the parent dies while its child starts, before prctl
+        time.sleep(0.01)
+    Path(sys.argv[1] + ".armed").touch()
+    arm()
+    Path(sys.argv[1]).write_text("outlived its parent")
+os._exit(0)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_child_whose_parent_died_before_it_was_armed_dies_too(tmp_path):
+    """A sweep killed with -9 just as a worker started its next train left that train running
+    (a clean-clone run, 2026-11-26): it raced the retried trial for the run directory."""
+    marker = tmp_path / "survivor"
+    subprocess.run([sys.executable, "-c", ORPHANED_CHILD, str(marker)], check=True, timeout=60)
+    deadline = time.monotonic() + 60
+    while not marker.with_suffix(".armed").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.with_suffix(".armed").exists(), "the orphan never reached its prctl"
+    time.sleep(3)
+    assert not marker.exists()
 
 
 def _lock_is_free(run: Path) -> bool:

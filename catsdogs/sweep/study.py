@@ -155,10 +155,20 @@ def alive(process: str) -> bool:
     return started in ("None", "") or _start_time(int(pid)) == started
 
 
-def die_with_parent() -> None:
-    """In a child: the kernel kills it when its parent dies (Linux; elsewhere a no-op)."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+def die_with_parent() -> Callable[[], None]:
+    """A ``preexec_fn`` for a child of this process: the kernel kills the child when this
+    process dies (Linux; elsewhere a no-op). A parent that dies between the fork and the
+    child's prctl never signals it (the child is already an orphan), so the child checks
+    that its parent is still the one that forked it and otherwise dies at once."""
+    parent = os.getpid()
+
+    def arm() -> None:
+        if sys.platform.startswith("linux"):
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+            if os.getppid() != parent:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    return arm
 
 
 # --- the queue ------------------------------------------------------------------------------
@@ -274,7 +284,7 @@ def _train(
         [sys.executable, "-m", "catsdogs", *arguments],
         stdout=log,
         stderr=subprocess.STDOUT if log else None,
-        preexec_fn=die_with_parent,
+        preexec_fn=die_with_parent(),
     )
     reported, pruned = 0, False
     try:
@@ -451,7 +461,7 @@ def start_workers(settings: Settings, arguments: list[str]) -> None:
         subprocess.Popen(
             [sys.executable, "-m", "catsdogs", "sweep", *arguments, "--worker", str(index)],
             env=worker_environment(index, settings.jobs),
-            preexec_fn=die_with_parent,
+            preexec_fn=die_with_parent(),
         )
         for index in range(settings.jobs)
     ]
