@@ -39,7 +39,7 @@ def test_the_command_line_says_so_in_one_line():
         [sys.executable, str(SCRIPT), "--variant", "a:", "--variant", "a:training.epochs=2"],
         capture_output=True,
         text=True,
-        timeout=300,  # refused before TensorFlow builds anything; the benchmark would run on
+        timeout=300,  # were it not refused, the whole benchmark would run: cut it off
     )
     assert result.returncode == 2
     last = result.stderr.splitlines()[-1]
