@@ -159,14 +159,16 @@ def die_with_parent() -> Callable[[], None]:
     """A ``preexec_fn`` for a child of this process: the kernel kills the child when this
     process dies (Linux; elsewhere a no-op). A parent that dies between the fork and the
     child's prctl never signals it (the child is already an orphan), so the child checks
-    that its parent is still the one that forked it and otherwise dies at once."""
-    parent = os.getpid()
+    that its parent is still the one that forked it and otherwise dies at once. libc is
+    looked up here, in the parent, so the child between fork and exec does only the call."""
+    if not sys.platform.startswith("linux"):
+        return lambda: None
+    parent, prctl = os.getpid(), ctypes.CDLL(None, use_errno=True).prctl
 
     def arm() -> None:
-        if sys.platform.startswith("linux"):
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-            if os.getppid() != parent:
-                os.kill(os.getpid(), signal.SIGKILL)
+        prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
 
     return arm
 
