@@ -10,8 +10,10 @@ from typing import TypeVar
 
 import typer
 
-from catsdogs import __version__, quiet
+from catsdogs import __version__, paths, quiet
+from catsdogs.data.options import Options
 from catsdogs.errors import UserError
+from catsdogs.predict.command import CLIP
 
 app = typer.Typer(
     name="catsdogs",
@@ -27,7 +29,7 @@ T = TypeVar("T")
 # Typer's usage errors (a bad value, an unknown option, a missing argument) all derive from
 # the base class of its public BadParameter.
 UsageError = typer.BadParameter.__bases__[0]
-CLIP = 0.005  # predict's default: P(dog) kept in [0.005, 0.995] for the log-loss board
+DEFAULTS = Options()  # prepare's defaults, written once there
 
 
 def _run(action: Callable[[], T]) -> T:
@@ -87,23 +89,31 @@ def _root(
 @app.command(short_help="Check every image, write the manifests.")
 def prepare(
     source: str = typer.Option(
-        "auto", help="auto | kaggle | petimages | PATH (a zip or an extracted folder)."
+        DEFAULTS.source, help="auto | kaggle | petimages | PATH (a zip or an extracted folder)."
     ),
-    competition: str = typer.Option("dogs-vs-cats", help="Kaggle competition to download."),
-    out: Path = typer.Option(Path("data/processed"), help="Where the manifests go."),
-    raw_dir: Path = typer.Option(Path("data/raw"), help="Where downloads and extractions go."),
-    val_fraction: float = typer.Option(0.1, help="Share of labelled images held out for val."),
+    competition: str = typer.Option(DEFAULTS.competition, help="Kaggle competition to download."),
+    out: Path = typer.Option(DEFAULTS.out, help="Where the manifests go."),
+    raw_dir: Path = typer.Option(DEFAULTS.raw_dir, help="Where downloads and extractions go."),
+    val_fraction: float = typer.Option(
+        DEFAULTS.val_fraction, help="Share of labelled images held out for val."
+    ),
     test_fraction: float = typer.Option(
-        0.1, help="Share held out as a labelled test set when the source has none (PetImages)."
+        DEFAULTS.test_fraction,
+        help="Share held out as a labelled test set when the source has none (PetImages).",
     ),
-    seed: int = typer.Option(42, help="Seed of the split: same inputs + seed = same files."),
-    workers: int = typer.Option(None, help="Parallel validation workers [default: all cores]."),
-    exclude: Path = typer.Option(None, help="File of image names to leave out (label noise)."),
-    force: bool = typer.Option(False, "--force", help="Redo extraction and manifests."),
+    seed: int = typer.Option(
+        DEFAULTS.seed, help="Seed of the split: same inputs + seed = same files."
+    ),
+    workers: int = typer.Option(
+        DEFAULTS.workers, help="Parallel validation workers [default: all cores]."
+    ),
+    exclude: Path = typer.Option(
+        DEFAULTS.exclude, help="File of image names to leave out (label noise)."
+    ),
+    force: bool = typer.Option(DEFAULTS.force, "--force", help="Redo extraction and manifests."),
 ) -> None:
     """Get the competition's images, validate every one, write train/val/test manifests."""
-    from catsdogs.prepare.run import Options
-    from catsdogs.prepare.run import prepare as run_prepare
+    from catsdogs.data.prepare import prepare as run_prepare
 
     options = Options(
         source=source,
@@ -124,7 +134,9 @@ def prepare(
 def train(
     config: Path = typer.Option(..., help="Training config (YAML), e.g. configs/smoke.yaml."),
     data: Path = typer.Option(None, help="Prepared manifests [default: the config's data.dir]."),
-    run_dir: Path = typer.Option(None, help="Run directory [default: runs/<name>-<timestamp>]."),
+    run_dir: Path = typer.Option(
+        None, help=f"Run directory [default: {paths.RUNS}/<name>-<timestamp>]."
+    ),
     overrides: list[str] = typer.Option(
         [], "--set", help="Override a config value: --set optimizer.learning_rate=1e-3."
     ),
@@ -137,13 +149,12 @@ def train(
     ),
 ) -> None:
     """Train a model into a run directory; re-run the same command to continue after a crash."""
-    from catsdogs.config import load
 
     def run() -> None:
-        if resume and reuse_finished:
-            raise UserError("--resume trains on, --reuse-finished trains nothing: pick one")
+        from catsdogs.config import load
+
         checked = load(config, overrides)  # a typo is reported before TensorFlow loads (~4 s)
-        from catsdogs.training import train as run_training
+        from catsdogs.training.train import train as run_training
 
         path = run_training(checked, data, run_dir, resume, typer.echo, reuse_finished)
         typer.echo(f"done: {path}")
@@ -163,12 +174,12 @@ def predict(
         None,
         help="prepare's test.csv or the competition's test1/ folder or zip (a submission), or "
         "a folder or zip of your photos [default: the test.csv of the data the model trained "
-        "on, else data/processed/test.csv].",
+        f"on, else {paths.PREPARED}/test.csv].",
         show_default=False,
     ),
     out: Path = typer.Option(
         None,
-        help="Where the CSV goes [default: submission.csv for a submission; none for photos].",
+        help=f"Where the CSV goes [default: {paths.SUBMISSION} for a submission; none for photos].",
         show_default=False,
     ),
     submission_format: str = typer.Option(
@@ -182,46 +193,25 @@ def predict(
 ) -> None:
     """Write a Kaggle submission (id,label) for every test image, or print P(dog) for each of
     your own photos: catsdogs predict photo.jpg."""
+    from catsdogs.predict.command import predict as run_predict
 
-    def run() -> None:
-        from catsdogs import inference, rundir
-
-        if images and test is not None:
-            raise UserError("give photos as arguments or --test, not both")
-        if any(not image.strip() for image in images or []):
-            raise UserError("an empty path was given as a photo")  # Path("") is the folder here
-        photos = [Path(image) for image in images or []]
-        source = rundir.default_test(model) if test is None else test
-        if photos or not inference.is_kaggle_test(source):
-            from catsdogs.photos import classify
-
-            if submission_format != "auto" or clip != CLIP:
-                raise UserError("--format and --clip shape a submission; photos get P(dog)")
-            classify(model, photos or [source], out, tta, echo=typer.echo)
-        else:
-            from catsdogs.submission import predict_and_write
-
-            csv = out or Path("submission.csv")
-            predict_and_write(model, source, csv, submission_format, clip, tta, typer.echo)
-
-    _run(run)
+    _run(
+        lambda: run_predict(
+            images or [], model, test, out, submission_format, clip, tta, echo=typer.echo
+        )
+    )
 
 
 @app.command(short_help="Score a model on labelled images.")
 def evaluate(
     model: Path = typer.Option(..., help="A .keras file or a run directory."),
-    data: Path = typer.Option(..., help="A labelled manifest, e.g. data/processed/val.csv."),
+    data: Path = typer.Option(..., help=f"A labelled manifest, e.g. {paths.PREPARED}/val.csv."),
     tta: bool = typer.Option(False, "--tta/--no-tta", help="Average with the mirrored image."),
 ) -> None:
     """Accuracy, log loss, ROC AUC, confusion matrix and per-class precision/recall."""
-    from catsdogs import evaluation
+    from catsdogs.predict.evaluation import evaluate as run_evaluate
 
-    def run() -> None:
-        result, model_path = evaluation.evaluate(model, data, tta, echo=typer.echo)
-        typer.echo(evaluation.table(result))
-        typer.echo(f"wrote {evaluation.save(result, model_path)}")
-
-    _run(run)
+    _run(lambda: run_evaluate(model, data, tta, echo=typer.echo))
 
 
 @app.command(short_help="Draw a run's figures and report.md.")
@@ -230,7 +220,7 @@ def report(
     data: Path = typer.Option(None, help="Validation data [default: the run's data.dir]."),
 ) -> None:
     """Figures (curves, ROC, confusion matrix, worst mistakes) and report.md for a run."""
-    from catsdogs.report import build
+    from catsdogs.predict.report import build
 
     _run(lambda: typer.echo(f"wrote {build(run_dir, data, echo=typer.echo)}"))
 
@@ -243,7 +233,9 @@ def sweep(
     data: Path = typer.Option(
         None, help="Prepared manifests [default: the base config's data.dir]."
     ),
-    out: Path = typer.Option(None, help="The sweep's folder [default: runs/sweeps/<name>]."),
+    out: Path = typer.Option(
+        None, help=f"The sweep's folder [default: {paths.RUNS}/sweeps/<name>]."
+    ),
     storage: str = typer.Option(
         None, help="An Optuna RDB URL [default: sqlite:///<out>/study.db]."
     ),

@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from catsdogs.errors import UserError
+from catsdogs.paths import PREPARED
 
 # The names each registry must know, owned here because configs are read before TensorFlow
 # and Keras load; model.BACKBONES, optim.factory.OPTIMIZERS and pipeline.RESIZERS are keyed by
@@ -64,9 +65,7 @@ class StrictSection(BaseModel):
 class DataConfig(StrictSection):
     """Where the manifests are and how the input pipeline turns their images into batches."""
 
-    dir: Path = Field(
-        Path("data/processed"), description="prepare's manifests (train.csv, val.csv)"
-    )
+    dir: Path = Field(PREPARED, description="prepare's manifests (train.csv, val.csv)")
     identity: str | None = Field(
         None,
         pattern=r"^[0-9a-f]{16}$",

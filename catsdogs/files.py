@@ -22,6 +22,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from catsdogs import process
 from catsdogs.errors import UserError
 
 # ".<name>.<pid>-<8 hex>.tmp" plus, for files, the target's suffix (Keras and matplotlib
@@ -45,16 +46,6 @@ def temporary_name(target: Path, suffix: str = "") -> Path:
     return target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp{suffix}")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_stale_temporaries(folder: Path) -> list[Path]:
     """Remove the temporary files and folders that killed writers left in ``folder``."""
     removed = []
@@ -62,7 +53,7 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
         return removed
     for entry in folder.iterdir():
         match = _TEMPORARY.match(entry.name)
-        if match and int(match.group(1)) != os.getpid() and not _alive(int(match.group(1))):
+        if match and int(match.group(1)) != os.getpid() and not process.alive(match.group(1)):
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry, ignore_errors=True)
             else:

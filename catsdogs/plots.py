@@ -1,4 +1,4 @@
-"""Figures a person can judge a run by (written as PNG, no display needed)."""
+"""Figures written as PNG files (no display needed): a new figure, and its one way to disk."""
 
 from __future__ import annotations
 
@@ -8,24 +8,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from catsdogs import files  # noqa: E402
 
 
-def training_curves(history: pd.DataFrame, path: Path) -> None:
-    """Loss and accuracy per epoch, train against validation."""
-    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for axis, metric in zip(axes, ("loss", "accuracy")):
-        axis.plot(history["epoch"], history[metric], "o-", label="train")
-        axis.plot(history["epoch"], history[f"val_{metric}"], "o-", label="validation")
-        axis.set_xlabel("epoch")
-        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-        axis.set_title(metric)
-        axis.grid(alpha=0.3)
-        axis.legend()
-    save(figure, path)
+def figure(rows: int = 1, columns: int = 1, **options):
+    """A new figure and its axes (``plt.subplots``), drawn off screen."""
+    return plt.subplots(rows, columns, **options)
 
 
 def save(figure, path: Path) -> None:

@@ -22,8 +22,9 @@ import benchlib
 
 benchlib.quiet_tensorflow()
 
-from catsdogs import manifests  # noqa: E402
-from catsdogs.prepare.run import Options, prepare  # noqa: E402
+from catsdogs.data import manifests  # noqa: E402
+from catsdogs.data.options import Options  # noqa: E402
+from catsdogs.data.prepare import prepare  # noqa: E402
 
 
 def read_bytes_only(paths: list[str]) -> None:

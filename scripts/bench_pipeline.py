@@ -25,10 +25,10 @@ import keras  # noqa: E402
 import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from catsdogs import manifests  # noqa: E402
 from catsdogs.config import DataConfig  # noqa: E402
-from catsdogs.images import decode_rgb  # noqa: E402
-from catsdogs.pipeline import dataset  # noqa: E402
+from catsdogs.data import manifests  # noqa: E402
+from catsdogs.data.images import decode_rgb  # noqa: E402
+from catsdogs.data.pipeline import dataset  # noqa: E402
 
 
 def count_images(data: tf.data.Dataset, batches: int) -> int:

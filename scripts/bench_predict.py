@@ -17,8 +17,8 @@ import benchlib
 benchlib.quiet_tensorflow()
 
 from catsdogs.config import ModelConfig  # noqa: E402
-from catsdogs.inference import predict  # noqa: E402
-from catsdogs.model import build  # noqa: E402
+from catsdogs.model.classifier import build  # noqa: E402
+from catsdogs.predict.predictor import Loaded, p_dog  # noqa: E402
 
 
 def main() -> None:
@@ -29,12 +29,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     paths = [str(p) for p in benchlib.images(args.data, "test1/*.jpg")[: args.images]]
-    model = build(ModelConfig(backbone="vgg19", weights="none", pooling="flatten"), args.image_size)
-    predict(model, paths[:64], "stretch", tta=True)  # trace and warm up
+    config = ModelConfig(backbone="vgg19", weights="none", pooling="flatten")
+    model = build(config, args.image_size, "stretch")
+    loaded = Loaded(Path("vgg19"), model, args.image_size, "stretch")
+    p_dog(loaded, paths[:64], tta=True, checked=True)  # trace and warm up
     seconds = benchlib.alternate(
         {
-            "plain": lambda: predict(model, paths, "stretch", tta=False),
-            "tta": lambda: predict(model, paths, "stretch", tta=True),
+            "plain": lambda: p_dog(loaded, paths, tta=False, checked=True),
+            "tta": lambda: p_dog(loaded, paths, tta=True, checked=True),
         },
         args.repeats,
     )

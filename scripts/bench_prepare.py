@@ -24,8 +24,8 @@ benchlib.quiet_tensorflow()
 import tensorflow as tf  # noqa: E402  (imported before timing: start-up is not validation)
 from PIL import Image  # noqa: E402
 
-from catsdogs.images import check_decodes  # noqa: E402
-from catsdogs.prepare.validate import pillow_check, validate  # noqa: E402
+from catsdogs.data.images import check_decodes  # noqa: E402
+from catsdogs.data.validate import pillow_check, validate  # noqa: E402
 
 
 def plain_pillow_loop(paths: list[Path]) -> int:

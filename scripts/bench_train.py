@@ -32,9 +32,9 @@ benchlib.quiet_tensorflow()
 
 import pandas as pd  # noqa: E402
 
-from catsdogs import manifests, pipeline  # noqa: E402
 from catsdogs.config import load  # noqa: E402
-from catsdogs.training import Trainer  # noqa: E402
+from catsdogs.data import manifests, pipeline  # noqa: E402
+from catsdogs.training.trainer import Trainer  # noqa: E402
 
 
 def write_manifests(images: Path, folder: Path) -> Path:
@@ -109,7 +109,7 @@ def main() -> None:
         contenders = {}
         for name, extra in settings.items():
             config = load(args.config, base + extra)
-            trainer = Trainer(config, data, echo=print)
+            trainer = Trainer(config, data)
             train(trainer, 3)  # tracing and compilation
             contenders[name] = lambda trainer=trainer: train(trainer, steps)
         # The same input pipeline the trainers draw from, alone.

@@ -11,7 +11,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
-from helpers import ROOT  # noqa: E402
+from helpers import ROOT, require_shared  # noqa: E402
 
 SHARED_DATA = ROOT.parent / "shared" / "data" / "dogs-vs-cats-mini"
 # The variables kagglehub reads credentials, or the folder that holds them, from.
@@ -30,10 +30,8 @@ def _seed_and_policy():
 
 @pytest.fixture
 def shared_data() -> Path:
-    """The real Dogs vs. Cats slice beside the repo; skip with a reason when it is absent."""
-    if not (SHARED_DATA / "train").is_dir():
-        pytest.skip(f"real data not found at {SHARED_DATA} (see ../shared/README.md)")
-    return SHARED_DATA
+    """The real Dogs vs. Cats slice beside the repo (see ``helpers.require_shared``)."""
+    return require_shared(SHARED_DATA)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ loopback ports. Fixtures live in conftest.py; image and zip makers in imagefacto
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 from collections.abc import Sequence
@@ -17,6 +18,19 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 SMOKE = CONFIGS / "smoke.yaml"
 PNG = b"\x89PNG\r\n\x1a\n"  # the first bytes of every PNG file
+
+
+def require_shared(folder: Path) -> Path:
+    """``folder`` (the real images of ../shared) when it holds ``train/``; else the test is
+    skipped with the reason, except under CI (``CI=true``), where its absence is a failure."""
+    import pytest
+
+    if not (folder / "train").is_dir():
+        reason = f"real data not found at {folder} (see ../shared/README.md)"
+        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+            pytest.fail(f"{reason}; under CI it must be there")
+        pytest.skip(reason)
+    return folder
 
 
 # --- manifests ----------------------------------------------------------------------------
@@ -56,7 +70,7 @@ def real_data(
     images from number ``first`` on, val.csv with ``val`` more, half cats in each; with
     ``test``, a test.csv of test1/1.jpg .. test1/<test>.jpg. ``verified``: as prepare writes
     it (a sha256 column and prepare.json); else plain CSV files, as a user writes them."""
-    from catsdogs import manifests
+    from catsdogs.data import manifests
 
     frames = {
         manifests.TRAIN: real_images(shared, first, train),
@@ -78,9 +92,21 @@ def real_data(
     return folder
 
 
+def data_identity(folder: Path) -> str:
+    """A data folder's identity worked out here: the first 16 hex digits of the sha256 of
+    ``train.csv <its sha256>`` and ``val.csv <its sha256>``, one line each."""
+    import hashlib
+
+    digest = {
+        n: hashlib.sha256((folder / n).read_bytes()).hexdigest() for n in ("train.csv", "val.csv")
+    }
+    text = f"train.csv {digest['train.csv']}\nval.csv {digest['val.csv']}\n"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def labelled_frame(paths: Sequence[Path], sha256: bool = True) -> pd.DataFrame:
     """``path,label[,sha256]`` of images named ``cat.*`` (label 0) or ``dog.*`` (label 1)."""
-    from catsdogs import manifests
+    from catsdogs.data import manifests
 
     frame = pd.DataFrame(
         {"path": [str(p) for p in paths], "label": [int(p.name.startswith("dog")) for p in paths]}
@@ -133,14 +159,17 @@ def module_command(*args) -> list[str]:
 # --- models and scores computed here --------------------------------------------------------
 
 
-def tiny_model(path: Path, flip_invariant: bool = True) -> Path:
-    """Save a tiny model on 32x32 images: global average pooling is blind to mirroring; a
-    strided convolution is not."""
+def tiny_model(path: Path, flip_invariant: bool = True, resize: str = "stretch") -> Path:
+    """Save a tiny model on 32x32 images, recording the ``resize`` policy as catsdogs' models
+    do: global average pooling is blind to mirroring; a strided convolution is not."""
     import keras
+
+    from catsdogs.model.classifier import ResizePolicy
 
     keras.utils.set_random_seed(0)
     inputs = keras.Input((32, 32, 3))
-    x = keras.layers.Rescaling(1 / 255)(inputs)
+    x = ResizePolicy(resize)(inputs)
+    x = keras.layers.Rescaling(1 / 255)(x)
     if flip_invariant:
         x = keras.layers.GlobalAveragePooling2D()(x)
     else:
@@ -150,21 +179,25 @@ def tiny_model(path: Path, flip_invariant: bool = True) -> Path:
     return path
 
 
-def p_dog_by_hand(model_path: Path, paths: Sequence, tta: bool = False) -> np.ndarray:
+def p_dog_by_hand(
+    model_path: Path, paths: Sequence, tta: bool = False, resize: str = "stretch"
+) -> np.ndarray:
     """P(dog) of a saved model for image files, computed with TensorFlow's own decode and
-    bilinear resize to the model's input size (the "stretch" policy), not catsdogs' pipeline;
-    with ``tta``, the mean over each image and its mirror."""
+    resize ops to the model's input size, not catsdogs' pipeline: ``stretch`` is a bilinear
+    resize, ``pad`` TensorFlow's resize_with_pad; with ``tta``, the mean over each image and
+    its mirror."""
     import keras
     import tensorflow as tf
 
     model = keras.models.load_model(model_path)
     size = int(model.input_shape[1])
+    square = {
+        "stretch": lambda image: tf.image.resize(image, [size, size]),
+        "pad": lambda image: tf.image.resize_with_pad(tf.cast(image, tf.float32), size, size),
+    }[resize]
     images = tf.stack(
         [
-            tf.image.resize(
-                tf.io.decode_image(tf.io.read_file(str(p)), channels=3, expand_animations=False),
-                [size, size],
-            )
+            square(tf.io.decode_image(tf.io.read_file(str(p)), channels=3, expand_animations=False))
             for p in paths
         ]
     )

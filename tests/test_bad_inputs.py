@@ -22,7 +22,7 @@ from helpers import (
 )
 from imagefactory import jpeg_bytes, labelled_images
 
-from catsdogs import manifests
+from catsdogs.data import manifests
 
 
 def _writable(folder: Path) -> bool:

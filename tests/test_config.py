@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from catsdogs.config import Config, load
 from catsdogs.errors import UserError
-from catsdogs.model import build as build_model
+from catsdogs.model.classifier import build as build_model
 from catsdogs.optim import Lookahead, factory
 
 
@@ -82,7 +82,7 @@ def test_reference_config_is_the_reference_run():
     inner = optimizer.inner_optimizer
     assert isinstance(inner, keras.optimizers.SGD)
     assert float(inner.learning_rate) == pytest.approx(1e-4) and inner.momentum == 0.9
-    model = build_model(config.model, config.data.image_size)
+    model = build_model(config.model, config.data.image_size, config.data.resize)
     assert model.input_shape == (None, 224, 224, 3) and model.output_shape == (None, 1)
     assert all(layer.trainable for layer in model.layers)
     assert len(model.trainable_variables) == 32 + 4  # VGG19's 16 convs + the new head

@@ -14,17 +14,17 @@ from helpers import CONFIGS, ROOT
 from pydantic import BaseModel
 
 from catsdogs import config as config_lib
-from catsdogs import model as model_lib
-from catsdogs import pipeline
 from catsdogs.config import Config, ModelConfig, OptimizerConfig, ScheduleConfig
+from catsdogs.data import pipeline
+from catsdogs.model import backbones, classifier
 from catsdogs.optim import Lookahead, factory
 
 
 @pytest.mark.parametrize(
     ("registry", "names"),
     [
-        (model_lib.BACKBONES, config_lib.BACKBONE_NAMES),
-        (model_lib.POOLING_LAYERS, config_lib.POOLINGS),
+        (backbones.BACKBONES, config_lib.BACKBONE_NAMES),
+        (classifier.POOLING_LAYERS, config_lib.POOLINGS),
         (factory.OPTIMIZERS, config_lib.OPTIMIZER_NAMES),
         (pipeline.RESIZERS, config_lib.RESIZE_POLICIES),
     ],
@@ -61,21 +61,21 @@ KERAS_NAMES = {
 @pytest.mark.parametrize("backbone", config_lib.BACKBONE_NAMES)
 def test_every_backbone_builds_and_predicts(backbone):
     config = ModelConfig(backbone=backbone, weights="none", dense_units=8, width=4)
-    model = model_lib.build(config, image_size=32)
-    assert model_lib.backbone_of(model).name == KERAS_NAMES[backbone]
+    model = classifier.build(config, image_size=32, resize="stretch")
+    assert classifier.backbone_of(model).name == KERAS_NAMES[backbone]
     images = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
     p_dog = model.predict(images, verbose=0)
     assert p_dog.shape == (2, 1) and p_dog.dtype == np.float32
     assert np.all((p_dog > 0) & (p_dog < 1))
     # The head: the dense layer's kernel and 8 biases, then the sigmoid unit's 8 weights and bias.
-    head = [tuple(v.shape) for v in model_lib.head_variables(model)]
+    head = [tuple(v.shape) for v in classifier.head_variables(model)]
     assert head[1:] == [(8,), (8, 1), (1,)] and head[0][1] == 8
 
 
 @pytest.mark.parametrize("pooling", config_lib.POOLINGS)
 def test_every_pooling_gives_the_head_its_vector(pooling):
     config = ModelConfig(backbone="small_cnn", weights="none", pooling=pooling, width=4)
-    model = model_lib.build(config, image_size=32)
+    model = classifier.build(config, image_size=32, resize="stretch")
     # small_cnn at 32 px ends in 2x2 maps of 8 * width = 32 channels.
     features = 32 * (4 if pooling == "flatten" else 1)
     assert model.get_layer("pool").output.shape == (None, features)

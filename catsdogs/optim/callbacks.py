@@ -6,7 +6,7 @@ import contextlib
 
 import keras
 
-from catsdogs.optim.lookahead import find_lookahead
+from catsdogs.optim.lookahead import judged_weights
 
 
 class SlowWeightsEvaluation(keras.callbacks.Callback):
@@ -22,9 +22,7 @@ class SlowWeightsEvaluation(keras.callbacks.Callback):
         self._swap = contextlib.ExitStack()
 
     def on_test_begin(self, logs=None) -> None:
-        lookahead = find_lookahead(self.model.optimizer)
-        if lookahead is not None:
-            self._swap.enter_context(lookahead.slow_weights_applied())
+        self._swap.enter_context(judged_weights(self.model.optimizer))
 
     def on_test_end(self, logs=None) -> None:
         self._swap.close()

@@ -311,9 +311,9 @@ class Lookahead(keras.optimizers.Optimizer):
     @classmethod
     def from_config(cls, config: dict, custom_objects=None) -> Lookahead:
         config = dict(config)
-        # Files saved by earlier versions name the wrapped optimizer "optimizer".
-        saved = config.pop("inner_optimizer", None) or config.pop("optimizer")
-        inner = keras.saving.deserialize_keras_object(saved, custom_objects=custom_objects)
+        inner = keras.saving.deserialize_keras_object(
+            config.pop("inner_optimizer"), custom_objects=custom_objects
+        )
         return cls(inner, **config)
 
 
@@ -324,3 +324,15 @@ def find_lookahead(optimizer: keras.optimizers.Optimizer | None) -> Lookahead | 
             return optimizer
         optimizer = getattr(optimizer, "inner_optimizer", None)
     return None
+
+
+def judged_weights(
+    optimizer: keras.optimizers.Optimizer | None, slow: bool = True
+) -> contextlib.AbstractContextManager:
+    """The weights a model is judged by (validation, saved models), around a block:
+    Lookahead's slow weights, as the paper evaluates them, when ``optimizer`` holds a
+    Lookahead and ``slow`` is asked; else the model's weights as they are."""
+    lookahead = find_lookahead(optimizer)
+    if slow and lookahead is not None:
+        return lookahead.slow_weights_applied()
+    return contextlib.nullcontext()

@@ -8,17 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+import optuna
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import optuna  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from catsdogs import files, plots  # noqa: E402
-from catsdogs.sweep.spec import Sweep  # noqa: E402
-from catsdogs.timing import duration  # noqa: E402
+from catsdogs import files, plots
+from catsdogs.sweep import storage
+from catsdogs.sweep.spec import Sweep
+from catsdogs.training.timing import duration
 
 RESULTS = ["best_val_loss", "best_val_accuracy", "best_epoch", "seconds"]
 SHORT = {"val_accuracy": "val_acc", "val_loss": "val_loss"}
@@ -45,9 +42,9 @@ def trials_frame(study: optuna.Study, sweep: Sweep) -> pd.DataFrame:
     rows = []
     for trial in study.get_trials(deepcopy=False):
         attrs = trial.user_attrs
-        if "excluded" in attrs or trial.state == optuna.trial.TrialState.WAITING:
+        if storage.excluded(trial) or trial.state == optuna.trial.TrialState.WAITING:
             continue
-        point = sweep.point_of(trial.params)
+        point = sweep.plan.point_of(trial.params)
         rows.append(
             {
                 "trial": trial.number,
@@ -60,7 +57,8 @@ def trials_frame(study: optuna.Study, sweep: Sweep) -> pd.DataFrame:
                 "diverged": bool(attrs.get("diverged", False)),
             }
         )
-    columns = ["trial", "state", "seed", *sweep.keys, *RESULTS, "run_dir", "command", "diverged"]
+    keys = sweep.plan.keys
+    columns = ["trial", "state", "seed", *keys, *RESULTS, "run_dir", "command", "diverged"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -69,7 +67,7 @@ def summary_frame(trials: pd.DataFrame, sweep: Sweep) -> pd.DataFrame:
     trials (a diverged trial counts with the epochs it finished)."""
     done = trials[trials["state"] == "complete"]
     columns = [
-        *sweep.keys,
+        *sweep.plan.keys,
         "n",
         "val_accuracy_mean",
         "val_accuracy_std",
@@ -79,11 +77,11 @@ def summary_frame(trials: pd.DataFrame, sweep: Sweep) -> pd.DataFrame:
     ]
     if done.empty:
         return pd.DataFrame(columns=columns)
-    keys = [done[key].map(repr) for key in sweep.keys]  # lists and floats group exactly
+    keys = [done[key].map(repr) for key in sweep.plan.keys]  # lists and floats group exactly
     grouped = done.groupby(keys, sort=False)
     summary = pd.DataFrame(
         {
-            **{key: grouped[key].first() for key in sweep.keys},
+            **{key: grouped[key].first() for key in sweep.plan.keys},
             "n": grouped.size(),
             "val_accuracy_mean": grouped["best_val_accuracy"].mean(),
             "val_accuracy_std": grouped["best_val_accuracy"].std(ddof=1),
@@ -100,41 +98,51 @@ def _log_axis(key: str, values: pd.Series) -> bool:
     return "learning_rate" in key or (numbers.min() > 0 and numbers.max() / numbers.min() >= 20)
 
 
+def _draw_grid(axis, summary: pd.DataFrame, trials: pd.DataFrame, sweep: Sweep) -> str:
+    """One line per value of the other swept keys: the mean over seeds, +-1 std as a band."""
+    metric, x = sweep.metric, sweep.x
+    others = [key for key in sweep.plan.keys if key != x]
+    groups = (
+        summary.groupby([summary[k].map(repr) for k in others], sort=False)
+        if others
+        else [((), summary)]
+    )
+    for _, group in groups:
+        group = group.sort_values(x)
+        name = ", ".join(label(k, group[k].iloc[0]) for k in others) or metric
+        mean, std = group[f"{metric}_mean"], group[f"{metric}_std"].fillna(0)
+        line = axis.plot(group[x].astype(float), mean, "o-", label=name)[0]
+        axis.fill_between(
+            group[x].astype(float), mean - std, mean + std, color=line.get_color(), alpha=0.2
+        )
+    axis.legend()
+    return ", mean +-1 std over seeds)"
+
+
+def _draw_search(axis, summary: pd.DataFrame, trials: pd.DataFrame, sweep: Sweep) -> str:
+    """One dot per finished trial."""
+    done = trials[trials["state"] == "complete"]
+    axis.plot(done[sweep.x].astype(float), done[f"best_{sweep.metric}"], "o", alpha=0.7)
+    return ")"
+
+
+DRAW = {"grid": _draw_grid, "search": _draw_search}  # keyed by the plan's kind
+
+
 def figure(summary: pd.DataFrame, trials: pd.DataFrame, sweep: Sweep, path: Path) -> None:
-    """The metric against the swept number: one line per value of the other swept keys, the
-    mean over seeds with a +-1 std band (a grid), or one dot per trial (a search)."""
-    metric, x = sweep.spec.metric, sweep.x
-    fig, axis = plt.subplots(figsize=(7, 4.5))
+    """The metric against the swept number, as the plan's kind draws it."""
+    metric, x = sweep.metric, sweep.x
+    fig, axis = plots.figure(figsize=(7, 4.5))
+    ending = ")"
     if x is None or summary.empty:
         axis.text(0.5, 0.5, "no numeric swept key, or no finished trial", ha="center")
-    elif sweep.spec.search is not None:
-        done = trials[trials["state"] == "complete"]
-        axis.plot(done[x].astype(float), done[f"best_{metric}"], "o", alpha=0.7)
     else:
-        others = [key for key in sweep.keys if key != x]
-        groups = (
-            summary.groupby([summary[k].map(repr) for k in others], sort=False)
-            if others
-            else [((), summary)]
-        )
-        for _, group in groups:
-            group = group.sort_values(x)
-            name = ", ".join(label(k, group[k].iloc[0]) for k in others) or metric
-            mean, std = group[f"{metric}_mean"], group[f"{metric}_std"].fillna(0)
-            line = axis.plot(group[x].astype(float), mean, "o-", label=name)[0]
-            axis.fill_between(
-                group[x].astype(float), mean - std, mean + std, color=line.get_color(), alpha=0.2
-            )
-        axis.legend()
-    if x is not None and not summary.empty:
+        ending = DRAW[sweep.plan.kind](axis, summary, trials, sweep)
         if _log_axis(x, trials[x].dropna()):
             axis.set_xscale("log")
         axis.set_xlabel(x)
-    axis.set_ylabel(
-        f"{metric} (best epoch"
-        + (", mean +-1 std over seeds)" if sweep.spec.search is None else ")")
-    )
-    axis.set_title(f"sweep {sweep.spec.name}: {len(sweep.spec.seeds)} seed(s) per point")
+    axis.set_ylabel(f"{metric} (at the best epoch{ending}")
+    axis.set_title(f"sweep {sweep.name}: {len(sweep.spec.seeds)} seed(s) per point")
     axis.grid(alpha=0.3)
     plots.save(fig, path)
 
@@ -163,12 +171,13 @@ def _wall_time(study: optuna.Study) -> float:
 
 
 def markdown(summary: pd.DataFrame, trials: pd.DataFrame, sweep: Sweep, wall: float) -> str:
-    metric = sweep.spec.metric
+    metric = sweep.metric
     states = trials["state"].value_counts().to_dict()
     lines = [
-        f"# Sweep {sweep.spec.name}",
+        f"# Sweep {sweep.name}",
         "",
-        f"Base config `{sweep.spec.base}`, metric `{metric}` at each trial's best epoch; "
+        f"Base config `{sweep.spec.base}`, metric `{metric}` at each trial's best epoch (its "
+        "lowest validation loss); "
         f"trials: {', '.join(f'{n} {s}' for s, n in states.items()) or 'none yet'}; "
         f"wall time {duration(wall)}.",
         "",
@@ -178,7 +187,7 @@ def markdown(summary: pd.DataFrame, trials: pd.DataFrame, sweep: Sweep, wall: fl
         best = summary.loc[
             summary[column].idxmax() if sweep.direction == "maximize" else summary[column].idxmin()
         ]
-        described = ", ".join(label(k, best[k]) for k in sweep.keys) or "the base config"
+        described = ", ".join(label(k, best[k]) for k in sweep.plan.keys) or "the base config"
         lines += [
             f"Best combination: {described}: {metric} {best[column]:.4f} (n={best['n']}).",
             "",

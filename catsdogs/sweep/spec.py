@@ -2,16 +2,14 @@
 
 A sweep file names a base training config, overrides for every trial (``set``), and either a
 ``grid`` (every combination, for every seed) or a ``search`` space (``trials`` runs chosen by a
-sampler, each with the first seed). Every dotted key must be a key of the training config and
-every value valid for it: the values are checked by loading the base config with them, and the
-typed values (``1e-4`` read by YAML as a string becomes the float it means) are what the sweep
-uses from then on.
+sampler, each with the first seed): a ``plan.Grid`` or a ``plan.Search``. Every dotted key must
+be a key of the training config and every value valid for it: the values are checked by
+loading the base config with them, and the typed values (``1e-4`` read by YAML as a string
+becomes the float it means) are what the sweep uses from then on.
 """
 
 from __future__ import annotations
 
-import itertools
-import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from catsdogs.config import MAX_SEED, Config, load
 from catsdogs.errors import UserError
+from catsdogs.sweep.plan import Grid, Plan, Point, Range, Search, yaml_text
 
 METRICS = {"val_accuracy": "maximize", "val_loss": "minimize"}
 
@@ -30,7 +29,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
-class Range(_Strict):
+class RangeField(_Strict):
     """A number between ``low`` and ``high`` (on a log scale with ``log``)."""
 
     low: float
@@ -38,7 +37,7 @@ class Range(_Strict):
     log: bool = False
 
     @model_validator(mode="after")
-    def _ordered(self) -> Range:
+    def _ordered(self) -> RangeField:
         if not self.low < self.high:
             raise ValueError("low must be below high")
         if self.log and self.low <= 0:
@@ -46,7 +45,7 @@ class Range(_Strict):
         return self
 
 
-class Choices(_Strict):
+class ChoicesField(_Strict):
     choices: list[Any] = Field(min_length=1)
 
 
@@ -55,7 +54,7 @@ class SweepFile(_Strict):
     base: Path
     set: dict[str, Any] = {}
     grid: dict[str, list[Any]] | None = None
-    search: dict[str, Range | Choices] | None = None
+    search: dict[str, RangeField | ChoicesField] | None = None
     sampler: Literal["tpe", "random"] = "tpe"
     trials: int | None = Field(None, ge=1, le=100_000)
     pruner: Literal["median"] | None = None
@@ -78,45 +77,24 @@ class SweepFile(_Strict):
         return self
 
 
-@dataclass(frozen=True)
-class Point:
-    """One training run of the sweep: the swept values and the seed."""
-
-    values: tuple[tuple[str, Any], ...]
-    seed: int
-
-    @property
-    def key(self) -> str:
-        """A name for the run directory, from the values and the seed (not a trial number)."""
-        parts = [f"{_short(k)}-{_text(v)}" for k, v in self.values] + [f"seed-{self.seed}"]
-        return re.sub(r"[^A-Za-z0-9_.=-]", "_", "_".join(parts))
-
-
-def _short(key: str) -> str:
-    """``optimizer.lookahead.enabled`` -> ``lookahead.enabled``: enough to tell keys apart."""
-    return ".".join(key.split(".")[-2:])
-
-
-def _text(value: Any) -> str:
-    """A value as YAML reads it back: ``true``, ``0.003``, ``[0.5, 1.0]``."""
-    text = yaml.safe_dump(value, default_flow_style=True, width=10**6)
-    return text.removesuffix("...\n").strip()
-
-
 @dataclass
 class Sweep:
-    """A checked sweep file: what to train and how to judge it."""
+    """A checked sweep file: what to train (``plan``) and how to judge it."""
 
     path: Path
     spec: SweepFile
     base: Path
     text: str
-    grid: dict[str, list[Any]]
-    integers: set[str]  # search keys whose config field is an integer
+    set: dict[str, Any]  # overrides for every trial, typed
+    plan: Plan
 
     @property
-    def keys(self) -> list[str]:
-        return list(self.grid or self.spec.search or {})
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def metric(self) -> str:
+        return self.spec.metric
 
     @property
     def direction(self) -> str:
@@ -125,51 +103,19 @@ class Sweep:
     @property
     def x(self) -> str | None:
         """The figure's x axis: the key the file names, else the first numeric swept key."""
-        if self.spec.x:
-            return self.spec.x
-        for key in self.keys:
-            values = self.grid.get(key) if self.grid else None
-            numeric = (
-                isinstance(self.spec.search.get(key), Range)
-                if self.spec.search
-                else all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-            )
-            if numeric:
-                return key
-        return None
-
-    def points(self) -> list[Point]:
-        """Every combination of the grid, for every seed, in a fixed order."""
-        combos = itertools.product(*self.grid.values())
-        return [
-            Point(tuple(zip(self.grid, combo)), seed)
-            for combo in combos
-            for seed in self.spec.seeds
-        ]
-
-    def point_of(self, params: dict[str, Any]) -> Point:
-        """The point an Optuna trial's parameters name (see ``param``)."""
-        values = []
-        for key in self.keys:
-            space = (self.spec.search or {}).get(key)
-            choices = self.grid.get(key) or (space.choices if isinstance(space, Choices) else None)
-            value = params[key]
-            if choices is not None:
-                value = next(v for v in choices if param(v) == value)
-            values.append((key, value))
-        return Point(tuple(values), params.get("seed", self.spec.seeds[0]))
+        return self.spec.x or next(iter(self.plan.numeric_keys), None)
 
     def overrides(self, point: Point) -> list[str]:
         """``--set`` values that make the base config into this point's config."""
-        fixed = {**self.spec.set, **dict(point.values), "seed": point.seed}
-        return [f"{key}={_text(value)}" for key, value in fixed.items()]
+        fixed = {**self.set, **dict(point.values), "seed": point.seed}
+        return [f"{key}={yaml_text(value)}" for key, value in fixed.items()]
 
     def config(self, point: Point) -> Config:
         return load(self.base, self.overrides(point))
 
     def base_config(self) -> Config:
         """The base config with the sweep's ``set`` applied (what every trial shares)."""
-        return load(self.base, [f"{key}={_text(value)}" for key, value in self.spec.set.items()])
+        return load(self.base, [f"{key}={yaml_text(value)}" for key, value in self.set.items()])
 
     def command(self, point: Point, data: Path, run_dir: Path) -> list[str]:
         """The ``catsdogs train`` arguments that run this point alone, as the sweep does."""
@@ -184,12 +130,6 @@ class Sweep:
             "--run-dir",
             str(run_dir),
         ]
-
-
-def param(value: Any) -> Any:
-    """A config value as an Optuna parameter: numbers, strings and booleans as they are,
-    anything else (a list such as ``crop_area``) as its YAML text."""
-    return value if value is None or isinstance(value, (bool, int, float, str)) else _text(value)
 
 
 def shell_line(arguments: list[str]) -> str:
@@ -207,7 +147,7 @@ def _describe(error: ValidationError) -> str:
 def _typed(base: Path, overrides: dict[str, Any], origin: str) -> dict[str, Any]:
     """Each value as the training config holds it, or one error naming the key."""
     try:
-        config = load(base, [f"{k}={_text(v)}" for k, v in overrides.items()])
+        config = load(base, [f"{k}={yaml_text(v)}" for k, v in overrides.items()])
     except UserError as err:
         reason = str(err).split(": ", 1)[-1]
         raise UserError(f"{origin}: {reason}") from None
@@ -223,6 +163,28 @@ def _typed(base: Path, overrides: dict[str, Any], origin: str) -> dict[str, Any]
             raise UserError(f"{origin}: {key!r} is a section, not a value")
         typed[key] = node
     return typed
+
+
+def _grid(spec: SweepFile, base: Path, fixed: dict[str, Any], path: Path) -> Grid:
+    values = {}
+    for key, listed in spec.grid.items():
+        if not listed:
+            raise UserError(f"{path}: grid.{key} has no values")
+        values[key] = [_typed(base, {**fixed, key: v}, f"{path}: grid")[key] for v in listed]
+    return Grid(values, spec.seeds)
+
+
+def _search(spec: SweepFile, base: Path, fixed: dict[str, Any], path: Path) -> Search:
+    space: dict[str, Range | list[Any]] = {}
+    for key, field in spec.search.items():
+        samples = field.choices if isinstance(field, ChoicesField) else [field.low, field.high]
+        typed = [_typed(base, {**fixed, key: v}, f"{path}: search")[key] for v in samples]
+        if isinstance(field, ChoicesField):
+            space[key] = typed
+        else:
+            integer = all(isinstance(v, int) and not isinstance(v, bool) for v in typed)
+            space[key] = Range(field.low, field.high, field.log, integer)
+    return Search(space, spec.trials, spec.seeds[0], spec.sampler, spec.pruner == "median")
 
 
 def read(path: Path) -> Sweep:
@@ -246,20 +208,12 @@ def read(path: Path) -> Sweep:
     swept = list(spec.grid or spec.search)
     if "seed" in swept or "seed" in spec.set:
         raise UserError(f"{path}: the seed is given by seeds: [...], not by set, grid or search")
-    spec.set = _typed(base, spec.set, f"{path}: set")
-    grid = {}
-    for key, values in (spec.grid or {}).items():
-        if not values:
-            raise UserError(f"{path}: grid.{key} has no values")
-        grid[key] = [_typed(base, {**spec.set, key: v}, f"{path}: grid")[key] for v in values]
-    integers = set()
-    for key, space in (spec.search or {}).items():
-        samples = space.choices if isinstance(space, Choices) else [space.low, space.high]
-        typed = [_typed(base, {**spec.set, key: v}, f"{path}: search")[key] for v in samples]
-        if isinstance(space, Choices):
-            space.choices = typed
-        elif all(isinstance(v, int) and not isinstance(v, bool) for v in typed):
-            integers.add(key)
+    fixed = _typed(base, spec.set, f"{path}: set")
+    plan = (
+        _grid(spec, base, fixed, path)
+        if spec.grid is not None
+        else _search(spec, base, fixed, path)
+    )
     if spec.x is not None and spec.x not in swept:
         raise UserError(f"{path}: x {spec.x!r} is not a swept key")
-    return Sweep(path, spec, base, text, grid, integers)
+    return Sweep(path, spec, base, text, fixed, plan)

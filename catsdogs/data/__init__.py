@@ -1,0 +1,10 @@
+"""The data stage: from a source (Kaggle, the PetImages zip, a folder or zip of the user's) to
+checked manifests, and from manifests to batches.
+
+sources/kaggle/download -> extract -> layout (labels from names) -> validate (both decoders,
+sharing ``images`` with training) -> splits -> ``prepare`` writes the manifests through
+``manifests``, their one reader and writer; ``pipeline`` turns a manifest into tf.data batches.
+
+May import: the foundation modules (``catsdogs.errors``, ``files``, ``paths``, ``process``,
+``config``) and itself. Nothing here knows about models, runs or sweeps.
+"""

@@ -1,0 +1,183 @@
+"""The tf.data input pipeline: prepare's manifests in, batches of (image, label) out.
+
+One readable path: read file -> decode (3 channels, any format prepare accepted) -> on training
+data, random resized crop and flip/rotate/brightness/contrast -> resize by the chosen policy ->
+batch -> prefetch. Images stay in [0, 255] float32: each backbone's own preprocessing is part
+of the model, so training and prediction cannot disagree on it. Every random op is stateless
+and seeded per element from one seed, so a seed gives the same batches on every run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import tensorflow as tf
+
+from catsdogs.config import DataConfig
+from catsdogs.data.images import decode_rgb
+from catsdogs.data.manifests import Manifest
+from catsdogs.errors import UserError
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def _stretch(image: tf.Tensor, size: int) -> tf.Tensor:
+    return tf.image.resize(image, [size, size])
+
+
+def _pad(image: tf.Tensor, size: int) -> tf.Tensor:
+    return tf.image.resize_with_pad(image, size, size)
+
+
+def _center_crop(image: tf.Tensor, size: int) -> tf.Tensor:
+    shape = tf.cast(tf.shape(image)[:2], tf.float32)
+    scaled = tf.cast(tf.math.ceil(shape * size / tf.reduce_min(shape)), tf.int32)
+    return tf.image.resize_with_crop_or_pad(tf.image.resize(image, scaled), size, size)
+
+
+# Keyed by config.RESIZE_POLICIES.
+RESIZERS: dict[str, Callable[[tf.Tensor, int], tf.Tensor]] = {
+    "stretch": _stretch,
+    "center-crop": _center_crop,
+    "pad": _pad,
+}
+
+
+def resize(image: tf.Tensor, size: int, policy: str) -> tf.Tensor:
+    """HxWx3 -> size x size x 3 float32, by stretching, center-cropping or padding."""
+    if policy not in RESIZERS:
+        raise UserError(f"resize policy must be one of {', '.join(RESIZERS)}; got {policy!r}")
+    return RESIZERS[policy](tf.cast(image, tf.float32), size)
+
+
+def _rotate(image: tf.Tensor, radians: tf.Tensor) -> tf.Tensor:
+    """Rotate about the centre, filling with the nearest edge pixels."""
+    height, width = tf.cast(tf.shape(image)[0], tf.float32), tf.cast(tf.shape(image)[1], tf.float32)
+    cos, sin = tf.cos(radians), tf.sin(radians)
+    x0 = (width - 1) / 2 - cos * (width - 1) / 2 + sin * (height - 1) / 2
+    y0 = (height - 1) / 2 - sin * (width - 1) / 2 - cos * (height - 1) / 2
+    transform = tf.stack([cos, -sin, x0, sin, cos, y0, 0.0, 0.0])[tf.newaxis]
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=image[tf.newaxis],
+        transforms=transform,
+        output_shape=tf.shape(image)[:2],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="NEAREST",
+    )[0]
+
+
+def _crop_box(shape: tf.Tensor, seed: tf.Tensor, config: DataConfig):
+    """A random box covering ``crop_area`` of the image with aspect ratio in [3/4, 4/3]."""
+    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+        shape,
+        tf.zeros([1, 0, 4]),
+        seed=seed,
+        min_object_covered=0.0,
+        aspect_ratio_range=(3 / 4, 4 / 3),
+        area_range=config.crop_area,
+        use_image_if_no_bounding_boxes=True,
+    )
+    return begin, size
+
+
+def random_crop(image: tf.Tensor, seed: tf.Tensor, config: DataConfig) -> tf.Tensor:
+    """Random resized crop of a decoded image."""
+    begin, size = _crop_box(tf.shape(image), seed, config)
+    return tf.slice(image, begin, size)
+
+
+def decode_random_crop(contents: tf.Tensor, seed: tf.Tensor, config: DataConfig):
+    """Random resized crop straight from the file: a JPEG decodes only the crop window."""
+
+    def jpeg() -> tf.Tensor:
+        begin, size = _crop_box(tf.io.extract_jpeg_shape(contents), seed, config)
+        window = tf.stack([begin[0], begin[1], size[0], size[1]])
+        return tf.image.decode_and_crop_jpeg(contents, window, channels=3)
+
+    return tf.cond(
+        tf.io.is_jpeg(contents), jpeg, lambda: random_crop(decode_rgb(contents), seed, config)
+    )
+
+
+def augment(cropped: tf.Tensor, seed: tf.Tensor, config: DataConfig) -> tf.Tensor:
+    """Resize a random crop, then flip, rotate (if asked), brightness and contrast."""
+    seeds = tf.random.experimental.stateless_split(seed, 4)
+    image = resize(cropped, config.image_size, "stretch")
+    image = tf.image.stateless_random_flip_left_right(image, seeds[0])
+    if config.max_rotation_degrees:
+        limit = config.max_rotation_degrees * math.pi / 180
+        image = _rotate(image, tf.random.stateless_uniform([], seeds[1], -limit, limit))
+    if config.brightness:
+        image = tf.image.stateless_random_brightness(image, config.brightness * 255, seeds[2])
+    if config.contrast:
+        image = tf.image.stateless_random_contrast(
+            image, 1 - config.contrast, 1 + config.contrast, seeds[3]
+        )
+    return tf.clip_by_value(image, 0.0, 255.0)
+
+
+def dataset(
+    manifest: Manifest,
+    config: DataConfig,
+    training: bool,
+    seed: int = 42,
+    with_labels: bool = True,
+    repeat: bool = False,
+) -> tf.data.Dataset:
+    """Batches of (image [B,S,S,3] float32 in [0,255], label [B,1] float32), or images alone,
+    from a manifest that ``manifests.read`` checked, as a config's ``data`` section asks;
+    ``seed`` (the config's) decides the order and every augmentation.
+
+    Training shuffles paths (cheap), not decoded images, and crops while decoding; with
+    ``cache`` it decodes once, caches the full images and crops from those instead. With
+    ``repeat`` the data never ends (each pass reshuffled and re-augmented) and every batch is
+    full, as a step-counting training loop wants.
+    """
+    paths, labels = manifest.paths, manifest.labels
+    if with_labels and labels is None:
+        raise UserError(f"manifest {manifest.path} has no 'label' column")
+    columns = (paths, [[float(label)] for label in labels]) if with_labels else (paths,)
+
+    def decode(path, *label):
+        return (decode_rgb(tf.io.read_file(path)), *label)
+
+    def finish(image, *label):
+        return (resize(image, config.image_size, config.resize), *label)
+
+    def finish_training(item, element_seed):
+        source, *label = item  # a decoded image when cached, else a path
+        crop_seed, augment_seed = tf.unstack(
+            tf.random.experimental.stateless_split(element_seed, 2)
+        )
+        if not config.augment:
+            return finish(source if config.cache else decode_rgb(tf.io.read_file(source)), *label)
+        if config.cache:
+            cropped = random_crop(source, crop_seed, config)
+        else:
+            cropped = decode_random_crop(tf.io.read_file(source), crop_seed, config)
+        return (augment(cropped, augment_seed, config), *label)
+
+    data = tf.data.Dataset.from_tensor_slices(columns)
+    if training:
+        if config.cache:
+            data = data.map(decode, num_parallel_calls=AUTOTUNE).cache()
+        # Manifests are sorted (all cats, then all dogs): only a full shuffle mixes them.
+        data = data.shuffle(len(paths), seed, reshuffle_each_iteration=True)
+        seeds = tf.data.Dataset.random(seed, rerandomize_each_iteration=True).batch(2)
+        data = tf.data.Dataset.zip(data, seeds).map(finish_training, num_parallel_calls=AUTOTUNE)
+    else:
+        data = data.map(decode, num_parallel_calls=AUTOTUNE).map(
+            finish, num_parallel_calls=AUTOTUNE
+        )
+        if config.cache:
+            data = data.cache()
+    if not with_labels:
+        data = data.map(lambda image: image)  # a bare tensor, not a 1-tuple, for predict()
+    if repeat:
+        data = data.repeat()
+    data = data.batch(config.batch_size).prefetch(AUTOTUNE)
+    deterministic = tf.data.Options()
+    deterministic.deterministic = True
+    return data.with_options(deterministic)

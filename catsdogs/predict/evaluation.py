@@ -1,0 +1,106 @@
+"""Scores of a model on labelled images: the numbers, the table a person reads, and eval.json
+(one schema, whether `catsdogs evaluate` or `catsdogs report` writes it)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from sklearn import metrics as skm
+
+from catsdogs import files
+from catsdogs.data import manifests
+from catsdogs.errors import UserError
+from catsdogs.predict import predictor
+from catsdogs.training.rundir import eval_path, run_of
+
+
+def scores(labels: np.ndarray, probabilities: np.ndarray) -> dict:
+    """Accuracy, log loss, ROC AUC, confusion matrix and per-class precision/recall (1 = dog)."""
+    labels = np.asarray(labels).astype(int).ravel()
+    probabilities = np.asarray(probabilities, dtype=np.float64).ravel()
+    predicted = (probabilities >= 0.5).astype(int)
+    precision, recall, _, support = skm.precision_recall_fscore_support(
+        labels, predicted, labels=[0, 1], zero_division=0
+    )
+    both = len(set(labels.tolist())) == 2
+    return {
+        "count": int(len(labels)),
+        "accuracy": float(skm.accuracy_score(labels, predicted)),
+        "log_loss": float(skm.log_loss(labels, probabilities, labels=[0, 1])),
+        "roc_auc": float(skm.roc_auc_score(labels, probabilities)) if both else None,
+        "confusion_matrix": skm.confusion_matrix(labels, predicted, labels=[0, 1]).tolist(),
+        "per_class": {
+            name: {"precision": float(p), "recall": float(r), "support": int(s)}
+            for name, p, r, s in zip(("cat", "dog"), precision, recall, support)
+        },
+    }
+
+
+def table(result: dict) -> str:
+    auc = "n/a (one class)" if result["roc_auc"] is None else f"{result['roc_auc']:.4f}"
+    (tn, fp), (fn, tp) = result["confusion_matrix"]
+    lines = [
+        f"images    {result['count']}",
+        f"accuracy  {result['accuracy']:.4f}",
+        f"log loss  {result['log_loss']:.4f}",
+        f"ROC AUC   {auc}",
+        "",
+        "confusion   pred cat  pred dog",
+        f"true cat  {tn:>10}{fp:>10}",
+        f"true dog  {fn:>10}{tp:>10}",
+        "",
+        "class   precision  recall  support",
+    ]
+    for name, row in result["per_class"].items():
+        lines.append(f"{name:<8}{row['precision']:>9.4f}{row['recall']:>8.4f}{row['support']:>9}")
+    return "\n".join(lines)
+
+
+def trained_epoch(model: Path) -> int | None:
+    """The epoch whose weights a run's model file holds: best.keras the best epoch, last.keras
+    the last one (None for a model outside a run, or another file)."""
+    run = run_of(model)
+    summary = run.summary() if run else None
+    if summary is None:
+        return None
+    return {"best.keras": summary.best_epoch, "last.keras": summary.epochs}.get(model.name)
+
+
+def record(model: Path, data: Path, tta: bool, labels, probabilities) -> dict:
+    """eval.json's content: what was scored, on what, how, and the scores."""
+    return {
+        "model": str(model),
+        "epoch": trained_epoch(model),
+        "data": str(data),
+        "tta": tta,
+        **scores(np.asarray(labels), probabilities),
+    }
+
+
+def save(result: dict, model_path: Path) -> Path:
+    """eval.json beside the model; a failure says the scores shown were not saved."""
+    path = eval_path(model_path)
+    try:
+        files.write_text(path, json.dumps(result, indent=2) + "\n")
+    except UserError as err:
+        raise UserError(f"{err} (the scores above are complete; they were not saved)") from None
+    return path
+
+
+def evaluate(
+    model: Path, data: Path, tta: bool = False, echo: Callable[[str], None] = print
+) -> Path:
+    """`catsdogs evaluate`: score ``model`` on a labelled manifest, print the table, write
+    eval.json beside the model; returns its path."""
+    model_path = predictor.find(model)
+    manifest = manifests.read(data, "labelled", echo)
+    loaded = predictor.load(model_path)  # a bad model fails before the images
+    probabilities = predictor.p_dog(loaded, manifest.paths, tta, checked=True)
+    result = record(model_path, data, tta, manifest.labels, probabilities)
+    echo(table(result))
+    path = save(result, model_path)
+    echo(f"wrote {path}")
+    return path

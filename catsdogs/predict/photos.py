@@ -1,0 +1,59 @@
+"""`catsdogs predict` on your own photos: P(dog) for each, as a table and, if asked, a CSV.
+
+Photos have names, not Kaggle ids, so this is not a submission: one row per image in the
+order given (``file``, ``p_dog``, ``label`` cat or dog), nothing written unless ``--out``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from catsdogs import files
+from catsdogs.predict import inputs, predictor
+
+
+def table(frame: pd.DataFrame) -> str:
+    """The rows as an aligned text table, the file names left, P(dog) right."""
+    width = max(len("file"), *(len(name) for name in frame["file"]))
+    lines = [f"{'file':<{width}}  P(dog)  label"]
+    lines += [f"{row.file:<{width}}  {row.p_dog:6.3f}  {row.label}" for row in frame.itertuples()]
+    return "\n".join(lines)
+
+
+def classify(
+    model: Path | None,
+    sources: list[Path],
+    out: Path | None,
+    tta: bool = True,
+    echo: Callable[[str], None] = print,
+) -> pd.DataFrame:
+    """P(dog) for every image in ``sources`` (images, folders, zips), printed; a CSV at
+    ``out`` when given."""
+    if out is not None:
+        files.check_file(out, "--out")
+    model_path = predictor.find(model)
+    with tempfile.TemporaryDirectory(prefix="catsdogs-photos-") as scratch:
+        images = inputs.photos(sources, Path(scratch))
+        loaded = predictor.load(model_path)
+        count = f"{len(images)} image" + ("s" if len(images) != 1 else "")
+        echo(f"model: {loaded}, {count}")
+        paths = images["path"].tolist()
+        probabilities = predictor.p_dog(
+            loaded, paths, tta, names=images["file"].tolist(), what="the"
+        )
+    frame = pd.DataFrame(
+        {
+            "file": images["file"],
+            "p_dog": probabilities,
+            "label": ["dog" if p >= 0.5 else "cat" for p in probabilities],
+        }
+    )
+    echo(table(frame))
+    if out is not None:
+        files.write_text(out, frame.to_csv(index=False, lineterminator="\n", float_format="%.6f"))
+        echo(f"wrote {out}: {len(frame)} rows")
+    return frame

@@ -1,0 +1,90 @@
+"""The Kaggle submission file: ``id,label``, one row per test image, ids ascending."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from catsdogs import files
+from catsdogs.data import manifests
+from catsdogs.errors import UserError
+from catsdogs.predict import inputs, predictor
+
+FORMATS = ("auto", "proba", "class")
+
+
+def choose_format(fmt: str, test: Path) -> tuple[str, str]:
+    """``auto``: the format of the competition's sample submission, which prepare records in
+    ``prepare.json`` beside the test manifest. dogs-vs-cats scores 0/1 labels by accuracy (its
+    sample reads ``1,0``), the Redux board probabilities by log loss (``1,0.5``)."""
+    if fmt not in FORMATS:
+        raise UserError(f"--format must be auto, proba or class; got {fmt!r}")
+    if fmt != "auto":
+        return fmt, "asked for with --format"
+    record = manifests.read_record(test.parent) if test.suffix.lower() == ".csv" else None
+    sample = (record or {}).get("sample_submission")
+    first = pd.read_csv(sample, nrows=1) if sample and Path(sample).is_file() else pd.DataFrame()
+    if "label" not in first or first.empty:
+        return "proba", "no competition sample submission known; --format class for 0/1 labels"
+    if float(first["label"].iloc[0]).is_integer():
+        return "class", f"{sample} has 0/1 labels: the accuracy board"
+    return "proba", f"{sample} has probabilities: the log-loss board"
+
+
+def table(ids: list[int], probabilities: np.ndarray, fmt: str, clip: float) -> pd.DataFrame:
+    """The submission's rows, ids ascending (written by ``write``). ``proba``: P(dog) clipped
+    to [clip, 1 - clip] (log-loss board); ``class``: 0 cat, 1 dog."""
+    if fmt not in FORMATS[1:]:
+        raise UserError(f"--format must be proba or class; got {fmt!r}")
+    if not 0 <= clip < 0.5:
+        raise UserError(f"--clip must be in [0, 0.5); got {clip}")
+    frame = pd.DataFrame({"id": np.asarray(ids, dtype=np.int64), "label": probabilities})
+    duplicated = frame["id"][frame["id"].duplicated()]
+    if len(duplicated):
+        raise UserError(f"test id {int(duplicated.iloc[0])} appears more than once")
+    frame = frame.sort_values("id", kind="stable").reset_index(drop=True)
+    if fmt == "class":
+        frame["label"] = (frame["label"] >= 0.5).astype(int)
+    else:
+        frame["label"] = frame["label"].clip(clip, 1 - clip)
+    return frame
+
+
+def write(frame: pd.DataFrame, path: Path) -> None:
+    """Atomically: a half-written submission never exists."""
+    if frame["label"].dtype.kind == "f":
+        text = frame.to_csv(index=False, lineterminator="\n", float_format="%.6f")
+    else:
+        text = frame.to_csv(index=False, lineterminator="\n")
+    files.write_text(path, text)
+
+
+def predict_and_write(
+    model: Path | None,
+    test: Path,
+    out: Path,
+    fmt: str,
+    clip: float,
+    tta: bool = True,
+    echo: Callable[[str], None] = print,
+) -> pd.DataFrame:
+    """`catsdogs predict`: every test image checked, predicted, and written as a submission."""
+    fmt, why = choose_format(fmt, test)
+    table([], np.zeros(0), fmt, clip)  # argument errors before any slow work
+    files.check_file(out, "--out")
+    echo(f"format: {fmt} ({why})")
+    model_path = predictor.find(model)
+    with tempfile.TemporaryDirectory(prefix="catsdogs-predict-") as scratch:
+        images = inputs.test_images(test, Path(scratch), echo)
+        loaded = predictor.load(model_path)  # a bad model fails before the images
+        echo(f"model: {loaded}, {len(images)} test images from {test}")
+        paths, checked = images["path"].tolist(), inputs.is_manifest(test)
+        probabilities = predictor.p_dog(loaded, paths, tta, checked=checked)
+    frame = table(images["id"].tolist(), probabilities, fmt, clip)
+    write(frame, out)
+    echo(f"wrote {out}: {len(frame)} rows, ids {frame['id'].min()}..{frame['id'].max()}")
+    return frame

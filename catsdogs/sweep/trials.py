@@ -1,0 +1,216 @@
+"""The sweep's trials: workers take them from the study one at a time, and each is one
+`catsdogs train` process in its own run directory, judged by that run's summary.
+
+A worker pops a trial from the queue (an atomic update in the storage, so two workers never
+pop the same trial); the plan decides whether it runs or steps aside (see ``plan``). Each
+epoch's metric is reported to the study as the run writes it, so a pruner can stop a trial.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from catsdogs import process
+from catsdogs.sweep import processes, results, storage
+from catsdogs.sweep.plan import Point
+from catsdogs.sweep.spec import Sweep, shell_line
+from catsdogs.training.rundir import STATE, RunDir
+from catsdogs.training.timing import duration
+
+POLL_SECONDS = 1.0
+
+
+@dataclass
+class Settings:
+    sweep: Sweep
+    data: Path
+    out: Path
+    storage: str
+    jobs: int = 1
+    worker: int | None = None  # set in a worker process that --jobs started
+    echo: Callable[[str], None] = print
+
+
+def open_study(settings: Settings, create: bool = True) -> optuna.Study:
+    """The sweep's study: reproducible with one worker, and several workers never all draw
+    the same points (each samples from its own seed)."""
+    sweep = settings.sweep
+    seed = sweep.spec.seeds[0] + (settings.worker or 0)
+    return storage.open_study(
+        settings.storage,
+        sweep.name,
+        sweep.direction,
+        sweep.plan.sampler(seed),
+        sweep.plan.pruner(),
+        sweep.text,
+        sweep.path.name,
+        create,
+    )
+
+
+@dataclass
+class Outcome:
+    state: TrialState
+    value: float | None
+    attrs: dict[str, Any]
+
+
+def _results(run: RunDir, metric: str) -> dict[str, Any] | None:
+    """What trials.csv records of a run, by the run's own summary (its best epoch is the
+    lowest validation loss); ``value`` is the sweep's metric at that epoch."""
+    summary = run.summary()
+    if summary is None:
+        return None
+    return {
+        "best_val_loss": summary.best_val_loss,
+        "best_val_accuracy": summary.best_val_accuracy,
+        "best_epoch": summary.best_epoch,
+        "epochs": summary.epochs,
+        "seconds": summary.seconds,
+        "value": summary.best_val_loss if metric == "val_loss" else summary.best_val_accuracy,
+    }
+
+
+def _train(
+    settings: Settings, trial: optuna.Trial, run: RunDir, arguments: list[str]
+) -> tuple[int, bool]:
+    """Run ``catsdogs train`` for the trial, reporting each epoch's metric to the study as it
+    comes (the pruner judges on them); returns the exit code and whether it was pruned."""
+    metric = settings.sweep.metric
+    log = None
+    if settings.jobs > 1:  # several trains at once: their bars would garble the terminal
+        (settings.out / "logs").mkdir(parents=True, exist_ok=True)
+        log = open(settings.out / "logs" / f"{run.path.name}.log", "ab")  # noqa: SIM115
+    child = processes.catsdogs(arguments, stdout=log, stderr=subprocess.STDOUT if log else None)
+    reported, pruned = 0, False
+    try:
+        while True:
+            ended = child.poll() is not None
+            for _, row in run.history().iloc[reported:].iterrows():
+                trial.report(float(row[metric]), int(row["epoch"]))
+                reported += 1
+            if ended:
+                break
+            if reported and trial.should_prune():
+                pruned = True
+                child.terminate()
+                child.wait()
+                break
+            time.sleep(POLL_SECONDS)
+    except BaseException:
+        child.kill()
+        child.wait()
+        raise
+    finally:
+        if log:
+            log.close()
+    return child.returncode, pruned
+
+
+def run_trial(settings: Settings, trial: optuna.Trial, point: Point) -> Outcome:
+    """Train the trial's point (continuing its run directory if it has one) and judge it."""
+    sweep = settings.sweep
+    name = trial.user_attrs.get("run_dir") or sweep.plan.run_name(trial, point)
+    run = RunDir(settings.out / "runs" / name)
+    arguments = sweep.command(point, settings.data, run.path)
+    for key, value in {
+        "point": point.key,
+        "run_dir": name,
+        "host": socket.gethostname(),
+        "process": process.this_process(),
+        "command": shell_line(arguments),
+    }.items():
+        trial.set_user_attr(key, value)
+    if run.path.is_dir() and run.finished:
+        code, pruned = 0, False  # it trained to its end before its worker was cut off
+    else:
+        code, pruned = _train(settings, trial, run, arguments)
+    found = _results(run, sweep.metric)
+    message = run.state.get("message", "") if (run.path / STATE).is_file() else ""
+    attrs = dict(found or {})
+    value = attrs.pop("value", None)
+    if pruned:
+        return Outcome(TrialState.PRUNED, None, attrs)
+    if code == 0 and found:
+        return Outcome(TrialState.COMPLETE, value, attrs)
+    if "diverged" in message and found:
+        return Outcome(TrialState.COMPLETE, value, {**attrs, "diverged": True})
+    reason = message or f"catsdogs train exited with {code}"
+    return Outcome(
+        TrialState.FAIL, None, {**attrs, "error": reason, "diverged": "diverged" in message}
+    )
+
+
+def _progress(
+    study: optuna.Study,
+    sweep: Sweep,
+    number: int,
+    point: Point,
+    outcome: Outcome,
+    seconds: float,
+    jobs: int,
+    durations: list[float],
+) -> str:
+    """``trial 7/30: lookahead on, learning_rate 0.03, seed 1 -> val_acc 0.861 (3m12s);
+    23 left, ~1h10m``."""
+    total = sweep.plan.total
+    done = storage.finished(study)
+    # This trial's place among the finished ones: two workers that finish together get
+    # their own numbers.
+    mine = next((t.datetime_complete for t in done if t.number == number), None)
+    place = sum(1 for t in done if t.datetime_complete <= mine) if mine else None
+    left = max(0, total - len(done))
+    what = ", ".join(results.label(k, v) for k, v in point.values) + f", seed {point.seed}"
+    if outcome.state == TrialState.COMPLETE:
+        result = f"{results.short_metric(sweep.metric)} {outcome.value:.3f}"
+        result += " (diverged)" if outcome.attrs.get("diverged") else ""
+    else:
+        result = outcome.state.name.lower()
+        if "error" in outcome.attrs:
+            result += f": {outcome.attrs['error']}"
+    eta = ""
+    if left and durations:
+        eta = f", ~{duration(sum(durations) / len(durations) * left / jobs)}"
+    took = duration(seconds)
+    head = f"trial {place}/{total}" if place else f"trial #{number} (not counted)"
+    return f"{head}: {what} -> {result} ({took}); {left} left{eta}"
+
+
+def work(settings: Settings, study: optuna.Study) -> None:
+    """Take trials until the study has nothing left for this worker."""
+    sweep, plan = settings.sweep, settings.sweep.plan
+    spaces = plan.distributions()
+    durations: list[float] = []
+    while plan.has_work(study):
+        trial = study.ask(fixed_distributions=spaces)
+        point = plan.point_of(trial.params)
+        refusal = plan.refusal(study, trial, point)
+        if refusal is not None:
+            storage.step_aside(study, trial, refusal)
+            continue
+        started = time.monotonic()
+        try:
+            outcome = run_trial(settings, trial, point)
+        except BaseException:
+            trial.set_user_attr("error", "interrupted")
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+        for key, value in outcome.attrs.items():
+            trial.set_user_attr(key, value)
+        study.tell(trial, outcome.value, state=outcome.state)
+        seconds = time.monotonic() - started
+        durations.append(seconds)
+        results.write(study, sweep, settings.out)
+        line = _progress(
+            study, sweep, trial.number, point, outcome, seconds, settings.jobs, durations
+        )
+        settings.echo(line)

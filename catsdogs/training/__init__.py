@@ -1,0 +1,12 @@
+"""The training stage: from a config and checked manifests to a run directory.
+
+``train`` (the command) -> ``runs`` (which run: new, continued or reused) -> ``trainer`` (model,
+optimizer and compiled steps under a tf.distribute strategy from ``devices``) ->
+``checkpoints`` (continue exactly) -> ``loop`` (the epochs; ``decisions`` for the learning rate
+and stopping, ``timing`` for durations and the long-run warning) -> ``rundir`` (the one owner
+of a run's files and of its summary) and ``curves`` (curves.png).
+
+May import: ``catsdogs.data``, ``catsdogs.model``, ``catsdogs.optim`` and the foundation
+modules. ``rundir``, ``runs`` and ``timing`` load neither TensorFlow nor Keras, so prediction
+and sweeps read runs quickly.
+"""

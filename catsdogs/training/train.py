@@ -1,0 +1,127 @@
+"""`catsdogs train`: check the data and the config, choose the run, build the trainer, continue
+from the run's checkpoint, run the epochs, and sum the run up.
+
+Everything that can be refused (the data, the config, a checkpoint that no longer fits the
+model) is refused before the run directory is created or changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from catsdogs.config import Config, dump
+from catsdogs.data import manifests
+from catsdogs.errors import UserError
+from catsdogs.training import curves, devices, loop, runs
+from catsdogs.training.checkpoints import Checkpoints
+from catsdogs.training.rundir import CHECKPOINTS, CURVES, RunDir, Summary
+from catsdogs.training.trainer import Trainer
+
+
+def with_data(config: Config, data: manifests.TrainingData) -> Config:
+    """The config as a run records it: the data's absolute folder and identity filled in;
+    refused for data it cannot train on."""
+    if config.data.batch_size > len(data.train):
+        raise UserError(
+            f"data.batch_size {config.data.batch_size} is larger than the {len(data.train)} "
+            f"images of {data.train.path}"
+        )
+    wanted = config.data.identity
+    if wanted is not None and wanted != data.identity:
+        raise UserError(
+            f"the config trains only on data with identity {wanted}; {data.folder} has "
+            f"identity {data.identity}"
+        )
+    resolved = config.data.model_copy(update={"dir": data.folder, "identity": data.identity})
+    return config.model_copy(update={"data": resolved})
+
+
+def _restore(trainer: Trainer, run: RunDir, checkpoints: Checkpoints, now: str, echo) -> int:
+    """The epochs the run's newest usable checkpoint holds (0 for a new run); a run that
+    trained epochs but has no usable checkpoint is refused, never silently started over."""
+    if not run.exists:
+        return 0
+    if checkpoints.restore(run.config_text(), now, echo):
+        return int(trainer.epochs_done.numpy())
+    trained = int(run.state.get("epochs_done", 0)) or len(run.history())
+    if trained:
+        raise UserError(
+            f"run {run.path} trained {trained} epoch(s) but has no usable checkpoint in "
+            f"{CHECKPOINTS}/; train into another --run-dir"
+        )
+    return 0
+
+
+def train(
+    config: Config,
+    data_dir: Path | None = None,
+    run_dir: Path | None = None,
+    resume: bool = False,
+    echo: Callable[[str], None] = print,
+    reuse: bool = False,
+) -> Path:
+    """Train ``config`` into a run directory and return its path. With ``reuse`` (what
+    ``make run`` asks), a finished run of the same config and data is returned untouched.
+
+    Under MultiWorkerMirroredStrategy every worker trains the same replica of the model; the
+    chief (worker 0) writes ``run_dir``, worker i its own ``<run_dir>.worker-<i>``, so no two
+    processes ever write the same file.
+    """
+    if resume and reuse:
+        raise UserError("--resume trains on, --reuse-finished trains nothing: pick one")
+    index = devices.worker_index()
+    if index:
+        if run_dir is None:
+            raise UserError("with TF_CONFIG, pass the same --run-dir to every worker")
+        run_dir = run_dir.with_name(f"{run_dir.name}.worker-{index}")
+    # First: MultiWorkerMirroredStrategy must exist before any TensorFlow op runs, and checking
+    # a hand-made manifest decodes its images with TensorFlow.
+    strategy = devices.strategy()
+    data = manifests.read_training_data(data_dir or config.data.dir, echo)
+    config = with_data(config, data)
+    text = dump(config)
+    with runs.for_training(config.name, text, data.identity, run_dir, resume, echo, reuse) as run:
+        if reuse and run.exists and run.finished:
+            summary = run.summary()
+            echo(
+                f"{run.path} has already trained this config on this data (best val_acc "
+                f"{summary.best_val_accuracy:.4f} at epoch {summary.best_epoch}); not training "
+                "again"
+            )
+            return run.path
+        trainer = Trainer(config, data, strategy)
+        checkpoints = Checkpoints(trainer.checkpoint, run)
+        resumed = run.exists
+        start = _restore(trainer, run, checkpoints, text, echo)
+        if resume and start >= config.training.epochs:
+            raise UserError(
+                f"run {run.path} has trained {start} epochs; --resume trains on only with "
+                f"training.epochs above {start}"
+            )
+        run.start(text, start)
+        echo(f"run directory: {run.path}")
+        if resumed:
+            echo(f"resuming {run.path} after epoch {start} of {config.training.epochs}")
+        echo(
+            f"devices: {devices.describe(trainer.strategy)}; mixed precision "
+            f"{'on' if trainer.mixed else 'off'}, XLA {'on' if trainer.jit else 'off'}"
+        )
+        history = loop.fit(trainer, run, checkpoints, start, echo)
+        if len(history):
+            _finish(run, trainer, history)
+    return run.path
+
+
+def _finish(run: RunDir, trainer: Trainer, history: pd.DataFrame) -> None:
+    """The figure and the summary of a run that trained to its end."""
+    curves.draw(history, run.path / CURVES)
+    run.write_metrics(
+        Summary.of(history),
+        mixed_precision=trainer.mixed,
+        jit_compile=trainer.jit,
+        replicas=trainer.strategy.num_replicas_in_sync,
+    )
+    run.set_state("finished", int(history["epoch"].iloc[-1]))

@@ -1,0 +1,383 @@
+"""predict, evaluate and report: the files Kaggle and people read."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import (
+    PNG,
+    cli,
+    labelled_frame,
+    loss_and_accuracy,
+    p_dog_by_hand,
+    real_data,
+    smoke_train,
+    tiny_model,
+)
+from imagefactory import jpeg_bytes, labelled_images
+from sklearn import metrics as skm
+
+from catsdogs.data import manifests
+from catsdogs.errors import UserError
+from catsdogs.predict import evaluation, submission
+
+
+def test_submission_format_matches_the_competition_sample(shared_data):
+    sample = (shared_data / "sampleSubmission.csv").read_bytes()
+    ids = list(range(12500, 0, -1))  # given out of order
+    frame = submission.table(ids, np.linspace(0, 1, len(ids)), "class", 0.005)
+    out = frame.to_csv(index=False, lineterminator="\n").encode()
+    assert out.splitlines()[0] == sample.splitlines()[0] == b"id,label"
+    assert len(out.splitlines()) == len(sample.splitlines())
+    assert [line.split(b",")[0] for line in out.splitlines()] == [
+        line.split(b",")[0] for line in sample.splitlines()
+    ]
+    # 1 (dog) where P(dog) >= 0.5: sorted by id, the probabilities run from 1 down to 0.
+    by_id = np.linspace(0, 1, len(ids))[::-1]
+    assert frame["label"].tolist() == (by_id >= 0.5).astype(int).tolist()
+
+
+def test_ids_sorted_each_once_and_probabilities_clipped(tmp_path):
+    frame = submission.table([3, 1, 2], np.array([1.0, 0.0, 0.7]), "proba", 0.005)
+    assert frame["id"].tolist() == [1, 2, 3]
+    assert frame["label"].tolist() == pytest.approx([0.005, 0.7, 0.995])
+    submission.write(frame, tmp_path / "s.csv")
+    assert (tmp_path / "s.csv").read_text() == "id,label\n1,0.005000\n2,0.700000\n3,0.995000\n"
+    with pytest.raises(UserError, match="test id 2 appears more than once"):
+        submission.table([1, 2, 2], np.zeros(3), "proba", 0.005)
+    with pytest.raises(UserError, match="--format must be proba or class"):
+        submission.table([1], np.zeros(1), "probability", 0.005)
+
+
+def write_images(folder: Path, names: list[str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(names):
+        (folder / name).write_bytes(jpeg_bytes(size=(40 + i, 30), seed=i))
+
+
+def test_tta_changes_nothing_for_a_flip_invariant_model(tmp_path):
+    write_images(tmp_path / "test", ["3.jpg", "1.jpg", "2.jpg", "10.jpg"])
+    for invariant in (True, False):
+        model = tiny_model(tmp_path / f"m{invariant}.keras", flip_invariant=invariant)
+        outputs = {}
+        for flag in ("--tta", "--no-tta"):
+            out = tmp_path / f"{invariant}{flag}.csv"
+            done = cli("predict", "--model", model, "--test", tmp_path / "test", "--out", out, flag)
+            assert done.exit_code == 0, done.output
+            outputs[flag] = pd.read_csv(out)
+            assert outputs[flag]["id"].tolist() == [1, 2, 3, 10]
+        same = np.allclose(outputs["--tta"]["label"], outputs["--no-tta"]["label"], atol=1e-6)
+        assert same == invariant  # and TTA really does something for a model that can tell
+
+
+def test_zip_source_and_class_format(tmp_path):
+    write_images(tmp_path / "test1", ["1.jpg", "2.jpg"])
+    with zipfile.ZipFile(tmp_path / "test1.zip", "w") as zf:
+        for path in sorted((tmp_path / "test1").iterdir()):
+            zf.write(path, f"test1/{path.name}")
+    model = tiny_model(tmp_path / "m.keras")
+    out = tmp_path / "sub.csv"
+    done = cli(
+        "predict",
+        "--model",
+        model,
+        "--test",
+        tmp_path / "test1.zip",
+        "--out",
+        out,
+        "--format",
+        "class",
+    )
+    assert done.exit_code == 0, done.output
+    frame = pd.read_csv(out)
+    p_dog = p_dog_by_hand(model, sorted((tmp_path / "test1").iterdir()), tta=True)
+    assert frame["id"].tolist() == [1, 2]
+    assert frame["label"].tolist() == (p_dog >= 0.5).astype(int).tolist()
+
+
+@pytest.mark.parametrize(
+    ("sample", "expected"),
+    [("sampleSubmission.csv", "class"), ("sample_submission_redux.csv", "proba"), (None, "proba")],
+)
+def test_default_format_follows_the_competition_sample(shared_data, tmp_path, sample, expected):
+    # dogs-vs-cats scores 0/1 labels by accuracy (its sample says `1,0`); the Redux board
+    # scores probabilities by log loss (`1,0.5`). prepare records the sample it found; with
+    # no sample, probabilities.
+    write_images(tmp_path / "test1", ["1.jpg", "2.jpg", "3.jpg"])
+    rows = {"path": [str(p) for p in sorted((tmp_path / "test1").iterdir())], "id": [1, 2, 3]}
+    known = str(shared_data / sample) if sample else None
+    manifests.write_set(tmp_path, {"test.csv": pd.DataFrame(rows)}, {"sample_submission": known})
+    out, model = tmp_path / "sub.csv", tiny_model(tmp_path / "m.keras")
+    done = cli("predict", "--model", model, "--test", tmp_path / "test.csv", "--out", out)
+    assert done.exit_code == 0, done.output
+    assert f"format: {expected} (" in done.output
+    labels = pd.read_csv(out)["label"]
+    p_dog = p_dog_by_hand(model, rows["path"], tta=True)
+    if expected == "class":
+        assert labels.dtype.kind == "i"
+        assert labels.tolist() == (p_dog >= 0.5).astype(int).tolist()
+    else:  # clipped to [0.005, 0.995], written with 6 decimals
+        assert labels.dtype.kind == "f"
+        assert labels.to_numpy() == pytest.approx(np.clip(p_dog, 0.005, 0.995), abs=2e-6)
+
+
+def test_unreadable_test_image_names_the_file_and_writes_nothing(tmp_path):
+    write_images(tmp_path / "test", ["1.jpg", "2.jpg"])
+    (tmp_path / "test" / "3.jpg").write_bytes(b"")
+    out = tmp_path / "sub.csv"
+    done = cli(
+        "predict",
+        "--model",
+        tiny_model(tmp_path / "m.keras"),
+        "--test",
+        tmp_path / "test",
+        "--out",
+        out,
+    )
+    assert done.exit_code == 1
+    assert f"cannot read test image {tmp_path / 'test' / '3.jpg'}: empty" in done.output
+    assert not out.exists()
+
+
+def test_a_model_file_resizes_as_it_was_trained_alone_as_in_its_run(tmp_path):
+    # A wide image: stretched and padded to the model's square, it gives two inputs.
+    (tmp_path / "test1").mkdir()
+    (tmp_path / "test1" / "1.jpg").write_bytes(jpeg_bytes(size=(96, 24), seed=3))
+    image = tmp_path / "test1" / "1.jpg"
+    got = {}
+    for policy in ("stretch", "pad"):
+        model = tiny_model(tmp_path / f"{policy}.keras", flip_invariant=False, resize=policy)
+        out = tmp_path / f"{policy}.csv"
+        args = ["--model", model, "--test", tmp_path / "test1", "--out", out, "--no-tta"]
+        done = cli("predict", *args, "--format", "proba", "--clip", "0")
+        assert done.exit_code == 0, done.output
+        assert f"({policy} resize)" in done.output
+        got[policy] = pd.read_csv(out)["label"].iloc[0]
+        assert got[policy] == pytest.approx(
+            p_dog_by_hand(model, [image], resize=policy)[0], abs=2e-6
+        )
+    assert got["stretch"] != pytest.approx(got["pad"], abs=1e-4)  # the policy mattered
+
+
+def test_a_model_that_does_not_record_its_resize_policy_is_refused(tmp_path):
+    import keras
+
+    inputs = keras.Input((32, 32, 3))
+    outputs = keras.layers.Dense(1, activation="sigmoid")(keras.layers.Flatten()(inputs))
+    keras.Model(inputs, outputs).save(tmp_path / "plain.keras")
+    write_images(tmp_path / "test1", ["1.jpg"])
+    done = cli("predict", "--model", tmp_path / "plain.keras", "--test", tmp_path / "test1")
+    assert done.exit_code == 1
+    assert done.output.strip().splitlines()[-1] == (
+        f"error: model {tmp_path / 'plain.keras'} does not record how its images were resized "
+        "(a ResizePolicy layer); only models saved by `catsdogs train` can be used"
+    )
+
+
+def test_image_without_an_id_is_refused(tmp_path):
+    write_images(tmp_path / "test", ["1.jpg", "cat.jpg"])
+    done = cli(
+        "predict",
+        "--model",
+        tiny_model(tmp_path / "m.keras"),
+        "--test",
+        tmp_path / "test",
+        "--out",
+        tmp_path / "s.csv",
+    )
+    assert done.exit_code == 1 and "has no integer id" in done.output
+
+
+def test_scores_equal_sklearn_and_hand_computed_values():
+    labels = np.array([0, 0, 1, 1, 1, 0])
+    probabilities = np.array([0.1, 0.6, 0.8, 0.4, 0.9, 0.2])
+    result = evaluation.scores(labels, probabilities)
+    assert result["accuracy"] == pytest.approx(4 / 6)
+    by_hand = -np.mean(np.log([0.9, 0.4, 0.8, 0.4, 0.9, 0.8]))
+    assert result["log_loss"] == pytest.approx(by_hand)
+    assert result["roc_auc"] == pytest.approx(skm.roc_auc_score(labels, probabilities))
+    assert result["roc_auc"] == pytest.approx(8 / 9)  # 8 of the 9 dog/cat pairs ranked right
+    assert result["confusion_matrix"] == [[2, 1], [1, 2]]
+    assert result["per_class"]["dog"] == {"precision": 2 / 3, "recall": 2 / 3, "support": 3}
+    assert "accuracy  0.6667" in evaluation.table(result)
+
+
+def test_evaluate_and_report_on_a_run(tmp_path):
+    paths = labelled_images(tmp_path / "images", 6)
+    val = tmp_path / "val.csv"
+    labelled_frame(paths, sha256=False).to_csv(val, index=False)
+    run = tmp_path / "run"
+    run.mkdir()
+    tiny_model(run / "best.keras", flip_invariant=False)
+    (run / "config.yaml").write_text("data:\n  dir: nowhere\n  resize: stretch\n")
+    pd.DataFrame(
+        {
+            "epoch": [1, 2, 3],
+            "loss": [0.7, 0.6, 0.5],
+            "accuracy": [0.5, 0.6, 0.7],
+            "val_loss": [0.71, 0.65, 0.66],
+            "val_accuracy": [0.5, 0.5, 0.6],
+            "learning_rate": [0.01] * 3,
+            "seconds": [2.0, 2.0, 2.0],
+        }
+    ).to_csv(run / "history.csv", index=False)
+
+    # The scores, computed here from the model's P(dog) for each image.
+    labels = pd.read_csv(val)["label"].to_numpy()
+    p_dog = p_dog_by_hand(run / "best.keras", paths)
+    log_loss, accuracy = loss_and_accuracy(labels, p_dog)
+    mistakes = int(((p_dog >= 0.5) != (labels == 1)).sum())
+
+    done = cli("evaluate", "--model", run, "--data", val)
+    assert done.exit_code == 0, done.output
+    result = json.loads((run / "eval.json").read_text())
+    assert (result["model"], result["count"]) == (str(run / "best.keras"), 6)
+    assert (result["epoch"], result["data"], result["tta"]) == (2, str(val), False)
+    assert result["accuracy"] == pytest.approx(accuracy)
+    assert result["log_loss"] == pytest.approx(log_loss, rel=1e-5)
+    assert result["roc_auc"] == pytest.approx(skm.roc_auc_score(labels, p_dog), abs=1e-6)
+    # The table printed says the same.
+    shown = dict(re.findall(r"(images|accuracy|log loss) +(\S+)\n", done.output))
+    assert shown["images"] == "6"
+    assert float(shown["accuracy"]) == pytest.approx(accuracy, abs=5e-5)
+    assert float(shown["log loss"]) == pytest.approx(log_loss, abs=5e-5)
+
+    done = cli("report", run, "--data", val)
+    assert done.exit_code == 0, done.output
+    report = (run / "report.md").read_text()
+    for name in ("curves.png", "roc.png", "confusion.png", "mistakes.png"):
+        assert (run / name).read_bytes()[:8] == PNG, name
+        assert f"]({name})" in report
+    assert (
+        f"Model: `best.keras`, epoch 2 of 3 (the lowest validation loss), evaluated on `{val}` "
+        "(6 images)." in report
+    )
+    # report writes eval.json as evaluate does: the same fields, the same scores.
+    reported = json.loads((run / "eval.json").read_text())
+    assert reported.keys() == result.keys()
+    assert reported["accuracy"] == result["accuracy"] and reported["epoch"] == 2
+    assert f"accuracy  {accuracy:.4f}\n" in report
+    assert f"## The {mistakes} most confident mistakes\n" in report
+    assert f"```yaml\n{(run / 'config.yaml').read_text().rstrip()}\n```" in report
+
+
+ODD_NAMES = ["my cat.jpg", "chien-été.png", "1.jpg", "sub/Ünïcode dog.jpeg"]
+LEFT_BEHIND = ["._my cat.jpg", ".DS_Store", "Thumbs.db", "notes.txt"]
+
+
+def odd_folder(folder: Path) -> list[Path]:
+    """Photos with the names people give them, plus what operating systems leave beside."""
+    for i, name in enumerate(ODD_NAMES):
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(jpeg_bytes(size=(36 + 3 * i, 30), seed=10 + i))
+    for name in LEFT_BEHIND:
+        (folder / name).write_bytes(b"\x00\x05\x16\x07 not an image")
+    return sorted(folder / name for name in ODD_NAMES)
+
+
+def read_table(output: str) -> list[tuple[str, float, str]]:
+    lines = output.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.endswith("P(dog)  label"))
+    rows = []
+    for line in lines[header + 1 :]:
+        if not line or line.startswith("wrote "):
+            break
+        name, p_dog, label = line.rsplit(maxsplit=2)
+        rows.append((name.rstrip(), float(p_dog), label))
+    return rows
+
+
+def test_photos_in_a_folder_each_once_with_its_name_and_nothing_written(tmp_path):
+    model = tiny_model(tmp_path / "m.keras", flip_invariant=False)
+    photos = odd_folder(tmp_path / "my pets")
+    done = cli("predict", "--model", model, tmp_path / "my pets")
+    assert done.exit_code == 0, done.output
+    expected = p_dog_by_hand(model, photos, tta=True)
+    rows = read_table(done.output)
+    assert [r[0] for r in rows] == [str(p) for p in photos]  # the 1.jpg among them: a photo
+    assert [r[1] for r in rows] == pytest.approx(expected, abs=5e-4)
+    assert [r[2] for r in rows] == ["dog" if p >= 0.5 else "cat" for p in expected]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.keras", "my pets"]
+
+
+def test_photos_from_arguments_and_a_zip_into_a_csv(tmp_path):
+    model = tiny_model(tmp_path / "m.keras", flip_invariant=False)
+    photos = odd_folder(tmp_path / "pets")
+    archive = tmp_path / "pets.zip"
+    with zipfile.ZipFile(archive, "w") as zf:  # Python marks non-ASCII names as UTF-8
+        for path in sorted((tmp_path / "pets").rglob("*")):
+            if path.is_file():
+                zf.write(path, path.relative_to(tmp_path / "pets").as_posix())
+    single = photos[0]
+    out = tmp_path / "out" / "photos.csv"
+    done = cli("predict", "--model", model, single, archive, "--out", out)
+    assert done.exit_code == 0, done.output
+    written = pd.read_csv(out)
+    inner = [p.relative_to(tmp_path / "pets").as_posix() for p in photos]
+    assert written.columns.tolist() == ["file", "p_dog", "label"]
+    assert written["file"].tolist() == [str(single)] + [f"{archive}:{name}" for name in inner]
+    expected = p_dog_by_hand(model, [single, *photos], tta=True)
+    assert written["p_dog"].to_numpy() == pytest.approx(expected, abs=1e-6)
+    assert [r[0] for r in read_table(done.output)] == written["file"].tolist()
+
+
+def test_photo_mode_refusals_are_one_line(tmp_path):
+    model = str(tiny_model(tmp_path / "m.keras"))
+    write_images(tmp_path / "test1", ["1.jpg"])
+    both = cli("predict", "--model", model, "a.jpg", "--test", tmp_path / "test1")
+    assert both.exit_code == 1 and "not both" in both.output
+    empty = cli("predict", "--model", model, "")
+    assert empty.exit_code == 1 and "an empty path was given" in empty.output
+    shaped = cli("predict", "--model", model, "x.jpg", "--format", "class")
+    assert shaped.exit_code == 1 and "photos get P(dog)" in shaped.output
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
+    broken = cli("predict", "--model", model, tmp_path / "broken.jpg")
+    assert broken.exit_code == 1
+    assert f"cannot read the image {tmp_path / 'broken.jpg'}" in broken.output
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    assert "is not an image" in cli("predict", "--model", model, text).output
+
+
+def test_the_competition_test_folder_is_still_a_submission(tmp_path):
+    write_images(tmp_path / "test1", ["2.jpg", "1.jpg"])
+    out = tmp_path / "sub.csv"
+    model = str(tiny_model(tmp_path / "m.keras"))
+    done = cli("predict", "--model", model, "--test", tmp_path / "test1", "--out", out)
+    assert done.exit_code == 0, done.output
+    assert pd.read_csv(out)["id"].tolist() == [1, 2]
+
+
+def test_a_photo_whose_name_is_not_utf8_is_one_error_line(tmp_path):
+    model = str(tiny_model(tmp_path / "m.keras"))
+    write_images(tmp_path / "pets", ["ok.jpg"])
+    latin = tmp_path / "pets" / os.fsdecode(b"k\xe4tze.jpg")
+    latin.write_bytes((tmp_path / "pets" / "ok.jpg").read_bytes())
+    done = cli("predict", "--model", model, tmp_path / "pets")
+    assert done.exit_code == 1
+    assert "k\\xe4tze.jpg: name-not-utf8" in done.output
+
+
+def test_a_runs_own_test_set_is_the_default(shared_data, tmp_path, monkeypatch):
+    data = real_data(shared_data, tmp_path / "data", test=3)
+    run = tmp_path / "run"
+    trained = smoke_train("--data", data, "--run-dir", run)
+    assert trained.exit_code == 0, trained.output
+    monkeypatch.chdir(tmp_path)  # no data/processed here
+    done = cli("predict", "--model", run, "--out", "s.csv")
+    assert done.exit_code == 0, done.output
+    written = pd.read_csv(tmp_path / "s.csv")
+    assert written["id"].tolist() == [1, 2, 3]
+    assert f"3 test images from {data / 'test.csv'}" in done.output
+    # The run's best model's P(dog) for those images (no sample submission known: proba).
+    test = pd.read_csv(data / "test.csv")
+    p_dog = p_dog_by_hand(run / "best.keras", test["path"], tta=True)
+    assert written["label"].to_numpy() == pytest.approx(np.clip(p_dog, 0.005, 0.995), abs=2e-6)

@@ -1,0 +1,413 @@
+"""`catsdogs sweep`: sweep files checked like configs, every grid point trained exactly once
+(several workers, a kill -9, a re-run), and tables that say what the trials say."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+from helpers import CONFIGS, PNG, SMOKE, cli, module_command, real_data
+
+from catsdogs.config import dump, load
+from catsdogs.data import manifests
+from catsdogs.sweep import results, spec, storage, trials
+from catsdogs.training import rundir
+from catsdogs.training.timing import duration
+from catsdogs.training.train import with_data
+
+SWEEP = f"""\
+name: tiny
+base: {SMOKE}
+set: {{training.epochs: 1, training.steps_per_epoch: 1, data.batch_size: 4}}
+grid:
+  optimizer.lookahead.enabled: [true, false]
+  optimizer.learning_rate: [1e-2, 0.1]
+seeds: [0]
+"""
+
+
+def sweep_file(folder: Path, text: str = SWEEP) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sweep.yaml").write_text(text)
+    return folder / "sweep.yaml"
+
+
+def read_outputs(out: Path) -> dict[str, bytes]:
+    return {name: (out / name).read_bytes() for name in ("trials.csv", "summary.csv", "sweep.md")}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (SWEEP + "colour: red\n", "unknown key 'colour'"),
+        (SWEEP.replace("optimizer.learning_rate:", "optimizer.learnig_rate:"), "learnig_rate"),
+        (SWEEP.replace("[1e-2, 0.1]", "[fast, 0.1]"), "optimizer.learning_rate: Input should"),
+        (SWEEP.replace("[1e-2, 0.1]", "[-1, 0.1]"), "greater than 0"),
+        (SWEEP.replace("training.epochs: 1", "training: 1"), "training is not a section"),
+        (SWEEP + "search: {optimizer.momentum: {low: 0.5, high: 0.9}}\n", "either grid or search"),
+        (SWEEP.replace("seeds: [0]", "seeds: [0, 0]"), "seeds must be distinct"),
+        (SWEEP + "x: seed\n", "x 'seed' is not a swept key"),
+        (SWEEP.replace(str(SMOKE), "nowhere.yaml"), "base nowhere.yaml does not exist"),
+        (SWEEP + "trials: 3\n", "trials and pruner go with search"),
+        ("grid: [1, 2\n", "is not valid YAML"),
+    ],
+)
+def test_a_bad_sweep_file_is_one_error_line(tmp_path, text, message):
+    path = sweep_file(tmp_path, text)
+    done = cli("sweep", path, "--out", tmp_path / "out")
+    assert done.exit_code == 1 and isinstance(done.exception, SystemExit), done.output
+    [line] = done.output.strip().splitlines()
+    assert line.startswith(f"error: {path}: ") and message in line, line
+    assert not (tmp_path / "out").exists()
+
+
+def test_values_are_checked_with_their_real_types(tmp_path):
+    checked = spec.read(sweep_file(tmp_path))
+    grid = checked.plan
+    assert grid.values["optimizer.learning_rate"] == [0.01, 0.1]  # YAML's "1e-2" is a float
+    assert [p.key for p in grid.points()][:2] == [
+        "lookahead.enabled-true_optimizer.learning_rate-0.01_seed-0",
+        "lookahead.enabled-true_optimizer.learning_rate-0.1_seed-0",
+    ]
+    assert checked.x == "optimizer.learning_rate"
+
+
+@pytest.mark.parametrize("path", sorted((CONFIGS / "sweeps").glob("*.yaml")), ids=str)
+def test_every_shipped_sweep_file_resolves_each_point_to_a_valid_config(path):
+    checked = spec.read(path)
+    points = checked.plan.points()
+    assert len(points) == 30 and len({p.key for p in points}) == 30  # 2 arms x 5 rates x 3
+    for point in points:
+        config = checked.config(point)
+        assert config.seed == point.seed
+        assert (
+            config.optimizer.lookahead.enabled == dict(point.values)["optimizer.lookahead.enabled"]
+        )
+        assert config.optimizer.learning_rate == dict(point.values)["optimizer.learning_rate"]
+        assert (
+            config.optimizer.lookahead.sync_period,
+            config.optimizer.lookahead.slow_step_size,
+        ) == (
+            5,
+            0.5,
+        )
+
+
+def test_one_point_queued_twice_runs_once(tmp_path):
+    # Two commands started at once may queue a point twice; of two trials of one point the
+    # lower number runs and the other steps aside, even when both were popped together.
+    grid = spec.read(sweep_file(tmp_path)).plan
+    the_study = optuna.create_study(direction="maximize")
+    point = grid.points()[0]
+    for _ in range(2):
+        the_study.enqueue_trial(grid.params(point), user_attrs={"point": point.key})
+    first, second = (the_study.ask(grid.distributions()) for _ in range(2))
+    assert grid.point_of(first.params) == grid.point_of(second.params) == point
+    assert grid.refusal(the_study, first, point) is None
+    assert grid.refusal(the_study, second, point) == f"point {point.key} is trial {first.number}'s"
+    storage.step_aside(the_study, second, "duplicate")
+    the_study.tell(first, 0.5)
+    assert [t.number for t in storage.finished(the_study)] == [first.number]
+    assert grid.queue(the_study) == 3  # the other three points of the 2 x 2 grid, once each
+    assert grid.queue(the_study) == 0
+
+
+def test_summary_pools_seeds_with_the_sample_std(tmp_path):
+    checked = spec.read(sweep_file(tmp_path, SWEEP.replace("seeds: [0]", "seeds: [0, 1, 2]")))
+    trials = pd.DataFrame(
+        {
+            "state": ["complete"] * 5 + ["fail"],
+            "optimizer.lookahead.enabled": [True, True, True, False, False, False],
+            "optimizer.learning_rate": [0.01] * 6,
+            "best_val_accuracy": [0.6, 0.7, 0.8, 0.5, 0.9, 0.1],
+            "best_val_loss": [0.6, 0.5, 0.4, 0.7, 0.3, 9.0],
+            "diverged": [False, False, False, True, False, False],
+        }
+    )
+    summary = results.summary_frame(trials, checked)
+    assert summary["n"].tolist() == [3, 2]
+    np.testing.assert_allclose(summary["val_accuracy_mean"], [0.7, 0.7])
+    np.testing.assert_allclose(summary["val_accuracy_std"], [0.1, np.sqrt(0.08)])
+    np.testing.assert_allclose(summary["val_loss_mean"], [0.5, 0.5])
+    assert summary["diverged"].tolist() == [0, 1]
+
+
+def test_a_grid_sweep_trains_every_point_once_and_tells_what_they_did(shared_data, tmp_path):
+    data = real_data(shared_data, tmp_path / "data")
+    path, out = sweep_file(tmp_path), tmp_path / "out"
+    done = cli("sweep", path, "--data", data, "--out", out)
+    assert done.exit_code == 0, done.output
+    trials = pd.read_csv(out / "trials.csv")
+    assert trials["state"].tolist() == ["complete"] * 4
+    # One line per trial, in grid order, with the value trials.csv holds (to 3 decimals).
+    progress = re.findall(
+        r"trial (\d)/4: lookahead (on|off), learning_rate (\S+), seed 0 -> val_acc (\S+) \(",
+        done.output,
+    )
+    assert [(int(n), arm, rate) for n, arm, rate, _ in progress] == [
+        (1, "on", "0.01"),
+        (2, "on", "0.1"),
+        (3, "off", "0.01"),
+        (4, "off", "0.1"),
+    ]
+    shown = {(arm == "on", float(rate)): float(value) for _, arm, rate, value in progress}
+    arms, rates = trials["optimizer.lookahead.enabled"], trials["optimizer.learning_rate"]
+    recorded = {
+        (bool(arm), float(rate)): value
+        for arm, rate, value in zip(arms, rates, trials["best_val_accuracy"])
+    }
+    assert shown == pytest.approx(recorded, abs=5e-4)
+    assert sorted(zip(arms, rates)) == [(False, 0.01), (False, 0.1), (True, 0.01), (True, 0.1)]
+    for row in trials.itertuples():  # the best epoch is the lowest val_loss, as in the run
+        history = pd.read_csv(out / "runs" / row.run_dir / "history.csv")
+        best = history.loc[history["val_loss"].idxmin()]
+        assert row.best_epoch == best["epoch"]
+        assert row.best_val_accuracy == pytest.approx(best["val_accuracy"])
+        assert row.best_val_loss == pytest.approx(history["val_loss"].min())
+        summary = json.loads((out / "runs" / row.run_dir / "metrics.json").read_text())
+        assert (summary["best_epoch"], summary["best_val_accuracy"]) == pytest.approx(
+            (row.best_epoch, row.best_val_accuracy)
+        )
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary["n"].tolist() == [1] * 4
+    for row in summary.itertuples():
+        same = trials[
+            (trials["optimizer.lookahead.enabled"] == row[1])
+            & (trials["optimizer.learning_rate"] == row[2])
+        ]
+        assert row.val_accuracy_mean == pytest.approx(same["best_val_accuracy"].mean())
+        assert np.isnan(row.val_accuracy_std)  # one seed: no spread to tell
+    assert (out / "sweep.png").read_bytes()[:8] == PNG
+    # The best combination named is one with the highest mean, and that mean is shown.
+    best = summary["val_accuracy_mean"].max()
+    winners = {
+        f"lookahead {'on' if row[1] else 'off'}, learning_rate {row[2]:g}"
+        for row in summary.itertuples()
+        if row.val_accuracy_mean == best
+    }
+    [line] = [x for x in (out / "sweep.md").read_text().splitlines() if x.startswith("Best ")]
+    named, value = re.fullmatch(
+        r"Best combination: (.+): val_accuracy (\S+) \(n=1\)\.", line
+    ).groups()
+    assert named in winners and float(value) == pytest.approx(best, abs=5e-5)
+
+    # A trial's command reproduces its resolved config exactly.
+    row = trials.iloc[2]
+    words = shlex.split(row.command)
+    assert words[:2] == ["catsdogs", "train"]
+    sets = [value for flag, value in zip(words, words[1:]) if flag == "--set"]
+    config = load(Path(words[words.index("--config") + 1]), sets)
+    data_dir = Path(words[words.index("--data") + 1])
+    from_command = with_data(config, manifests.read_training_data(data_dir, echo=lambda _: None))
+    assert dump(from_command) == (out / "runs" / row.run_dir / "config.yaml").read_text()
+
+    # Again: nothing to do. --summary-only rebuilds the same files from the study alone.
+    before = read_outputs(out)
+    again = cli("sweep", path, "--data", data, "--out", out)
+    assert again.exit_code == 0 and "4 trials, 4 done" in again.output
+    for name in ("trials.csv", "summary.csv", "sweep.md", "sweep.png"):
+        (out / name).unlink()
+    rebuilt = cli("sweep", path, "--out", out, "--summary-only")
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert read_outputs(out) == before
+
+
+ORPHANED_CHILD = """
+import os, sys, time
+from pathlib import Path
+from catsdogs.sweep.processes import die_with_parent
+arm = die_with_parent()
+me = os.getpid()
+if os.fork() == 0:
+    while os.getppid() == me:  # the parent dies while its child starts, before prctl
+        time.sleep(0.01)
+    Path(sys.argv[1] + ".armed").touch()
+    arm()
+    Path(sys.argv[1]).write_text("outlived its parent")
+os._exit(0)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_child_whose_parent_died_before_it_was_armed_dies_too(tmp_path):
+    """A sweep killed with -9 just as a worker started its next train left that train running
+    (a clean-clone run, 2026-11-26): it raced the retried trial for the run directory."""
+    marker = tmp_path / "survivor"
+    subprocess.run([sys.executable, "-c", ORPHANED_CHILD, str(marker)], check=True, timeout=60)
+    deadline = time.monotonic() + 60
+    while not marker.with_suffix(".armed").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.with_suffix(".armed").exists(), "the orphan never reached its prctl"
+    time.sleep(3)
+    assert not marker.exists()
+
+
+def _lock_is_free(run: Path) -> bool:
+    with open(run / rundir.LOCK, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        return True
+
+
+def test_two_workers_then_kill_9_then_the_same_command_finishes_each_point_once(
+    shared_data, tmp_path
+):
+    data = real_data(shared_data, tmp_path / "data")
+    path, out = (
+        sweep_file(tmp_path, SWEEP),
+        tmp_path / "out",
+    )
+    command = module_command("sweep", path, "--data", data, "--out", out, "--jobs", 2)
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and first.poll() is None:
+        trials = out / "trials.csv"
+        if trials.exists() and (pd.read_csv(trials)["state"] == "complete").sum() >= 1:
+            break
+        time.sleep(0.2)
+    assert first.poll() is None, "the sweep ended before it could be killed"
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    time.sleep(1)  # the kernel kills the workers, then their trains
+    runs = [p for p in (out / "runs").iterdir() if p.is_dir() and not p.name.startswith(".")]
+    assert all(_lock_is_free(run) for run in runs), "an orphan train still holds a run"
+
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    trials = pd.read_csv(out / "trials.csv")
+    complete = trials[trials["state"] == "complete"]
+    assert sorted(complete["run_dir"]) == [
+        f"lookahead.enabled-{arm}_optimizer.learning_rate-{rate}_seed-0"
+        for arm in ("false", "true")
+        for rate in ("0.01", "0.1")
+    ]
+    assert len(complete) == 4  # each point once: no duplicate, none lost
+    statuses = {
+        json.loads((out / "runs" / r / "state.json").read_text())["status"]
+        for r in complete["run_dir"]
+    }
+    assert statuses == {"finished"}
+    # With --jobs 2 each train writes its own log, which ends with the run it finished.
+    for run_dir in complete["run_dir"]:
+        log = (out / "logs" / f"{run_dir}.log").read_text()
+        assert f"done: {out / 'runs' / run_dir}" in log.splitlines(), run_dir
+
+
+SEARCH = f"""\
+name: tune
+base: {SMOKE}
+set: {{training.epochs: 2, training.steps_per_epoch: 1, data.batch_size: 4}}
+search:
+  optimizer.learning_rate: {{low: 1e-3, high: 0.3, log: true}}
+  optimizer.lookahead.sync_period: {{low: 2, high: 6}}
+  model.pooling: {{choices: [avg, max]}}
+sampler: random
+trials: 2
+pruner: median
+seeds: [7]
+metric: val_loss
+"""
+
+
+def test_a_search_runs_its_trials_within_the_space_and_reports_each_epoch(shared_data, tmp_path):
+    data = real_data(shared_data, tmp_path / "data")
+    path, out = sweep_file(tmp_path, SEARCH), tmp_path / "out"
+    done = cli("sweep", path, "--data", data, "--out", out)
+    assert done.exit_code == 0, done.output
+    trials = pd.read_csv(out / "trials.csv")
+    assert trials["state"].tolist() == ["complete", "complete"]
+    assert trials["run_dir"].tolist() == ["trial-0000", "trial-0001"]
+    assert trials["optimizer.learning_rate"].between(1e-3, 0.3).all()
+    assert set(trials["optimizer.lookahead.sync_period"]) <= set(range(2, 7))
+    assert set(trials["model.pooling"]) <= {"avg", "max"} and set(trials["seed"]) == {7}
+    the_study = optuna.load_study(study_name="tune", storage=storage.default_storage(out))
+    for trial in the_study.trials:  # each epoch's val_loss, as the pruner saw it
+        history = pd.read_csv(out / "runs" / trial.user_attrs["run_dir"] / "history.csv")
+        assert trial.intermediate_values == dict(zip(history["epoch"], history["val_loss"]))
+        assert trial.value == pytest.approx(history["val_loss"].min())
+        config = load(out / "runs" / trial.user_attrs["run_dir"] / "config.yaml")
+        trained = {
+            "optimizer.learning_rate": config.optimizer.learning_rate,
+            "optimizer.lookahead.sync_period": config.optimizer.lookahead.sync_period,
+            "model.pooling": config.model.pooling,
+        }
+        assert trained == pytest.approx(trial.params)  # the run trained what was sampled
+        row = trials.set_index("run_dir").loc[trial.user_attrs["run_dir"]]
+        assert row[list(trained)].to_dict() == pytest.approx(trained)  # and trials.csv says so
+
+
+def test_summary_only_without_a_study_is_one_error_line(tmp_path):
+    path = sweep_file(tmp_path)
+    done = cli("sweep", path, "--out", tmp_path / "out", "--summary-only")
+    assert done.exit_code == 1
+    assert done.output.strip() == f"error: no study in {tmp_path / 'out'} yet: nothing to sum up"
+    assert not (tmp_path / "out").exists()
+
+
+def test_labels_read_as_words_whatever_the_number_type():
+    # pandas hands numpy values to the figure's legend: they must read like Python's.
+    for value, text in ((True, "lookahead on"), (np.bool_(False), "lookahead off")):
+        assert results.label("optimizer.lookahead.enabled", value) == text
+    assert results.label("optimizer.learning_rate", np.float64(0.003)) == "learning_rate 0.003"
+    assert duration(3732) == "1h02m" and duration(192) == "3m12s"
+
+
+def test_a_sweep_whose_trials_fail_says_so_and_exits_1(shared_data, tmp_path):
+    # A batch larger than the 8 training images: every trial's train refuses and exits 1.
+    text = f"""\
+name: failing
+base: {SMOKE}
+set: {{training.epochs: 1, data.batch_size: 64}}
+grid:
+  optimizer.learning_rate: [0.01, 0.1]
+seeds: [0]
+"""
+    data = real_data(shared_data, tmp_path / "data")
+    path, out = sweep_file(tmp_path, text), tmp_path / "out"
+    done = cli("sweep", path, "--data", data, "--out", out)
+    assert done.exit_code == 1, done.output
+    progress = [line for line in done.output.splitlines() if line.startswith("trial ")]
+    assert len(progress) == 2
+    assert all("(not counted)" in line and "-> fail" in line for line in progress)
+    assert done.output.strip().splitlines()[-1] == (
+        f"error: 2 of 2 trials did not finish (see {out / 'trials.csv'}); the same command "
+        "retries them"
+    )
+    assert pd.read_csv(out / "trials.csv")["state"].tolist() == ["fail", "fail"]
+
+
+def test_a_trial_is_scored_at_its_runs_best_epoch_the_lowest_val_loss(tmp_path):
+    # The highest accuracy (epoch 1) is not at the lowest loss (epoch 3): best_val_accuracy
+    # means the accuracy of the epoch best.keras holds, in trials.csv as in metrics.json.
+    (tmp_path / "r").mkdir()
+    pd.DataFrame(
+        {
+            "epoch": [1, 2, 3, 4],
+            "val_loss": [0.60, 0.55, 0.50, 0.50],
+            "val_accuracy": [0.80, 0.70, 0.75, 0.78],
+            "seconds": [10.0, 11.0, 12.0, 13.0],
+        }
+    ).to_csv(tmp_path / "r" / "history.csv", index=False)
+    run = rundir.RunDir(tmp_path / "r")
+    for metric, value in (("val_accuracy", 0.75), ("val_loss", 0.50)):
+        assert trials._results(run, metric) == {
+            "best_val_loss": 0.50,
+            "best_val_accuracy": 0.75,
+            "best_epoch": 3,
+            "epochs": 4,
+            "seconds": 46.0,
+            "value": value,
+        }

@@ -1,0 +1,75 @@
+"""ReduceLROnPlateau and EarlyStopping, decided from history.csv (so they survive a restart)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from helpers import SMOKE
+
+from catsdogs.config import load
+from catsdogs.training import timing
+from catsdogs.training.decisions import plateau, should_stop
+
+
+def history(val_losses: list[float], rates: list[float]) -> pd.DataFrame:
+    return pd.DataFrame({"val_loss": val_losses, "learning_rate": rates})
+
+
+@pytest.fixture
+def config():
+    return load(
+        SMOKE,
+        [
+            "training.reduce_lr_on_plateau.enabled=true",
+            "training.reduce_lr_on_plateau.patience=2",
+            "training.reduce_lr_on_plateau.factor=0.5",
+            "training.early_stopping.enabled=true",
+            "training.early_stopping.patience=3",
+        ],
+    )
+
+
+def test_plateau_waits_patience_epochs_after_the_best(config):
+    assert plateau(history([0.9, 0.8], [1.0, 1.0]), config) is None
+    assert plateau(history([0.9, 0.8, 0.85], [1.0] * 3), config) is None
+    assert plateau(history([0.9, 0.8, 0.85, 0.82], [1.0] * 4), config) == 0.5
+
+
+def test_plateau_waits_again_after_a_reduction(config):
+    # Lowered after epoch 4; epoch 5 ran at 0.5 without improving: one epoch is not enough.
+    assert plateau(history([0.9, 0.8, 0.85, 0.82, 0.83], [1, 1, 1, 1, 0.5]), config) is None
+    assert (
+        plateau(history([0.9, 0.8, 0.85, 0.82, 0.83, 0.84], [1, 1, 1, 1, 0.5, 0.5]), config) == 0.25
+    )
+
+
+def test_plateau_respects_the_floor_and_the_switch(config):
+    floor = load(
+        SMOKE,
+        [
+            "training.reduce_lr_on_plateau.enabled=true",
+            "training.reduce_lr_on_plateau.min_learning_rate=0.8",
+        ],
+    )
+    assert plateau(history([0.5, 0.6, 0.7], [0.8] * 3), floor) is None
+    off = load(SMOKE)
+    assert plateau(history([0.5, 0.6, 0.7, 0.8], [1.0] * 4), off) is None
+
+
+def test_early_stopping_after_patience_epochs_without_improvement(config):
+    assert not should_stop(history([0.9, 0.8, 0.81, 0.82], [1.0] * 4), config)
+    assert should_stop(history([0.9, 0.8, 0.81, 0.82, 0.83], [1.0] * 5), config)
+    assert not should_stop(history([0.9, 0.8, 0.81, 0.82, 0.7], [1.0] * 5), config)
+    assert not should_stop(history([0.9, 0.8, 0.81, 0.82, 0.83], [1.0] * 5), load(SMOKE))
+
+
+def test_a_run_over_two_hours_without_a_gpu_gets_one_warning_with_its_estimate():
+    # The VGG19 reference on 2 CPU cores: ~10 s per step of 32 images, 10 epochs of 625 steps.
+    warning = timing.long_run_warning(10.0, 6250, gpu=False)
+    assert warning.startswith("warning: at 10.00 s per step this run needs about 17h21m more")
+    assert "configs/cpu.yaml" in warning
+    assert timing.long_run_warning(10.0, 6250, gpu=True) is None
+    assert timing.long_run_warning(1.0, 7200, gpu=False) is None  # exactly two hours: fine
+    assert timing.long_run_warning(1.0, 7201, gpu=False).startswith(
+        "warning: at 1.00 s per step this run needs about 2h00m more"
+    )
