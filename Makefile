@@ -10,11 +10,13 @@ HAS_GPU := $(shell command -v nvidia-smi 2>/dev/null)
 comma := ,
 EXTRAS := dev$(if $(HAS_GPU),$(comma)gpu)
 # The VGG19 reference needs a GPU (~18 hours for the full data on 2 CPU cores): without one,
-# `make run` trains the CPU recipe. CONFIG=... chooses either way.
+# `make run` trains the CPU recipe, for the 30 minutes of its time budget whatever the data.
+# CONFIG=... chooses either way; BUDGET=2h trains for that long instead (--time-budget).
 CONFIG ?= $(if $(HAS_GPU),configs/vgg19_lookahead.yaml,configs/cpu.yaml)
-# One run directory per config: an interrupted `make run` continues it, a finished one is
-# reused (not trained again) while the config and the data stay the same.
-RUN_DIR ?= runs/$(basename $(notdir $(CONFIG)))
+BUDGET ?=
+# One run directory per config (and budget): an interrupted `make run` continues it, a
+# finished one is reused (not trained again) while the config and the data stay the same.
+RUN_DIR ?= runs/$(basename $(notdir $(CONFIG)))$(if $(BUDGET),-$(BUDGET))
 SUBMISSION ?= submission.csv
 
 .PHONY: install test lint bench run clean
@@ -48,9 +50,9 @@ bench: install
 # earlier run left (prepare is a no-op once done; train continues an interrupted run and
 # trains nothing once RUN_DIR has finished; predict names that run).
 run: install
-	@echo "make run: training $(CONFIG)$(if $(filter file,$(origin CONFIG)),$(if $(HAS_GPU), (a GPU is here: the VGG19 reference), (no GPU here, so the CPU recipe; the VGG19 reference is CONFIG=configs/vgg19_lookahead.yaml)))"
+	@echo "make run: training $(CONFIG)$(if $(BUDGET), for $(BUDGET))$(if $(filter file,$(origin CONFIG)),$(if $(HAS_GPU), (a GPU is here: the VGG19 reference), (no GPU here, so the CPU recipe$(if $(BUDGET),,$(comma) for the 30 minutes of its time budget; BUDGET=2h for longer); the VGG19 reference is CONFIG=configs/vgg19_lookahead.yaml)))"
 	$(CATSDOGS) prepare
-	$(CATSDOGS) train --config $(CONFIG) --run-dir $(RUN_DIR) --reuse-finished
+	$(CATSDOGS) train --config $(CONFIG) --run-dir $(RUN_DIR) --reuse-finished$(if $(BUDGET), --time-budget $(BUDGET))
 	$(CATSDOGS) predict --model $(RUN_DIR) --out $(SUBMISSION)
 
 clean:

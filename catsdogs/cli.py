@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import typer
 
-from catsdogs import __version__, paths, quiet
+from catsdogs import __version__, paths, process, quiet
 from catsdogs.data.options import Options
 from catsdogs.errors import UserError
 from catsdogs.predict.command import CLIP
@@ -30,6 +31,7 @@ T = TypeVar("T")
 # the base class of its public BadParameter.
 UsageError = typer.BadParameter.__bases__[0]
 DEFAULTS = Options()  # prepare's defaults, written once there
+_STARTED: float | None = None  # when this process started, where main() is its entry point
 
 
 def _run(action: Callable[[], T]) -> T:
@@ -48,10 +50,14 @@ def main(argv: list[str] | None = None) -> None:
     """The console script: a usage error is one ``error:`` line and exit 1, like every other
     bad input (Click's default is a usage block and exit 2). Run from the command line (no
     ``argv`` given), it keeps TensorFlow's C++ start-up lines off the terminal unless asked."""
+    global _STARTED
+    if argv is None:  # this process is the command: its clock started with the process
+        _STARTED = time.monotonic() - process.age()
     if argv is None and quiet.wanted(sys.argv[1:]):
         # What TF_CPP_MIN_LOG_LEVEL silences it silences early; the filter takes the rest.
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         quiet.filter_stderr()
+    leave = sys.exit if argv is not None else _leave
     command = typer.main.get_command(app)
     try:
         code = command.main(args=argv, prog_name="catsdogs", standalone_mode=False)
@@ -59,11 +65,20 @@ def main(argv: list[str] | None = None) -> None:
         context = err.ctx
         if context is not None and err.format_message() == context.get_help():
             typer.echo(context.get_help())  # `catsdogs` alone: the help, as asked
-            sys.exit(0)
+            leave(0)
         where = f" (see {context.command_path} --help)" if context is not None else ""
         typer.echo(f"error: {err.format_message()}{where}", err=True)
-        sys.exit(1)
-    sys.exit(code or 0)
+        leave(1)
+    leave(code or 0)
+
+
+def _leave(code: int) -> NoReturn:
+    """End the process at once with ``code``: every file is written whole and flushed by
+    then, and TensorFlow's teardown takes seconds (more under load: more than a time budget
+    leaves for the exit). Output still on its way to the terminal is passed on first."""
+    sys.stdout.flush()
+    quiet.drain()
+    os._exit(code)
 
 
 def _print_version(value: bool) -> None:
@@ -140,6 +155,11 @@ def train(
     overrides: list[str] = typer.Option(
         [], "--set", help="Override a config value: --set optimizer.learning_rate=1e-3."
     ),
+    time_budget: str = typer.Option(
+        None,
+        "--time-budget",
+        help="Train for this long, start to exit: 30m, 1h30m, 90s (training.time_budget).",
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue the newest (or --run-dir) run."),
     reuse_finished: bool = typer.Option(
         False,
@@ -150,14 +170,17 @@ def train(
 ) -> None:
     """Train a model into a run directory; re-run the same command to continue after a crash."""
 
+    started = _STARTED or time.monotonic()  # a time budget counts from the process's start
+
     def run() -> None:
         from catsdogs.config import load
 
-        checked = load(config, overrides)  # a typo is reported before TensorFlow loads (~4 s)
+        budget = [f"training.time_budget={time_budget}"] if time_budget is not None else []
+        checked = load(config, [*overrides, *budget])  # before TensorFlow loads (~4 s)
+        from catsdogs.training.budget import Clock
         from catsdogs.training.train import train as run_training
 
-        path = run_training(checked, data, run_dir, resume, typer.echo, reuse_finished)
-        typer.echo(f"done: {path}")
+        run_training(checked, data, run_dir, resume, typer.echo, reuse_finished, Clock(started))
 
     _run(run)
 

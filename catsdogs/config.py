@@ -7,7 +7,7 @@ out of range, a missing file) becomes one line naming the file and the key.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from catsdogs import durations
 from catsdogs.errors import UserError
 from catsdogs.paths import PREPARED
 
@@ -37,9 +38,10 @@ BACKBONE_NAMES = (
 )
 OPTIMIZER_NAMES = ("sgd", "adam", "adamw", "rmsprop")
 RESIZE_POLICIES = ("stretch", "center-crop", "pad")
-SCHEDULE_NAMES = ("constant", "cosine")
+SCHEDULE_NAMES = ("constant", "cosine", "linear")
 POOLINGS = ("flatten", "avg", "max")
 ADAMW_WEIGHT_DECAY = 0.004  # adamw's decay where weight_decay is null (Keras' default)
+SWITCHES = ("auto", "on", "off")  # auto: decided for the machine (see each field)
 
 MAX_SEED = 2**32 - 1  # numpy's and Keras' seeds are unsigned 32-bit
 MAX_EPOCHS = 100_000
@@ -88,7 +90,16 @@ class DataConfig(StrictSection):
     )
     brightness: float = Field(0.1, ge=0, le=1, description="max change, as a share of 255")
     contrast: float = Field(0.1, ge=0, le=1, description="max relative change")
-    cache: bool = Field(False, description="keep decoded images in memory (small datasets)")
+    cache: Literal[SWITCHES] = Field(  # type: ignore[valid-type]
+        "auto",
+        description="keep decoded images in memory, at the size training needs: auto while "
+        "they fit in half the available memory, on always, off never",
+    )
+
+    @field_validator("cache", mode="before")
+    @classmethod
+    def _cache_switch(cls, value: object) -> object:
+        return switch(value)
 
     @field_validator("crop_area")
     @classmethod
@@ -134,7 +145,9 @@ class ScheduleConfig(StrictSection):
     """The learning rate over optimizer steps."""
 
     name: Literal[SCHEDULE_NAMES] = Field(  # type: ignore[valid-type]
-        "constant", description=" | ".join(SCHEDULE_NAMES) + " (cosine decays to the minimum)"
+        "constant",
+        description=" | ".join(SCHEDULE_NAMES)
+        + " (cosine and linear decay to the minimum at the last step)",
     )
     warmup_epochs: float = Field(
         0.0, ge=0, le=MAX_EPOCHS, description="linear warm-up from 0, in epochs"
@@ -178,31 +191,96 @@ class EarlyStoppingConfig(StrictSection):
     patience: int = Field(3, ge=0, le=MAX_EPOCHS, description="epochs without a better val_loss")
 
 
+class MeasuredPlan(StrictSection):
+    """What `catsdogs train` decided by measurement when a run started: written into the run's
+    config.yaml (never by hand), with the values it replaced, so that the run continues as it
+    began and its config.yaml trains the same without a budget."""
+
+    asked: dict[str, Any] = Field(
+        description="the config's own values of the keys the plan decided (epochs, "
+        "steps_per_epoch, jit_compile)"
+    )
+    steps: int | None = Field(None, ge=1, description="optimizer steps the time budget allows")
+    seconds_per_step: float | None = Field(None, ge=0, description="measured at the start")
+    seconds_per_validation: float | None = Field(None, ge=0, description="one validation pass")
+    seconds_per_save: float | None = Field(None, ge=0, description="the models and checkpoint")
+    start_up_seconds: float | None = Field(None, ge=0, description="before the first plan")
+    steps_per_second: dict[str, float] | None = Field(
+        None, description="XLA on and off, measured side by side (jit_compile: auto on a CPU)"
+    )
+    replanned: list[str] = Field([], description="when and why the plan was shortened")
+
+
 class TrainingConfig(StrictSection):
     """How long to train and on what numerics."""
 
-    epochs: int = Field(10, ge=1, le=MAX_EPOCHS, description="epochs of steps_per_epoch steps each")
-    steps_per_epoch: int | None = Field(
-        None, ge=1, le=10**9, description="default: one pass over train.csv"
+    epochs: int = Field(
+        10,
+        ge=1,
+        le=MAX_EPOCHS,
+        description="epochs of steps_per_epoch steps each; with time_budget, the most (left "
+        "out: as many as the budget allows)",
     )
-    mixed_precision: Literal["auto", "on", "off"] = Field(
+    steps_per_epoch: int | None = Field(
+        None,
+        ge=1,
+        le=10**9,
+        description="default: one pass over train.csv; with time_budget, planned (given: fixed)",
+    )
+    time_budget: str | None = Field(
+        None,
+        description="train for this long, start to exit (30m, 1h30m, 90s): the steps and "
+        "epochs are planned from the speed measured at the start; null: train `epochs`",
+    )
+    mixed_precision: Literal[SWITCHES] = Field(  # type: ignore[valid-type]
         "auto", description="auto: on with a GPU (mixed_float16)"
     )
-    jit_compile: Literal["auto", "on", "off"] = Field(
-        "auto", description="auto: on with a GPU (XLA)"
+    jit_compile: Literal[SWITCHES] = Field(  # type: ignore[valid-type]
+        "auto",
+        description="XLA. auto: on with a GPU; without one, a few steps each way at the start "
+        "decide (the faster is kept)",
     )
     evaluate_slow_weights: bool = Field(
         True, description="validate and save Lookahead's slow weights (else the fast ones)"
+    )
+    plan: MeasuredPlan | None = Field(
+        None, description="set by train in a run's config.yaml: what it decided by measurement"
     )
 
     @field_validator("mixed_precision", "jit_compile", mode="before")
     @classmethod
     def _yaml_booleans(cls, value: object) -> object:
-        """YAML reads a bare on/off as true/false: take those as "on"/"off"."""
-        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+        return switch(value)
+
+    @field_validator("time_budget", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        if value is not None:
+            durations.parse(value)
+        return value if value is None else str(value)
+
+    @property
+    def budget_seconds(self) -> int | None:
+        """The time budget in seconds (None: none)."""
+        return None if self.time_budget is None else durations.parse(self.time_budget)
+
+    @property
+    def planned_by_budget(self) -> bool:
+        """A budget that has still to plan this config's epochs (no plan recorded yet)."""
+        return self.time_budget is not None and self.plan is None
+
+    @property
+    def most_epochs(self) -> int | None:
+        """With a budget: the epochs the config itself gives, a ceiling (None: left out)."""
+        return self.epochs if "epochs" in self.model_fields_set else None
 
     early_stopping: EarlyStoppingConfig = EarlyStoppingConfig()
     reduce_lr_on_plateau: PlateauConfig = PlateauConfig()
+
+
+def switch(value: object) -> object:
+    """YAML reads a bare on/off as true/false: take those as "on"/"off"."""
+    return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
 
 
 class Config(StrictSection):
@@ -234,6 +312,8 @@ class Config(StrictSection):
             raise ValueError(
                 "optimizer.schedule.min_learning_rate is above optimizer.learning_rate"
             )
+        if self.training.planned_by_budget:
+            return self  # the warm-ups are checked against the epochs the budget plans
         epochs = self.training.epochs
         if self.model.warmup_epochs > epochs:  # equal: a head-only run (a linear probe)
             raise ValueError(
@@ -305,6 +385,19 @@ def load(path: Path, overrides: list[str] = ()) -> Config:
     except ValidationError as err:
         origin = f"{path}" + (" (with --set)" if overrides else "")
         raise UserError(_describe(err, origin)) from None
+
+
+def asked_text(text: str) -> str:
+    """A resolved config's text as it was asked for: the values that a recorded plan decided
+    put back to the config's own and the plan left out, so that a run's config.yaml compares
+    equal to the config of the command that started it."""
+    tree = yaml.safe_load(text) or {}
+    training = tree.get("training") or {}
+    plan = training.get("plan")
+    if not isinstance(plan, dict):
+        return text
+    training.update(plan.get("asked") or {}, plan=None)
+    return yaml.safe_dump(tree, sort_keys=False)
 
 
 def dump(config: Config) -> str:

@@ -33,3 +33,13 @@ def alive(process: int | str) -> bool:
     except PermissionError:
         pass  # it exists, under another user
     return started in ("", "None") or start_time(int(pid)) == started
+
+
+def age() -> float:
+    """Seconds since this process started (Linux; elsewhere 0: the caller's own clock)."""
+    ticks = start_time(os.getpid())
+    try:
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return max(0.0, uptime - int(ticks) / os.sysconf("SC_CLK_TCK")) if ticks else 0.0

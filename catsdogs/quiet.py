@@ -85,4 +85,19 @@ def filter_stderr() -> None:
         encoding=sys.stderr.encoding or "utf-8",
         errors="backslashreplace",
     )
-    threading.Thread(target=_forward, args=(pipe, terminal), daemon=True).start()
+    forwarder = threading.Thread(target=_forward, args=(pipe, terminal), daemon=True)
+    forwarder.start()
+    _FILTER.update(terminal=terminal, thread=forwarder)
+
+
+_FILTER: dict = {}  # the terminal's descriptor and the forwarding thread, once installed
+
+
+def drain(timeout: float = 5.0) -> None:
+    """Pass on what is still in the filter's pipe and take fd 2 back to the terminal (before
+    a process leaves with ``os._exit``, which would cut the forwarding thread short)."""
+    sys.stderr.flush()
+    if not _FILTER:
+        return
+    os.dup2(_FILTER["terminal"], 2)  # the pipe's last writer closes: the thread reads its end
+    _FILTER["thread"].join(timeout)

@@ -113,7 +113,9 @@ def main() -> None:
             train(trainer, 3)  # tracing and compilation
             contenders[name] = lambda trainer=trainer: train(trainer, steps)
         # The same input pipeline the trainers draw from, alone.
-        batches = iter(pipeline.dataset(data.train, config.data, True, config.seed, repeat=True))
+        cache = trainer.caching.train
+        data_only = pipeline.dataset(data.train, config.data, True, config.seed, True, cache)
+        batches = iter(data_only)
         for _ in range(3):
             next(batches)
         contenders[PIPELINE] = lambda: [next(batches) for _ in range(steps)]

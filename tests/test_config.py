@@ -76,7 +76,7 @@ def test_overrides_apply_with_types(tmp_path):
 def test_reference_config_is_the_reference_run():
     config = load(CONFIGS / "vgg19_lookahead.yaml", ["model.weights=none"])
     assert (config.model.backbone, config.data.image_size) == ("vgg19", 224)
-    optimizer = factory.build(config.optimizer, steps_per_epoch=10, epochs=1)
+    optimizer = factory.build(config.optimizer, factory.learning_rate(config.optimizer, 10, 1))
     assert isinstance(optimizer, Lookahead)
     assert (optimizer.sync_period, optimizer.slow_step_size) == (5, 0.5)
     inner = optimizer.inner_optimizer
@@ -87,7 +87,9 @@ def test_reference_config_is_the_reference_run():
     assert all(layer.trainable for layer in model.layers)
     assert len(model.trainable_variables) == 32 + 4  # VGG19's 16 convs + the new head
     sgd = load(CONFIGS / "vgg19_sgd.yaml", ["model.weights=none"])
-    assert not isinstance(factory.build(sgd.optimizer, 10, 1), Lookahead)
+    assert not isinstance(
+        factory.build(sgd.optimizer, factory.learning_rate(sgd.optimizer, 10, 1)), Lookahead
+    )
     assert sgd.model == config.model and sgd.data == config.data
 
 

@@ -10,7 +10,7 @@ import pytest
 from helpers import ROOT
 
 PACKAGE = ROOT / "catsdogs"
-FOUNDATION = {"errors", "paths", "process", "files", "quiet", "plots", "config"}
+FOUNDATION = {"errors", "paths", "process", "files", "quiet", "plots", "config", "durations"}
 # What each layer may import, besides itself and the foundation modules.
 MAY_IMPORT = {
     "foundation": set(),

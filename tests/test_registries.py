@@ -103,7 +103,7 @@ INNER = {
 @pytest.mark.parametrize("name", config_lib.OPTIMIZER_NAMES)
 def test_every_optimizer_builds_and_takes_its_first_step(name, lookahead):
     config = OptimizerConfig(name=name, learning_rate=LR, lookahead={"enabled": lookahead})
-    optimizer = factory.build(config, steps_per_epoch=10, epochs=1)
+    optimizer = factory.build(config, factory.learning_rate(config, 10, 1))
     inner = optimizer.inner_optimizer if lookahead else optimizer
     assert type(optimizer) is (Lookahead if lookahead else INNER[name])
     assert type(inner) is INNER[name]
@@ -142,8 +142,12 @@ def _rates(config: OptimizerConfig, steps: list[int]) -> list[float]:
             {"name": "cosine", "warmup_epochs": 1, "min_learning_rate": 0.02},
             [0.0, 0.1, 0.02 + 0.04 * (1 + math.cos(math.pi / 2)), 0.02],
         ),
+        # linear from 0.1 to 0.02 over 40 steps: 0.1 - 0.08 * s / 40
+        ({"name": "linear", "min_learning_rate": 0.02}, [0.1, 0.08, 0.05, 0.02]),
+        # warm-up 10 steps, then linear over the 30 left: 0.1 - 0.08 * (s - 10) / 30
+        ({"name": "linear", "warmup_epochs": 1, "min_learning_rate": 0.02}, [0.0, 0.1, 0.06, 0.02]),
     ],
-    ids=["constant", "constant+warmup", "cosine", "cosine+warmup"],
+    ids=["constant", "constant+warmup", "cosine", "cosine+warmup", "linear", "linear+warmup"],
 )
 def test_every_schedule_with_and_without_warmup(schedule, expected):
     config = OptimizerConfig(learning_rate=0.1, schedule=schedule)
@@ -182,8 +186,8 @@ def test_readme_config_block_is_the_reference_config_and_names_every_key():
     documented = Config.model_validate(block)  # every key exists, every value is valid
     reference = config_lib.load(CONFIGS / "vgg19_lookahead.yaml")
     assert documented == reference
-    # Every key but the one train fills in (data.identity, explained beside the block).
-    assert _leaf_keys(block) == _schema_keys(Config) - {"data.identity"}
+    # Every key but those train fills in (data.identity and training.plan, explained there).
+    assert _leaf_keys(block) == _schema_keys(Config) - {"data.identity", "training.plan"}
 
 
 def test_every_schema_field_has_a_description():

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Literal
 
 import pandas as pd
+from PIL import Image
 from tqdm import tqdm
 
 from catsdogs import files
@@ -47,9 +48,21 @@ class Manifest:
     labels: list[int] | None
     ids: list[int] | None
     sha256: str  # of the manifest file itself
+    recorded_sizes: list[tuple[int, int]] | None = None  # width, height, as prepare read them
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    def sizes(self) -> list[tuple[int, int]]:
+        """Each image's width and height: as prepare recorded them, else from the files'
+        headers (Pillow reads no pixels for it)."""
+        if self.recorded_sizes is not None:
+            return self.recorded_sizes
+        sizes = []
+        for path in self.paths:
+            with Image.open(path) as image:
+                sizes.append(image.size)
+        return sizes
 
 
 @dataclass(frozen=True)
@@ -290,7 +303,18 @@ def read(
     labels = _labels(path, frame) if "label" in frame else None
     ids = _ids(path, frame) if kind == "test" else None
     _check_images(path, images, frame)
-    return Manifest(path, images, labels, ids, digest)
+    return Manifest(path, images, labels, ids, digest, _recorded_sizes(frame))
+
+
+def _recorded_sizes(frame: pd.DataFrame) -> list[tuple[int, int]] | None:
+    """The width and height columns prepare writes, where every row has them."""
+    if not {"width", "height"} <= set(frame.columns):
+        return None
+    width = pd.to_numeric(frame["width"], errors="coerce")
+    height = pd.to_numeric(frame["height"], errors="coerce")
+    if width.isna().any() or height.isna().any() or (width < 1).any() or (height < 1).any():
+        return None
+    return list(zip(width.astype(int).tolist(), height.astype(int).tolist()))
 
 
 def read_training_data(folder: Path, echo: Callable[[str], None] = print) -> TrainingData:

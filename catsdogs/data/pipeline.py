@@ -10,7 +10,9 @@ and seeded per element from one seed, so a seed gives the same batches on every 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import tensorflow as tf
 
@@ -118,63 +120,141 @@ def augment(cropped: tf.Tensor, seed: tf.Tensor, config: DataConfig) -> tf.Tenso
     return tf.clip_by_value(image, 0.0, 255.0)
 
 
+# What the cache may take of the memory available when training starts (data.cache: auto).
+CACHE_SHARE = 0.5
+
+
+def _cached_short_side(config: DataConfig) -> int:
+    """The short side a cached training image keeps: a random crop of the smallest area still
+    has ``image_size`` pixels across, so caching loses no detail that training would use."""
+    return math.ceil(config.image_size / math.sqrt(config.crop_area[0]))
+
+
+def cache_bytes(manifest: Manifest, config: DataConfig, training: bool) -> int:
+    """Memory the cache of ``manifest`` takes: training images (augmented) as uint8 with their
+    short side at ``_cached_short_side`` (never enlarged), others as the float32 squares that
+    go into the model."""
+    if not (training and config.augment):
+        return len(manifest) * config.image_size**2 * 3 * 4
+    side, total = _cached_short_side(config), 0
+    for width, height in manifest.sizes():
+        short, long = min(width, height), max(width, height)
+        kept = min(short, side)
+        total += kept * math.ceil(long * kept / short) * 3
+    return total
+
+
+def available_memory() -> int:
+    """Bytes of memory available now (Linux: MemAvailable; elsewhere the free pages)."""
+    try:
+        for line in open("/proc/meminfo").read().splitlines():  # noqa: SIM115
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+@dataclass(frozen=True)
+class Caching:
+    """Which of the training and validation images are kept in memory, and why."""
+
+    train: bool
+    val: bool
+    reason: str
+
+
+def choose_caching(
+    train: Manifest, val: Manifest, config: DataConfig, available: int | None = None
+) -> Caching:
+    """``data.cache``: on and off as said; auto keeps the training images, then the validation
+    images, in memory while they fit in ``CACHE_SHARE`` of the ``available`` memory."""
+    if config.cache != "auto":
+        on = config.cache == "on"
+        return Caching(on, on, f"data.cache: {config.cache}")
+    sizes = {"train": cache_bytes(train, config, True), "val": cache_bytes(val, config, False)}
+    room = CACHE_SHARE * (available_memory() if available is None else available)
+    keep = {"train": sizes["train"] <= room}
+    keep["val"] = sizes["val"] <= room - (sizes["train"] if keep["train"] else 0)
+    kept = sum(size for name, size in sizes.items() if keep[name])
+    what = " and ".join(f"the {name} images" for name in sizes if keep[name]) or "no images"
+    return Caching(
+        keep["train"],
+        keep["val"],
+        f"{what}, decoded ({_size(kept)} of {_size(sum(sizes.values()))}; half the memory "
+        f"available is {_size(room)})",
+    )
+
+
+def _size(nbytes: float) -> str:
+    return f"{nbytes / 2**30:.1f} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:.0f} MiB"
+
+
 def dataset(
     manifest: Manifest,
     config: DataConfig,
     training: bool,
     seed: int = 42,
-    with_labels: bool = True,
     repeat: bool = False,
+    cache: bool = False,
 ) -> tf.data.Dataset:
-    """Batches of (image [B,S,S,3] float32 in [0,255], label [B,1] float32), or images alone,
-    from a manifest that ``manifests.read`` checked, as a config's ``data`` section asks;
-    ``seed`` (the config's) decides the order and every augmentation.
+    """Batches of (image [B,S,S,3] float32 in [0,255], label [B,1] float32) from a manifest
+    that ``manifests.read`` checked, as a config's ``data`` section asks; ``seed`` (the
+    config's) decides the order and every augmentation.
 
     Training shuffles paths (cheap), not decoded images, and crops while decoding; with
-    ``cache`` it decodes once, caches the full images and crops from those instead. With
-    ``repeat`` the data never ends (each pass reshuffled and re-augmented) and every batch is
-    full, as a step-counting training loop wants.
+    ``cache`` it decodes each image once, keeps it in memory at the size training needs
+    (see ``cache_bytes``) and crops from that. With ``repeat`` the data never ends (each pass
+    reshuffled and re-augmented) and every batch is full, as a step-counting training loop
+    wants.
     """
-    paths, labels = manifest.paths, manifest.labels
-    if with_labels and labels is None:
+    if manifest.labels is None:
         raise UserError(f"manifest {manifest.path} has no 'label' column")
-    columns = (paths, [[float(label)] for label in labels]) if with_labels else (paths,)
+    columns = (manifest.paths, [[float(label)] for label in manifest.labels])
+    side = _cached_short_side(config)
 
-    def decode(path, *label):
-        return (decode_rgb(tf.io.read_file(path)), *label)
+    def decode(path, label):
+        return decode_rgb(tf.io.read_file(path)), label
 
-    def finish(image, *label):
-        return (resize(image, config.image_size, config.resize), *label)
+    def shrink(image, label):
+        """A decoded image with its short side at ``side`` at most, as uint8."""
+        shape = tf.cast(tf.shape(image)[:2], tf.float32)
+        scale = tf.minimum(1.0, side / tf.reduce_min(shape))
+        size = tf.cast(tf.math.ceil(shape * scale), tf.int32)
+        return tf.cast(tf.round(tf.image.resize(image, size)), tf.uint8), label
+
+    def finish(image, label):
+        return resize(image, config.image_size, config.resize), label
 
     def finish_training(item, element_seed):
-        source, *label = item  # a decoded image when cached, else a path
+        source, label = item  # a decoded image when cached, else a path
         crop_seed, augment_seed = tf.unstack(
             tf.random.experimental.stateless_split(element_seed, 2)
         )
-        if not config.augment:
-            return finish(source if config.cache else decode_rgb(tf.io.read_file(source)), *label)
-        if config.cache:
+        if not config.augment:  # cached images are finished already
+            return (source, label) if cache else finish(decode_rgb(tf.io.read_file(source)), label)
+        if cache:
             cropped = random_crop(source, crop_seed, config)
         else:
             cropped = decode_random_crop(tf.io.read_file(source), crop_seed, config)
-        return (augment(cropped, augment_seed, config), *label)
+        return augment(cropped, augment_seed, config), label
 
     data = tf.data.Dataset.from_tensor_slices(columns)
     if training:
-        if config.cache:
-            data = data.map(decode, num_parallel_calls=AUTOTUNE).cache()
+        if cache:
+            data = data.map(decode, num_parallel_calls=AUTOTUNE)
+            data = data.map(shrink if config.augment else finish, num_parallel_calls=AUTOTUNE)
+            data = data.cache()
         # Manifests are sorted (all cats, then all dogs): only a full shuffle mixes them.
-        data = data.shuffle(len(paths), seed, reshuffle_each_iteration=True)
+        data = data.shuffle(len(manifest), seed, reshuffle_each_iteration=True)
         seeds = tf.data.Dataset.random(seed, rerandomize_each_iteration=True).batch(2)
         data = tf.data.Dataset.zip(data, seeds).map(finish_training, num_parallel_calls=AUTOTUNE)
     else:
         data = data.map(decode, num_parallel_calls=AUTOTUNE).map(
             finish, num_parallel_calls=AUTOTUNE
         )
-        if config.cache:
+        if cache:
             data = data.cache()
-    if not with_labels:
-        data = data.map(lambda image: image)  # a bare tensor, not a 1-tuple, for predict()
     if repeat:
         data = data.repeat()
     data = data.batch(config.batch_size).prefetch(AUTOTUNE)

@@ -8,6 +8,7 @@ import keras
 
 from catsdogs.config import ADAMW_WEIGHT_DECAY, OptimizerConfig
 from catsdogs.optim.lookahead import Lookahead
+from catsdogs.optim.schedules import Schedule
 
 
 def _common(config: OptimizerConfig) -> dict:
@@ -32,28 +33,22 @@ OPTIMIZERS: dict[str, Callable[[OptimizerConfig, object], keras.optimizers.Optim
 
 
 def learning_rate(config: OptimizerConfig, steps_per_epoch: int, epochs: int):
-    """A float, or a schedule over optimizer steps: optional linear warm-up, then constant or
-    cosine decay to ``min_learning_rate`` at the last step."""
+    """A float where the rate never changes; else a ``Schedule`` over ``steps_per_epoch`` x
+    ``epochs`` steps: optional linear warm-up, then constant, cosine or linear decay to
+    ``min_learning_rate`` at the last step. Its length can be set again (a time budget)."""
     schedule = config.schedule
     warmup = round(schedule.warmup_epochs * steps_per_epoch)
-    total = max(steps_per_epoch * epochs, warmup + 1)
     if schedule.name == "constant" and warmup == 0:
         return config.learning_rate
-    alpha = (
-        1.0 if schedule.name == "constant" else schedule.min_learning_rate / config.learning_rate
-    )
-    return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=0.0 if warmup else config.learning_rate,
-        decay_steps=total - warmup,
-        alpha=alpha,
-        warmup_target=config.learning_rate if warmup else None,
-        warmup_steps=warmup,
-    )
+    total = max(steps_per_epoch * epochs, warmup + 1)
+    end = config.learning_rate if schedule.name == "constant" else schedule.min_learning_rate
+    return Schedule(config.learning_rate, total, warmup, schedule.name, end)
 
 
-def build(config: OptimizerConfig, steps_per_epoch: int, epochs: int) -> keras.optimizers.Optimizer:
-    """The named optimizer, wrapped in Lookahead when the config enables it."""
-    inner = OPTIMIZERS[config.name](config, learning_rate(config, steps_per_epoch, epochs))
+def build(config: OptimizerConfig, rate) -> keras.optimizers.Optimizer:
+    """The named optimizer at learning rate ``rate`` (from ``learning_rate``), wrapped in
+    Lookahead when the config enables it."""
+    inner = OPTIMIZERS[config.name](config, rate)
     if not config.lookahead.enabled:
         return inner
     return Lookahead(

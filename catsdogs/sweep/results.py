@@ -12,10 +12,9 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from catsdogs import files, plots
+from catsdogs import durations, files, plots
 from catsdogs.sweep import storage
 from catsdogs.sweep.spec import Sweep
-from catsdogs.training.timing import duration
 
 RESULTS = ["best_val_loss", "best_val_accuracy", "best_epoch", "seconds"]
 SHORT = {"val_accuracy": "val_acc", "val_loss": "val_loss"}
@@ -44,6 +43,8 @@ def trials_frame(study: optuna.Study, sweep: Sweep) -> pd.DataFrame:
         attrs = trial.user_attrs
         if storage.excluded(trial) or trial.state == optuna.trial.TrialState.WAITING:
             continue
+        if not set(sweep.plan.distributions()) <= set(trial.params):
+            continue  # just taken by another worker, its values not all stored yet
         point = sweep.plan.point_of(trial.params)
         rows.append(
             {
@@ -179,7 +180,7 @@ def markdown(summary: pd.DataFrame, trials: pd.DataFrame, sweep: Sweep, wall: fl
         f"Base config `{sweep.spec.base}`, metric `{metric}` at each trial's best epoch (its "
         "lowest validation loss); "
         f"trials: {', '.join(f'{n} {s}' for s, n in states.items()) or 'none yet'}; "
-        f"wall time {duration(wall)}.",
+        f"wall time {durations.text(wall)}.",
         "",
     ]
     if not summary.empty:

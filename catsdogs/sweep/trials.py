@@ -19,12 +19,11 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from catsdogs import process
+from catsdogs import durations, process
 from catsdogs.sweep import processes, results, storage
 from catsdogs.sweep.plan import Point
 from catsdogs.sweep.spec import Sweep, shell_line
 from catsdogs.training.rundir import STATE, RunDir
-from catsdogs.training.timing import duration
 
 POLL_SECONDS = 1.0
 
@@ -158,7 +157,7 @@ def _progress(
     outcome: Outcome,
     seconds: float,
     jobs: int,
-    durations: list[float],
+    took_each: list[float],
 ) -> str:
     """``trial 7/30: lookahead on, learning_rate 0.03, seed 1 -> val_acc 0.861 (3m12s);
     23 left, ~1h10m``."""
@@ -178,9 +177,9 @@ def _progress(
         if "error" in outcome.attrs:
             result += f": {outcome.attrs['error']}"
     eta = ""
-    if left and durations:
-        eta = f", ~{duration(sum(durations) / len(durations) * left / jobs)}"
-    took = duration(seconds)
+    if left and took_each:
+        eta = f", ~{durations.text(sum(took_each) / len(took_each) * left / jobs)}"
+    took = durations.text(seconds)
     head = f"trial {place}/{total}" if place else f"trial #{number} (not counted)"
     return f"{head}: {what} -> {result} ({took}); {left} left{eta}"
 
@@ -189,7 +188,7 @@ def work(settings: Settings, study: optuna.Study) -> None:
     """Take trials until the study has nothing left for this worker."""
     sweep, plan = settings.sweep, settings.sweep.plan
     spaces = plan.distributions()
-    durations: list[float] = []
+    took_each: list[float] = []
     while plan.has_work(study):
         trial = study.ask(fixed_distributions=spaces)
         point = plan.point_of(trial.params)
@@ -208,9 +207,9 @@ def work(settings: Settings, study: optuna.Study) -> None:
             trial.set_user_attr(key, value)
         study.tell(trial, outcome.value, state=outcome.state)
         seconds = time.monotonic() - started
-        durations.append(seconds)
+        took_each.append(seconds)
         results.write(study, sweep, settings.out)
         line = _progress(
-            study, sweep, trial.number, point, outcome, seconds, settings.jobs, durations
+            study, sweep, trial.number, point, outcome, seconds, settings.jobs, took_each
         )
         settings.echo(line)

@@ -39,6 +39,14 @@ def is_on(setting: str) -> bool:
     return has_gpu() if setting == "auto" else setting == "on"
 
 
+def jit_setting(setting: str) -> bool | None:
+    """XLA on or off; None where ``auto`` has no GPU to go by and a measurement decides (XLA
+    makes a CPU step faster on some machines and slower on others)."""
+    if setting == "auto" and not has_gpu():
+        return None
+    return is_on(setting)
+
+
 def worker_index() -> int:
     """This process's index among the workers (0 alone or for the chief)."""
     task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})

@@ -2,7 +2,8 @@
 order that survives a crash at any instant, then decide the learning rate and whether to stop.
 
 The learning-rate and early-stopping decisions are derived from ``history.csv``, so a run
-continued after a crash decides as the uninterrupted run would have.
+continued after a crash decides as the uninterrupted run would have. With a time budget, a
+``Watch`` sees every window of steps and every epoch's end, and may shorten the run.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ import pandas as pd
 import tensorflow as tf
 from tqdm import tqdm
 
+from catsdogs import durations
+from catsdogs.config import dump
 from catsdogs.errors import UserError
 from catsdogs.training import decisions, devices, timing
+from catsdogs.training.budget import Start, Watch
 from catsdogs.training.checkpoints import Checkpoints
 from catsdogs.training.rundir import BEST, LAST, LOGS, RunDir
-from catsdogs.training.trainer import Sums, Trainer
+from catsdogs.training.trainer import HOST_SYNC_STEPS, Sums, Trainer
 
 
 class NonFiniteLoss(UserError):
@@ -32,28 +36,47 @@ def train_epoch(
     run: RunDir,
     echo: Callable[[str], None],
     length: timing.RunLength | None,
+    watch: Watch | None,
+    start: Start,
 ) -> Sums:
-    """One epoch of training steps under a progress bar. A NaN or infinite loss marks the run
-    failed and stops it; with ``length``, the long-run warning is judged as the steps go."""
-    epochs = trainer.config.training.epochs
+    """One epoch of training steps under a progress bar, ``start.done`` of them taken already
+    (the first steps that measured the machine). A NaN or infinite loss marks the run failed
+    and stops it; with ``length`` the long-run warning, with ``watch`` the budget, is judged
+    as the steps go."""
     head_only = trainer.head_only(epoch)
-    label = f"epoch {epoch + 1}/{epochs}" + (" (head only)" if head_only else "")
-    totals = Sums()
-    with tqdm(total=trainer.steps, desc=label, unit="step", leave=False) as bar:
-        for window in trainer.train_steps(trainer.steps, head_only):
-            window_loss = sum(sums.loss for sums in window)
-            if not math.isfinite(window_loss):
+    label = f"epoch {epoch + 1}/{trainer.config.training.epochs}"
+    done, totals = start.done, start.sums
+    with tqdm(
+        total=trainer.epoch_steps(epoch),
+        initial=done,
+        desc=label + (" (head only)" if head_only else ""),
+        unit="step",
+        leave=False,
+    ) as bar:
+        while done < trainer.epoch_steps(epoch):
+            count = min(HOST_SYNC_STEPS, trainer.epoch_steps(epoch) - done)
+            window, seconds = trainer.timed_steps(count, head_only)
+            if not math.isfinite(window.loss):
                 message = (
-                    f"loss became {window_loss} in epoch {epoch + 1}: training diverged; "
+                    f"loss became {window.loss} in epoch {epoch + 1}: training diverged; "
                     "lower optimizer.learning_rate (the last good epoch's checkpoint is kept)"
                 )
                 run.set_state("failed", epoch, message)
                 raise NonFiniteLoss(message)
-            totals = sum(window, totals)
-            bar.set_postfix(loss=f"{totals.mean_loss:.4f}", acc=f"{totals.accuracy:.3f}")
-            bar.update(len(window))
-            left = trainer.steps * (epochs - epoch) - bar.n
-            if length and (line := length.warning(bar.n, left)):
+            totals, done = totals + window, done + count
+            postfix = {"loss": f"{totals.mean_loss:.4f}", "acc": f"{totals.accuracy:.3f}"}
+            if watch:
+                replanned = watch.after_steps(seconds, count, epoch * trainer.steps + done, epoch)
+                if replanned:
+                    run.write_config(dump(trainer.config))
+                    with tqdm.external_write_mode():
+                        echo(replanned)
+                    bar.total = trainer.epoch_steps(epoch)
+                postfix["left"] = durations.text(max(watch.left(), 0))
+            bar.set_postfix(postfix)
+            bar.update(count)
+            left = trainer.total_steps - epoch * trainer.steps - done
+            if length and (line := length.warning(done, left)):
                 with tqdm.external_write_mode():
                     echo(line)
     return totals
@@ -105,32 +128,69 @@ def fit(
     checkpoints: Checkpoints,
     start: int,
     echo: Callable[[str], None],
+    first: Start | None = None,
+    watch: Watch | None = None,
 ) -> pd.DataFrame:
-    """Train from epoch ``start`` (what the checkpoint holds) to the config's last epoch."""
-    epochs = trainer.config.training.epochs
+    """Train from epoch ``start`` (what the checkpoint holds) to the run's last epoch; the
+    first of them begins where ``first`` (the measuring steps) left it."""
     history = run.history().iloc[:start]
     writer = tf.summary.create_file_writer(str(run.path / LOGS))
-    length = timing.RunLength(devices.has_gpu())
-    for epoch in range(start, epochs):
-        started = time.monotonic()
-        # The long-run estimate is judged once, in this session's first epoch.
-        train = train_epoch(trainer, epoch, run, echo, length if epoch == start else None)
-        val = trainer.validate()
-        row = {
-            "epoch": epoch + 1,
-            "loss": train.mean_loss,
-            "accuracy": train.accuracy,
-            "val_loss": val.mean_loss,
-            "val_accuracy": val.accuracy,
-            "learning_rate": trainer.learning_rate,
-            "seconds": round(time.monotonic() - started, 1),
-        }
-        history = record_epoch(trainer, run, history, row, writer, checkpoints)
-        echo(
-            f"epoch {epoch + 1}/{epochs}: loss {row['loss']:.4f} acc {row['accuracy']:.4f} | "
-            f"val_loss {row['val_loss']:.4f} val_acc {row['val_accuracy']:.4f} | "
-            f"lr {row['learning_rate']:.3g} | {row['seconds']:.0f}s"
-        )
-        if decide(trainer, history, echo):
-            break
+    # The long-run estimate is judged once, in this session's first epoch (not on a budget).
+    length = None if watch else timing.RunLength(devices.has_gpu())
+    epoch = start
+    try:
+        while epoch < trainer.config.training.epochs:
+            begun = first if epoch == start and first else Start()
+            judged = length if epoch == start else None
+            history = _epoch(
+                trainer, run, checkpoints, epoch, history, writer, echo, begun, judged, watch
+            )
+            if decide(trainer, history, echo):
+                break
+            epoch += 1
+    finally:
+        writer.close()  # TensorBoard's events are on disk however the loop ends
+    return history
+
+
+def _epoch(
+    trainer: Trainer,
+    run: RunDir,
+    checkpoints: Checkpoints,
+    epoch: int,
+    history: pd.DataFrame,
+    writer: tf.summary.SummaryWriter,
+    echo: Callable[[str], None],
+    begun: Start,
+    length: timing.RunLength | None,
+    watch: Watch | None,
+) -> pd.DataFrame:
+    """One epoch: its steps, its validation, its record; the budget watched."""
+    started = time.monotonic()
+    train = train_epoch(trainer, epoch, run, echo, length, watch, begun)
+    validating = time.monotonic()
+    val = trainer.validate()
+    saving = time.monotonic()
+    row = {
+        "epoch": epoch + 1,
+        "loss": train.mean_loss,
+        "accuracy": train.accuracy,
+        "val_loss": val.mean_loss,
+        "val_accuracy": val.accuracy,
+        "learning_rate": trainer.learning_rate,
+        "seconds": round(saving - started, 1),
+    }
+    history = record_epoch(trainer, run, history, row, writer, checkpoints)
+    echo(
+        f"epoch {epoch + 1}/{trainer.config.training.epochs}: loss {row['loss']:.4f} "
+        f"acc {row['accuracy']:.4f} | val_loss {row['val_loss']:.4f} "
+        f"val_acc {row['val_accuracy']:.4f} | lr {row['learning_rate']:.3g} | "
+        f"{row['seconds']:.0f}s"
+    )
+    if watch:
+        done = epoch * trainer.steps + trainer.epoch_steps(epoch)
+        replanned = watch.after_epoch(saving - validating, time.monotonic() - saving, done, epoch)
+        if replanned:
+            run.write_config(dump(trainer.config))
+            echo(replanned)
     return history

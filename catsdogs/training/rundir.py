@@ -156,6 +156,10 @@ class RunDir:
         state = {"status": status, "epochs_done": epochs_done, "message": message}
         self.write_json(STATE, state)
 
+    def write_config(self, text: str) -> None:
+        """The config the run goes on with (a time budget's plan, shortened)."""
+        files.write_text(self.path / CONFIG, text)
+
     def write_history(self, history: pd.DataFrame) -> None:
         files.write_text(self.path / HISTORY, history.to_csv(index=False))
 

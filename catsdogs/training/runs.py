@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from catsdogs import files
+from catsdogs.config import asked_text
 from catsdogs.errors import UserError
 from catsdogs.paths import RUNS
 from catsdogs.training.rundir import CHECKPOINTS, CONFIG, LOGS, RunDir, is_run
@@ -74,8 +75,8 @@ def _choose(
             if reuse and run.finished and not _same(run, config_text):
                 raise UserError(
                     f"--run-dir {run_dir} holds a run of another config ("
-                    f"{_changes(run.config_text(), config_text)}); choose another --run-dir "
-                    "(make run: RUN_DIR=...)"
+                    f"{_changes(asked_text(run.config_text()), config_text)}); choose another "
+                    "--run-dir (make run: RUN_DIR=...)"
                 )
             return _continue(run, identity, resume, "--run-dir", reuse)
         return RunDir(run_dir, exists=False)
@@ -93,9 +94,9 @@ def _choose(
             if reuse and _same(run, config_text):
                 return _continue(run, identity, resume, "run", reuse=True)
             continue
-        if run.config_text() == config_text:
+        if _same(run, config_text):
             return _continue(run, identity, resume, "run")
-        if _without_data(run.config_text()) == _without_data(config_text):
+        if _without_data(asked_text(run.config_text())) == _without_data(config_text):
             echo(f"note: the unfinished run {path} trained on other data; starting a new run")
             break
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -123,7 +124,10 @@ def _changes(before: str, after: str, most: int = 3) -> str:
 
 
 def _same(run: RunDir, config_text: str) -> bool:
-    return (run.path / CONFIG).is_file() and run.config_text() == config_text
+    """Whether ``run`` was started by the config ``config_text`` (a plan it made aside)."""
+    if not (run.path / CONFIG).is_file():
+        return False
+    return asked_text(run.config_text()) == asked_text(config_text)
 
 
 def _continue(run: RunDir, identity: str, resume: bool, what: str, reuse: bool = False) -> RunDir:

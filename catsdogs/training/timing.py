@@ -1,21 +1,13 @@
-"""Durations as people read them, and the warning for a run that would take far too long."""
+"""The warning for a run that would take far too long on a machine without a GPU."""
 
 from __future__ import annotations
 
 import time
 
+from catsdogs import durations
+
 # Past this, a run on a machine without a GPU is probably not what the user meant to start.
 LONG_RUN_SECONDS = 2 * 3600
-
-
-def duration(seconds: float) -> str:
-    """``42s``, ``3m12s``, ``1h02m``."""
-    seconds = int(round(seconds))
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds}s"
 
 
 def long_run_warning(seconds_per_step: float, steps_left: int, gpu: bool) -> str | None:
@@ -26,8 +18,8 @@ def long_run_warning(seconds_per_step: float, steps_left: int, gpu: bool) -> str
         return None
     return (
         f"warning: at {seconds_per_step:.2f} s per step this run needs about "
-        f"{duration(estimate)} more on this machine (no GPU); configs/cpu.yaml is the recipe for "
-        "a CPU. Ctrl-C stops it; the same command continues it."
+        f"{durations.text(estimate)} more on this machine (no GPU); configs/cpu.yaml is the "
+        "recipe for a CPU. Ctrl-C stops it; the same command continues it."
     )
 
 

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from catsdogs.config import Config, dump
+from catsdogs.config import Config, asked_text, dump, load
 from catsdogs.data import manifests
 from catsdogs.errors import UserError
-from catsdogs.training import curves, devices, loop, runs
+from catsdogs.training import budget, curves, devices, loop, runs
+from catsdogs.training.budget import Clock, Watch
 from catsdogs.training.checkpoints import Checkpoints
-from catsdogs.training.rundir import CHECKPOINTS, CURVES, RunDir, Summary
+from catsdogs.training.rundir import CHECKPOINTS, CONFIG, CURVES, RunDir, Summary
 from catsdogs.training.trainer import Trainer
 
 
@@ -55,6 +56,22 @@ def _restore(trainer: Trainer, run: RunDir, checkpoints: Checkpoints, now: str, 
     return 0
 
 
+def _continued(run: RunDir, config: Config, text: str) -> Config:
+    """The config an existing run goes on with: its own, as it was planned (a time budget's
+    plan, XLA decided), where the command asks for the config that started it; else the
+    command's (a run may be resumed under another config, but never planned again)."""
+    recorded = run.config_text()
+    if asked_text(recorded) == text:
+        return load(run.path / CONFIG)
+    if config.training.planned_by_budget:
+        raise UserError(
+            f"run {run.path} went on under another config; a time budget plans only a new "
+            "run: to train this one further, --resume with training.time_budget=null and "
+            "more training.epochs"
+        )
+    return config
+
+
 def train(
     config: Config,
     data_dir: Path | None = None,
@@ -62,14 +79,17 @@ def train(
     resume: bool = False,
     echo: Callable[[str], None] = print,
     reuse: bool = False,
+    clock: Clock | None = None,
 ) -> Path:
     """Train ``config`` into a run directory and return its path. With ``reuse`` (what
     ``make run`` asks), a finished run of the same config and data is returned untouched.
+    ``clock``: when the command started (a time budget counts from there).
 
     Under MultiWorkerMirroredStrategy every worker trains the same replica of the model; the
     chief (worker 0) writes ``run_dir``, worker i its own ``<run_dir>.worker-<i>``, so no two
     processes ever write the same file.
     """
+    clock = clock or Clock()
     if resume and reuse:
         raise UserError("--resume trains on, --reuse-finished trains nothing: pick one")
     index = devices.worker_index()
@@ -91,37 +111,49 @@ def train(
                 f"{summary.best_val_accuracy:.4f} at epoch {summary.best_epoch}); not training "
                 "again"
             )
+            echo(f"done: {run.path}")
             return run.path
+        if run.exists:
+            config = _continued(run, config, text)
         trainer = Trainer(config, data, strategy)
         checkpoints = Checkpoints(trainer.checkpoint, run)
         resumed = run.exists
-        start = _restore(trainer, run, checkpoints, text, echo)
+        start = _restore(trainer, run, checkpoints, dump(config), echo)
         if resume and start >= config.training.epochs:
             raise UserError(
                 f"run {run.path} has trained {start} epochs; --resume trains on only with "
                 f"training.epochs above {start}"
             )
-        run.start(text, start)
+        if config.data.cache == "auto":
+            echo(f"in memory: {trainer.caching.reason}")
+        first = budget.begin(trainer, clock, echo)  # may refuse the budget: nothing written
+        watch = (
+            Watch(trainer, clock, config.training.budget_seconds, first) if first.costs else None
+        )
+        run.start(dump(trainer.config), start)
         echo(f"run directory: {run.path}")
         if resumed:
-            echo(f"resuming {run.path} after epoch {start} of {config.training.epochs}")
+            echo(f"resuming {run.path} after epoch {start} of {trainer.config.training.epochs}")
         echo(
             f"devices: {devices.describe(trainer.strategy)}; mixed precision "
             f"{'on' if trainer.mixed else 'off'}, XLA {'on' if trainer.jit else 'off'}"
         )
-        history = loop.fit(trainer, run, checkpoints, start, echo)
+        history = loop.fit(trainer, run, checkpoints, start, echo, first, watch)
         if len(history):
-            _finish(run, trainer, history)
+            _finish(run, trainer, history, watch)
+    echo(f"done: {run.path}" + (f"; {watch.usage()}" if watch else ""))
     return run.path
 
 
-def _finish(run: RunDir, trainer: Trainer, history: pd.DataFrame) -> None:
+def _finish(run: RunDir, trainer: Trainer, history: pd.DataFrame, watch: Watch | None) -> None:
     """The figure and the summary of a run that trained to its end."""
     curves.draw(history, run.path / CURVES)
-    run.write_metrics(
-        Summary.of(history),
-        mixed_precision=trainer.mixed,
-        jit_compile=trainer.jit,
-        replicas=trainer.strategy.num_replicas_in_sync,
-    )
+    facts: dict = {
+        "mixed_precision": trainer.mixed,
+        "jit_compile": bool(trainer.jit),
+        "replicas": trainer.strategy.num_replicas_in_sync,
+    }
+    if watch:
+        facts["time_budget"] = {"seconds": watch.budget, **watch.spent}
+    run.write_metrics(Summary.of(history), **facts)
     run.set_state("finished", int(history["epoch"].iloc[-1]))

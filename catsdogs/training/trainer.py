@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 import tensorflow as tf
@@ -21,7 +23,9 @@ from catsdogs.config import Config
 from catsdogs.data import manifests, pipeline
 from catsdogs.model import classifier
 from catsdogs.optim import factory, judged_weights
+from catsdogs.optim.schedules import Schedule
 from catsdogs.training import devices
+from catsdogs.training.plan import Plan
 
 # Reading a step's results waits for the device to finish it. Reading them every few steps
 # instead of every step lets the host queue the next steps while a GPU still works on these.
@@ -78,20 +82,29 @@ class Trainer:
         self.config = config
         self.strategy = strategy or devices.strategy()
         self.mixed = devices.is_on(config.training.mixed_precision)
-        self.jit = devices.is_on(config.training.jit_compile)
+        # None: XLA or not is decided by measuring both (jit_compile auto, no GPU).
+        self.jit: bool | None = devices.jit_setting(config.training.jit_compile)
         keras.mixed_precision.set_dtype_policy("mixed_float16" if self.mixed else "float32")
         keras.utils.set_random_seed(config.seed)
 
         batch = config.data.batch_size
-        self.steps = config.training.steps_per_epoch or max(1, math.ceil(len(data.train) / batch))
-        train = pipeline.dataset(data.train, config.data, True, config.seed, repeat=True)
+        self.pass_steps = max(1, math.ceil(len(data.train) / batch))  # one pass over train.csv
+        self.steps = config.training.steps_per_epoch or self.pass_steps
+        self.val_batches = math.ceil(len(data.val) / batch)
+        self.caching = pipeline.choose_caching(data.train, data.val, config.data)
+        train = pipeline.dataset(
+            data.train, config.data, True, config.seed, repeat=True, cache=self.caching.train
+        )
         self.train_batches = iter(_distribute(self.strategy, train))
-        val = pipeline.dataset(data.val, config.data, False, config.seed)
+        val = pipeline.dataset(data.val, config.data, False, config.seed, cache=self.caching.val)
         self.val_data = _distribute(self.strategy, val)
 
         with self.strategy.scope():
             self.model = classifier.build(config.model, config.data.image_size, config.data.resize)
-            optimizer = factory.build(config.optimizer, self.steps, config.training.epochs)
+            self.schedule = factory.learning_rate(
+                config.optimizer, self.steps, config.training.epochs
+            )
+            optimizer = factory.build(config.optimizer, self.schedule)
             if self.mixed:
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
             optimizer.build(self.model.trainable_variables)
@@ -101,14 +114,27 @@ class Trainer:
             model=self.model, optimizer=self.optimizer, epochs_done=self.epochs_done
         )
         self.loss = keras.losses.BinaryCrossentropy(reduction=None)
-        head = classifier.head_variables(self.model)
-        self.train_head = self._on_every_replica(
-            lambda images, labels: self._train_step(images, labels, head)
-        )
-        self.train_all = self._on_every_replica(
-            lambda images, labels: self._train_step(images, labels, self.model.trainable_variables)
-        )
-        self.evaluate_batch = self._on_every_replica(self._eval_step)
+        self._compiled: dict[tuple[str, bool], Callable] = {}
+        recorded = config.training.plan.steps if config.training.plan else None
+        self.total_steps = recorded or self.steps * config.training.epochs
+        if recorded:  # a run continued as it was planned
+            self.set_length(self.steps, recorded)
+
+    def _step_function(self, kind: str) -> Callable:
+        """The compiled step of ``kind`` (head, all, evaluate) for the current XLA setting,
+        built on first use: each setting has its own functions, each traced once."""
+        jit = bool(self.jit)
+        if (kind, jit) not in self._compiled:
+            head = classifier.head_variables(self.model)
+            replica_step = {
+                "head": lambda images, labels: self._train_step(images, labels, head),
+                "all": lambda images, labels: self._train_step(
+                    images, labels, self.model.trainable_variables
+                ),
+                "evaluate": self._eval_step,
+            }[kind]
+            self._compiled[(kind, jit)] = self._on_every_replica(replica_step, jit)
+        return self._compiled[(kind, jit)]
 
     def _train_step(self, images, labels, variables: list) -> tuple:
         """One optimizer step of ``variables`` on this replica's share of a batch."""
@@ -125,10 +151,10 @@ class Trainer:
         probabilities = self.model(images, training=False)
         return _step_sums(labels, probabilities, self.loss(labels, probabilities))
 
-    def _on_every_replica(self, replica_step: Callable) -> Callable:
-        """batch -> ``replica_step`` run on every replica (compiled with XLA when jit is on),
-        its sums added across replicas, as one graph."""
-        compiled = tf.function(replica_step, jit_compile=self.jit)
+    def _on_every_replica(self, replica_step: Callable, jit: bool) -> Callable:
+        """batch -> ``replica_step`` run on every replica (compiled with XLA when ``jit``), its
+        sums added across replicas, as one graph."""
+        compiled = tf.function(replica_step, jit_compile=jit)
 
         @tf.function
         def run(batch):
@@ -153,7 +179,7 @@ class Trainer:
         """Runs ``count`` optimizer steps on the next training batches, yielding their results
         HOST_SYNC_STEPS at a time: reading a step's result waits for the device, so reading
         every few steps lets the host queue the next ones while a GPU still works."""
-        step = self.train_head if head_only else self.train_all
+        step = self._step_function("head" if head_only else "all")
         pending = []
         for index in range(count):
             pending.append(step(next(self.train_batches)))
@@ -161,13 +187,57 @@ class Trainer:
                 yield [Sums.read(result) for result in pending]
                 pending = []
 
+    def timed_steps(self, count: int, head_only: bool = False) -> tuple[Sums, float]:
+        """``count`` training steps: their sums and the seconds they took, device included."""
+        started, totals = time.perf_counter(), Sums()
+        for window in self.train_steps(count, head_only):
+            totals = sum(window, totals)
+        return totals, time.perf_counter() - started
+
     def validate(self) -> Sums:
         """One pass over the validation set with the weights the run is judged by."""
-        totals = Sums()
+        evaluate, totals = self._step_function("evaluate"), Sums()
         with self.judged_weights():
             for batch in self.val_data:
-                totals += Sums.read(self.evaluate_batch(batch))
+                totals += Sums.read(evaluate(batch))
         return totals
+
+    def time_validation(self, batches: int = 3) -> float:
+        """Seconds one validation pass takes, timed on ``batches`` batches after a first one
+        that traces the step (the weights are left as they are)."""
+        evaluate, data = self._step_function("evaluate"), iter(self.val_data)
+        taken = [b for b in (next(data, None) for _ in range(batches + 1)) if b is not None]
+        Sums.read(evaluate(taken[0]))
+        timed = taken[1:] or taken
+        started = time.perf_counter()
+        for batch in timed:
+            Sums.read(evaluate(batch))
+        return (time.perf_counter() - started) / len(timed) * self.val_batches
+
+    def time_save(self, folder: Path) -> float:
+        """Seconds an epoch's end takes to save: the two models and the checkpoint, estimated
+        as three saves of the model into ``folder`` (a scratch folder)."""
+        started = time.perf_counter()
+        self.model.save(folder / "timing.keras")
+        return 3 * (time.perf_counter() - started)
+
+    def set_length(self, steps_per_epoch: int, total_steps: int) -> None:
+        """A planned length: epochs of ``steps_per_epoch`` steps, and the schedule's last step
+        at ``total_steps`` (its warm-up: the config's warm-up epochs of those steps)."""
+        self.steps, self.total_steps = steps_per_epoch, total_steps
+        if isinstance(self.schedule, Schedule):
+            warmup = round(self.config.optimizer.schedule.warmup_epochs * steps_per_epoch)
+            self.schedule.set_length(total_steps, warmup)
+
+    def epoch_steps(self, epoch: int) -> int:
+        """Steps in ``epoch`` (from 0): ``steps``, but where a re-planned run ends earlier."""
+        return max(0, min(self.steps, self.total_steps - epoch * self.steps))
+
+    def plan(self) -> Plan:
+        """The run's length as it stands."""
+        epochs = self.config.training.epochs
+        last = self.epoch_steps(epochs - 1)
+        return Plan(epochs, self.steps, None if last == self.steps else last)
 
     @property
     def learning_rate(self) -> float:

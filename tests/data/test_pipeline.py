@@ -80,11 +80,11 @@ def test_any_format_prepare_accepts_becomes_three_channels(tmp_path):
     }
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
-    csv = tmp_path / "test.csv"
-    pd.DataFrame({"path": [str(tmp_path / n) for n in files], "id": range(1, 6)}).to_csv(csv)
+    csv = tmp_path / "val.csv"
+    pd.DataFrame({"path": [str(tmp_path / n) for n in files], "label": [0, 1, 0, 1, 0]}).to_csv(csv)
     options = DataConfig(image_size=32, batch_size=5)
-    batch = next(iter(dataset(checked(csv, "test"), options, False, with_labels=False)))
-    assert batch.shape == (5, 32, 32, 3)
+    images, labels = next(iter(dataset(checked(csv), options, False)))
+    assert images.shape == (5, 32, 32, 3) and labels.numpy().ravel().tolist() == [0, 1, 0, 1, 0]
 
 
 def test_resize_policies_on_a_known_image():

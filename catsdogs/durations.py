@@ -1,0 +1,36 @@
+"""Durations as people write and read them: ``30m``, ``1h30m``, ``90s`` in, ``3m12s`` out."""
+
+from __future__ import annotations
+
+import re
+
+UNITS = {"h": 3600, "m": 60, "s": 1}
+_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+EXAMPLES = "30m, 1h30m or 90s (units h, m, s)"
+
+
+def parse(text: object) -> int:
+    """Seconds in a duration such as ``30m``, ``1h30m``, ``90s``; a ValueError says what is
+    wrong in words (a number without a unit, zero, anything else)."""
+    if isinstance(text, bool) or not isinstance(text, (str, int, float)):
+        raise ValueError(f"must be a duration such as {EXAMPLES}")
+    written = str(text).strip().lower().replace(" ", "")
+    if re.fullmatch(r"[-+]?\d+(\.\d+)?", written):
+        raise ValueError(f"{text} has no unit: write it as {EXAMPLES}")
+    match = _DURATION.fullmatch(written)
+    if not written or match is None:
+        raise ValueError(f"{text!r} is not a duration: write it as {EXAMPLES}")
+    seconds = sum(int(n or 0) * UNITS[u] for n, u in zip(match.groups(), "hms"))
+    if seconds <= 0:
+        raise ValueError(f"{text!r} is no time at all: give a positive duration, e.g. 30m")
+    return seconds
+
+
+def text(seconds: float) -> str:
+    """``42s``, ``3m12s``, ``1h02m``."""
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"

@@ -1,0 +1,223 @@
+"""A run measured on the machine it trains on: the first steps decide XLA on or off (where
+``jit_compile: auto`` has no GPU to go by) and, with a time budget, what the budget allows;
+then a watch keeps the run within its budget as it goes.
+
+The budget covers the whole `catsdogs train` command, from the process's start to its exit.
+The first steps are real training steps (they count in the first epoch); validation is timed
+on a few batches and an epoch's saves by saving the model once. The plan leaves a margin for
+the unforeseen; after every window of steps the watch projects the end at the recent pace and
+shortens the plan when the run would overrun (never lengthens it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from catsdogs import durations
+from catsdogs.config import Config, MeasuredPlan
+from catsdogs.errors import UserError
+from catsdogs.training import plan as planning
+from catsdogs.training.trainer import HOST_SYNC_STEPS, Sums, Trainer
+
+FINISH_SECONDS = 3.0  # after the last epoch: summary, figure, the process's exit
+MEASURE_SECONDS = 2.0  # the least a measurement of steps takes (at least one window)
+PACE_SHARE = 0.05  # the recent pace: over the last 5% of the budget (at least PACE_SECONDS)
+PACE_SECONDS = 5.0
+
+
+def margin(budget: float) -> float:
+    """Time the plan leaves unused for the unforeseen: 2% of the budget, at least 2 s."""
+    return max(2.0, 0.02 * budget)
+
+
+@dataclass
+class Clock:
+    """Seconds since the command started (``started``: a ``time.monotonic`` reading)."""
+
+    started: float = field(default_factory=time.monotonic)
+
+    def used(self) -> float:
+        return time.monotonic() - self.started
+
+
+@dataclass
+class Start:
+    """What the first steps left: the steps they took (the first epoch's first ones), their
+    sums and the seconds they took (tracing and compiling not counted), and, with a budget,
+    the costs they measured."""
+
+    done: int = 0
+    sums: Sums = field(default_factory=Sums)
+    seconds: float = 0.0
+    costs: planning.Costs | None = None
+
+
+def _measure_steps(trainer: Trainer, head_only: bool, start: Start, most: int) -> float:
+    """One step to trace (and compile), then windows of steps until ``MEASURE_SECONDS``
+    have passed or ``most`` steps are taken, added to ``start``; returns the seconds a step
+    takes (the traced one's, where it is the only one)."""
+    sums, seconds = trainer.timed_steps(1, head_only)
+    steps, timed = 1, 0
+    while steps < most and (timed == 0 or seconds < MEASURE_SECONDS):
+        count = min(HOST_SYNC_STEPS, most - steps)
+        window, took = trainer.timed_steps(count, head_only)
+        if timed == 0:
+            seconds = 0.0  # the traced step's time was compiling, not training
+        sums, steps, timed, seconds = sums + window, steps + count, timed + count, seconds + took
+    start.sums, start.done = start.sums + sums, start.done + steps
+    start.seconds += seconds if timed else 0.0
+    return seconds / max(timed, 1)
+
+
+def _with(config: Config, **training) -> Config:
+    return config.model_copy(update={"training": config.training.model_copy(update=training)})
+
+
+def begin(trainer: Trainer, clock: Clock, echo: Callable[[str], None]) -> Start:
+    """Decide XLA by measurement where asked, and plan a budgeted run; the decisions go into
+    ``trainer.config`` (its ``training.plan`` records them and the values they replaced)."""
+    config = trainer.config
+    training = config.training
+    budget = training.budget_seconds if training.planned_by_budget else None
+    start = Start()
+    if trainer.jit is not None and budget is None:
+        return start
+    head_only = trainer.head_only(0)
+    asked: dict = {}
+    record: dict = {}
+    # The measuring steps are the first epoch's: never more than it has.
+    most = training.steps_per_epoch or (10**9 if budget else trainer.steps)
+    if trainer.jit is None:
+        rates = {}
+        for jit in (False, True):
+            trainer.jit = jit
+            share = max(1, most // 2 if not jit else most - start.done)
+            rates["on" if jit else "off"] = 1 / _measure_steps(trainer, head_only, start, share)
+        trainer.jit = rates["on"] > rates["off"]
+        chosen, other = ("on", "off") if trainer.jit else ("off", "on")
+        step_seconds = 1 / rates[chosen]
+        echo(
+            f"XLA {chosen}: {rates[chosen]:.2f} steps/s, against {rates[other]:.2f} with XLA "
+            f"{other} (jit_compile: auto, measured on this machine)"
+        )
+        asked["jit_compile"] = training.jit_compile
+        record["steps_per_second"] = {k: round(v, 4) for k, v in rates.items()}
+        config = _with(config, jit_compile=chosen)
+    elif budget is not None:
+        step_seconds = _measure_steps(trainer, head_only, start, most)
+    if budget is not None:
+        with tempfile.TemporaryDirectory(prefix="catsdogs-timing-") as scratch:
+            start.costs = planning.Costs(
+                step=step_seconds,
+                validation=trainer.time_validation(),
+                save=trainer.time_save(Path(scratch)),
+                finish=FINISH_SECONDS,
+            )
+        planned = planning.plan(
+            budget - clock.used() - margin(budget),
+            start.costs,
+            trainer.pass_steps,
+            start.done,
+            training.most_epochs,
+            training.steps_per_epoch,
+            used=clock.used(),
+        )
+        if planned.epochs < config.model.warmup_epochs:
+            raise UserError(
+                f"the time budget allows {planned.epochs} epoch(s) here, fewer than "
+                f"model.warmup_epochs ({config.model.warmup_epochs}): give a longer budget"
+            )
+        trainer.set_length(planned.steps_per_epoch, planned.steps)
+        asked.update(epochs=training.epochs, steps_per_epoch=training.steps_per_epoch)
+        record.update(
+            steps=planned.steps,
+            seconds_per_step=round(start.costs.step, 4),
+            seconds_per_validation=round(start.costs.validation, 2),
+            seconds_per_save=round(start.costs.save, 2),
+            start_up_seconds=round(clock.used(), 1),
+        )
+        config = _with(config, epochs=planned.epochs, steps_per_epoch=planned.steps_per_epoch)
+        echo(
+            f"time budget {training.time_budget}: {planned.epochs} epochs of "
+            f"{planned.steps_per_epoch} steps ({planned.steps / trainer.pass_steps:.1f} passes "
+            f"over the training images) at {start.costs.step:.2f}s a step, validation "
+            f"{start.costs.validation:.1f}s and saving {start.costs.save:.1f}s an epoch; "
+            f"start-up took {durations.text(clock.used())}"
+        )
+    trainer.config = _with(config, plan=MeasuredPlan(asked=asked, **record))
+    return start
+
+
+class Watch:
+    """Keeps a budgeted run within its budget, and counts where the time went."""
+
+    def __init__(self, trainer: Trainer, clock: Clock, budget: float, start: Start) -> None:
+        self.trainer, self.clock, self.budget, self.costs = trainer, clock, budget, start.costs
+        self.recent: deque[tuple[float, int]] = deque()  # seconds and steps of each window
+        self.horizon = max(PACE_SECONDS, PACE_SHARE * budget)
+        self.spent = {"training steps": start.seconds, "validation": 0.0, "saving": 0.0}
+
+    def left(self) -> float:
+        return self.budget - self.clock.used()
+
+    def after_steps(self, seconds: float, steps: int, done: int, epoch: int) -> str | None:
+        """After a window of ``steps`` that took ``seconds``, ``done`` steps into the run and in
+        ``epoch`` (from 0): a line saying how the plan was shortened, where it had to be."""
+        self.spent["training steps"] += seconds
+        self.recent.append((seconds, steps))
+        while sum(s for s, _ in self.recent) - self.recent[0][0] >= self.horizon:
+            self.recent.popleft()  # the pace over the last ``horizon`` seconds of steps
+        if sum(s for s, _ in self.recent) < self.horizon:
+            return None  # too few steps yet to tell a slower machine from noise
+        return self._check(done, epoch)
+
+    def after_epoch(self, validation: float, save: float, done: int, epoch: int) -> str | None:
+        """After ``epoch``'s validation and saves, with their times: as ``after_steps``."""
+        self.spent["validation"] += validation
+        self.spent["saving"] += save
+        self.costs = dataclasses.replace(
+            self.costs,
+            validation=max(self.costs.validation, validation),
+            save=max(self.costs.save, save),
+        )
+        return self._check(done, epoch + 1)
+
+    def _check(self, done: int, epoch: int) -> str | None:
+        trainer = self.trainer
+        now = trainer.plan()
+        if epoch >= now.epochs:
+            return None
+        if self.recent:
+            pace = sum(s for s, _ in self.recent) / sum(n for _, n in self.recent)
+            self.costs = dataclasses.replace(self.costs, step=pace)
+        room = margin(self.budget)
+        if planning.shorten(now, self.left() - room / 2, self.costs, done, epoch) is None:
+            return None
+        shorter = planning.shorten(now, self.left() - room, self.costs, done, epoch)
+        note = (
+            f"after {done} steps, at {self.costs.step:.2f}s a step: {shorter.steps} steps in "
+            f"{shorter.epochs} epochs (was {now.steps} in {now.epochs})"
+        )
+        record = trainer.config.training.plan
+        record = record.model_copy(
+            update={"steps": shorter.steps, "replanned": [*record.replanned, note]}
+        )
+        trainer.config = _with(trainer.config, epochs=shorter.epochs, plan=record)
+        trainer.set_length(shorter.steps_per_epoch, shorter.steps)
+        return f"the run would overrun its time budget: {note}"
+
+    def usage(self) -> str:
+        """One line: how much of the budget was used, and where the time went."""
+        used = self.clock.used()
+        parts = ", ".join(f"{name} {durations.text(s)}" for name, s in self.spent.items())
+        share = self.spent["training steps"] / self.budget
+        return (
+            f"used {durations.text(used)} of the {durations.text(self.budget)} time budget: "
+            f"{parts} ({share:.0%} of it training)"
+        )

@@ -1,0 +1,133 @@
+"""How many steps a time budget allows: a pure function of what was measured.
+
+A run is ``epochs`` epochs of ``steps_per_epoch`` optimizer steps (the last one may be shorter
+after a re-plan), each followed by a validation pass and the saves; after the last epoch the
+run is summed up and the process exits. The plan takes as many steps as fit in the time left,
+in whole epochs: about one pass over the training data each, validated at least ``MIN_EPOCHS``
+times where that costs no more than ``OVERHEAD_SHARE`` of the time, never more than the
+config's own ``epochs`` where it gives them. A plan only ever gets shorter: when the machine
+slows down, whole epochs are dropped, and if even the current one cannot end in time, it ends
+early and is the last.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from catsdogs import durations
+from catsdogs.errors import UserError
+
+MIN_EPOCHS = 4  # validations a budgeted run gets at least, where they cost little
+OVERHEAD_SHARE = 0.05  # most of the time that validation and saves may take
+
+
+class BudgetTooShort(UserError):
+    """The time budget cannot fit start-up, one step and one epoch's validation."""
+
+
+@dataclass(frozen=True)
+class Costs:
+    """Seconds measured (or estimated) on this machine for each part of a run."""
+
+    step: float  # one optimizer step
+    validation: float  # one validation pass
+    save: float  # an epoch's end: the models, the checkpoint, the history
+    finish: float  # after the last epoch: the summary, the figure, the exit
+
+    @property
+    def per_epoch(self) -> float:
+        """What an epoch costs beyond its steps."""
+        return self.validation + self.save
+
+
+@dataclass(frozen=True)
+class Plan:
+    epochs: int
+    steps_per_epoch: int
+    last_epoch_steps: int | None = None  # set when a re-plan ended an epoch early
+
+    @property
+    def steps(self) -> int:
+        last = self.steps_per_epoch if self.last_epoch_steps is None else self.last_epoch_steps
+        return (self.epochs - 1) * self.steps_per_epoch + last
+
+    def epoch_steps(self, epoch: int) -> int:
+        """Steps in ``epoch`` (from 0)."""
+        if epoch == self.epochs - 1 and self.last_epoch_steps is not None:
+            return self.last_epoch_steps
+        return self.steps_per_epoch
+
+    def seconds(self, costs: Costs, done: int = 0, epochs_done: int = 0) -> float:
+        """The time the rest of the plan takes after ``done`` steps and ``epochs_done``
+        finished epochs."""
+        rest = (self.steps - done) * costs.step + (self.epochs - epochs_done) * costs.per_epoch
+        return rest + costs.finish
+
+
+def _too_short(left: float, costs: Costs, done: int, used: float) -> BudgetTooShort:
+    need = (0 if done else costs.step) + costs.per_epoch + costs.finish
+    least = math.ceil(used + need - min(left, 0) + 1)
+    return BudgetTooShort(
+        f"the time budget is too short for this run here: start-up took {durations.text(used)}, "
+        f"and one epoch needs {need:.1f}s more (a step {costs.step:.2f}s, validation "
+        f"{costs.validation:.1f}s, saving {costs.save:.1f}s, finishing {costs.finish:.1f}s); "
+        f"give at least {durations.text(least)}"
+    )
+
+
+def plan(
+    left: float,
+    costs: Costs,
+    pass_steps: int,
+    done: int = 0,
+    most_epochs: int | None = None,
+    steps_per_epoch: int | None = None,
+    used: float = 0.0,
+) -> Plan:
+    """The most steps that fit in ``left`` seconds, ``done`` of them taken already (they
+    belong to the first epoch). ``pass_steps``: one pass over the training data.
+    ``most_epochs`` and ``steps_per_epoch``: the config's own, where it gives them; ``used``:
+    the seconds already spent, for the message when even one epoch does not fit."""
+    available = left - costs.finish
+
+    def capacity(epochs: int) -> int:  # steps that fit with this many epochs
+        return done + math.floor((available - epochs * costs.per_epoch) / costs.step)
+
+    if steps_per_epoch is not None:
+        fits = math.floor(
+            (available + done * costs.step) / (steps_per_epoch * costs.step + costs.per_epoch)
+        )
+        epochs = min(fits, most_epochs or fits)
+        if epochs < 1:
+            raise _too_short(left, costs, done, used)
+        return Plan(epochs, steps_per_epoch)
+    if capacity(1) < max(done, 1):
+        raise _too_short(left, costs, done, used)
+    cheap = (
+        math.floor(OVERHEAD_SHARE * available / costs.per_epoch) if costs.per_epoch > 0 else 10**6
+    )
+    epochs = max(round(capacity(1) / pass_steps), min(MIN_EPOCHS, cheap))
+    epochs = max(1, min(epochs, cheap, most_epochs or epochs))
+    while epochs > 1 and capacity(epochs) // epochs < max(done, 1):
+        epochs -= 1  # each epoch at least as long as the steps already taken
+    steps = capacity(epochs) // epochs
+    if most_epochs is not None and epochs == most_epochs:
+        steps = min(steps, pass_steps)  # the config's epochs, of one pass each, fit: no more
+    return Plan(epochs, max(steps, done, 1))
+
+
+def shorten(current: Plan, left: float, costs: Costs, done: int, epoch: int) -> Plan | None:
+    """A shorter plan when ``current`` no longer fits in ``left`` seconds at ``costs`` (None:
+    it still fits), ``done`` steps into the run and in ``epoch`` (from 0). Whole epochs after
+    the current one go first; if even the current one cannot end in time, it ends early."""
+    if current.seconds(costs, done, epoch) <= left:
+        return None
+    k = current.steps_per_epoch
+    for epochs in range(current.epochs - 1, epoch, -1):
+        shorter = Plan(epochs, k)
+        if shorter.seconds(costs, done, epoch) <= left:
+            return shorter
+    room = math.floor((left - costs.per_epoch - costs.finish) / costs.step)
+    last = max(done + max(room, 0) - epoch * k, 1)
+    return Plan(epoch + 1, k, min(last, current.epoch_steps(epoch)))

@@ -1,0 +1,315 @@
+"""Training for a stated time: the plan as a pure function of what was measured, the schedule
+that ends at the planned step, runs that end within their budget (also when the machine slows
+down), continue their plan, decide XLA by measuring and cache only what fits."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+import yaml
+from helpers import SMOKE, cli, module_command, real_data
+
+from catsdogs.config import DataConfig, load
+from catsdogs.data import manifests, pipeline
+from catsdogs.optim.schedules import Schedule
+from catsdogs.training import budget
+from catsdogs.training.plan import BudgetTooShort, Costs, Plan, plan, shorten
+
+COSTS = Costs(step=1.0, validation=10.0, save=5.0, finish=5.0)
+
+
+# --- the plan, worked out by hand --------------------------------------------------------------
+
+
+def test_the_plan_fills_the_time_in_epochs_of_about_one_pass():
+    # 995 s after finishing; 15 s an epoch beyond its steps, so at most floor(5% of 995 / 15)
+    # = 3 epochs for validation and saves; with 3: floor(995 - 45) = 950 steps, 316 each.
+    assert plan(1000, COSTS, pass_steps=200) == Plan(3, 316)
+    assert Plan(3, 316).seconds(COSTS) == 948 + 45 + 5 <= 1000
+    # Where validation costs nothing much, at least 4 epochs; about a pass each beyond that.
+    cheap = Costs(step=1.0, validation=0.5, save=0.5, finish=5.0)
+    assert plan(1000, cheap, pass_steps=500) == Plan(4, (995 - 4) // 4)
+    assert plan(1000, cheap, pass_steps=100) == Plan(10, (995 - 10) // 10)
+
+
+def test_the_config_s_own_epochs_are_a_ceiling_and_its_steps_per_epoch_are_kept():
+    # epochs: 2 given: 2 epochs, each one pass (200 steps) since more would fit: ends early.
+    assert plan(1000, COSTS, pass_steps=200, most_epochs=2) == Plan(2, 200)
+    # steps_per_epoch: 100 given: as many epochs of 100 steps as fit: floor(995 / 115) = 8.
+    assert plan(1000, COSTS, pass_steps=200, steps_per_epoch=100) == Plan(8, 100)
+    assert plan(1000, COSTS, pass_steps=200, most_epochs=5, steps_per_epoch=100) == Plan(5, 100)
+
+
+def test_steps_taken_to_measure_belong_to_the_first_epoch():
+    # 20 steps done; 100 s left: 95 after finishing, 80 after one epoch's 15: 20 + 80 steps.
+    assert plan(100, COSTS, pass_steps=1000, done=20) == Plan(1, 100)
+    assert Plan(1, 100).seconds(COSTS, done=20) == 80 + 15 + 5
+
+
+def test_a_budget_that_cannot_fit_one_epoch_says_the_least_that_works():
+    with pytest.raises(BudgetTooShort) as refused:
+        plan(10, COSTS, pass_steps=200, used=8.0)
+    # 8 s of start-up, then a step, the validation, the saves and the finish: 21 s; + 1 s.
+    assert str(refused.value).endswith("give at least 30s")
+    assert "start-up took 8s" in str(refused.value)
+
+
+def test_a_slower_machine_drops_whole_epochs_then_shortens_the_current_one():
+    planned = Plan(4, 100)  # in epoch 2 (index 1), 150 steps done
+    assert shorten(planned, 400, COSTS, done=150, epoch=1) is None  # 250 + 45 + 5 fit
+    # 250 s left: 3 epochs need 150 + 30 + 5 = 185.
+    assert shorten(planned, 250, COSTS, done=150, epoch=1) == Plan(3, 100)
+    # 40 s left: not even epoch 2 can end: 20 more steps after the 150, so its 70th is last.
+    assert shorten(planned, 40, COSTS, done=150, epoch=1) == Plan(2, 100, last_epoch_steps=70)
+    assert Plan(2, 100, last_epoch_steps=70).steps == 170
+
+
+# --- the schedule --------------------------------------------------------------------------
+
+
+def test_the_schedule_reaches_its_end_at_the_planned_step_also_in_a_compiled_step():
+    schedule = Schedule(0.1, total_steps=40, warmup_steps=10, shape="cosine", end=0.02)
+    rate = tf.function(lambda step: schedule(step), jit_compile=True)
+    assert float(rate(5)) == pytest.approx(0.05)  # warming up: 0.1 * 5 / 10
+    assert float(rate(40)) == pytest.approx(0.02) and float(rate(39)) > 0.02
+    schedule.set_length(20, warmup_steps=4)  # a new plan: the compiled step sees it
+    assert float(rate(2)) == pytest.approx(0.05)
+    assert float(rate(20)) == pytest.approx(0.02) and float(rate(19)) > 0.02
+    assert float(rate(12)) == pytest.approx(0.02 + 0.04 * (1 + np.cos(np.pi * 8 / 16)))
+
+
+# --- whole runs ------------------------------------------------------------------------------
+
+BUDGET_CONFIG = """\
+name: budget
+seed: 42
+data: {image_size: 32, batch_size: 4}
+model: {backbone: small_cnn, weights: none, width: 8, dense_units: 16, dropout: 0.1}
+optimizer:
+  name: sgd
+  learning_rate: 0.02
+  momentum: 0.9
+  schedule: {name: cosine, warmup_epochs: 0.5}
+  lookahead: {enabled: true, sync_period: 3, slow_step_size: 0.5}
+training: {time_budget: 30s, jit_compile: "off"}
+"""
+
+
+@pytest.fixture
+def budgeted(tmp_path) -> Path:
+    (tmp_path / "budget.yaml").write_text(BUDGET_CONFIG)
+    return tmp_path / "budget.yaml"
+
+
+def the_run(folder: Path) -> Path:
+    [run] = [p for p in (folder / "runs").iterdir() if p.is_dir()]
+    return run
+
+
+def test_a_budgeted_run_ends_within_its_budget_start_to_exit_and_records_its_plan(
+    shared_data, tmp_path, budgeted
+):
+    data = real_data(shared_data, tmp_path / "data", train=16, val=8)
+    started = time.monotonic()
+    done = subprocess.run(
+        module_command("train", "--config", budgeted, "--data", data),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    took = time.monotonic() - started
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert took <= 30, f"{took:.1f}s for a 30s budget"
+    run = the_run(tmp_path)
+    config = yaml.safe_load((run / "config.yaml").read_text())["training"]
+    recorded = config["plan"]
+    assert recorded["asked"] == {"epochs": 10, "steps_per_epoch": None}
+    assert recorded["steps"] == config["epochs"] * config["steps_per_epoch"]
+    assert recorded["seconds_per_step"] > 0 and recorded["start_up_seconds"] > 0
+    history = pd.read_csv(run / "history.csv")
+    assert history["epoch"].tolist() == list(range(1, config["epochs"] + 1))
+    # The cosine ends (at 0) exactly at the last planned step, not before.
+    assert history["learning_rate"].iloc[-1] == 0.0 and (history["learning_rate"][:-1] > 0).all()
+    assert f"time budget 30s: {config['epochs']} epochs of {config['steps_per_epoch']} steps" in (
+        done.stdout
+    )
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith(f"done: runs/{run.name}; used ") and "of the 30s time budget" in last
+    assert "left=" in done.stderr  # the progress bar shows the time left
+
+
+def test_a_run_that_slows_down_re_plans_and_still_ends_within_its_budget(
+    shared_data, tmp_path, budgeted, monkeypatch
+):
+    from catsdogs.training.trainer import Trainer
+
+    data = real_data(shared_data, tmp_path / "data", train=16, val=8)
+    timed_steps = Trainer.timed_steps
+
+    def slowed(self, count, head_only=False):  # once planned, every step takes 0.1 s more
+        sums, seconds = timed_steps(self, count, head_only)
+        if self.config.training.plan is not None:
+            time.sleep(0.1 * count)
+            seconds += 0.1 * count
+        return sums, seconds
+
+    monkeypatch.setattr(Trainer, "timed_steps", slowed)
+    monkeypatch.chdir(tmp_path)
+    started = time.monotonic()
+    done = cli("train", "--config", budgeted, "--data", data, "--time-budget", "40s")
+    took = time.monotonic() - started
+    assert done.exit_code == 0, done.output
+    assert took <= 40, f"{took:.1f}s for a 40s budget"
+    assert "the run would overrun its time budget: after " in done.output
+    run = the_run(tmp_path)
+    training = yaml.safe_load((run / "config.yaml").read_text())["training"]
+    assert training["plan"]["replanned"], "the shorter plan is recorded in the run"
+    history = pd.read_csv(run / "history.csv")
+    assert len(history) == training["epochs"]  # the shortened plan, to its last epoch
+    assert history["learning_rate"].iloc[-1] == 0.0
+
+
+def test_the_same_command_after_a_crash_continues_the_plan_exactly(
+    shared_data, tmp_path, budgeted, monkeypatch
+):
+    data = real_data(shared_data, tmp_path / "data", train=16, val=8)
+    monkeypatch.chdir(tmp_path)
+    text = BUDGET_CONFIG.replace("time_budget: 30s", "time_budget: 40s")
+    budgeted.write_text(text.replace("training: {", "training: {steps_per_epoch: 6, "))
+    from catsdogs import files
+
+    write_text = files.write_text
+
+    def killed_after_epoch_1(path, text):  # the state written after epoch 1's checkpoint
+        write_text(path, text)
+        if path.name == "state.json" and '"epochs_done": 1' in text:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as crash:
+        crash.setattr(files, "write_text", killed_after_epoch_1)
+        first = cli("train", "--config", budgeted, "--data", data)
+    assert first.exit_code == 130, first.output
+    run = the_run(tmp_path)
+    planned = (run / "config.yaml").read_text()
+    again = cli("train", "--config", budgeted, "--data", data)
+    assert again.exit_code == 0, again.output
+    assert "time budget" not in again.output.split("run directory")[0]  # not planned again
+    assert f"resuming runs/{run.name} after epoch 1 of" in again.output
+    assert (run / "config.yaml").read_text() == planned
+    training = yaml.safe_load(planned)["training"]
+    history = pd.read_csv(run / "history.csv")
+    assert history["epoch"].tolist() == list(range(1, training["epochs"] + 1))
+    assert history["learning_rate"].iloc[-1] == 0.0
+    # Without its budget and its plan, the run's config.yaml trains the same schedule.
+    from catsdogs.training.trainer import Trainer
+
+    bare = yaml.safe_load(planned)
+    bare["training"].update(time_budget=None, plan=None)
+    (tmp_path / "bare.yaml").write_text(yaml.safe_dump(bare))
+    trainer = Trainer(load(tmp_path / "bare.yaml"), manifests.read_training_data(data))
+    steps = training["steps_per_epoch"] * history["epoch"].to_numpy()
+    rates = [float(trainer.schedule(step)) for step in steps]
+    np.testing.assert_allclose(rates, history["learning_rate"], rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("0", "0 has no unit: write it as 30m, 1h30m or 90s (units h, m, s)"),
+        ("0s", "'0s' is no time at all: give a positive duration, e.g. 30m"),
+        ("-5m", "'-5m' is not a duration: write it as 30m, 1h30m or 90s"),
+        ("abc", "'abc' is not a duration: write it as 30m, 1h30m or 90s"),
+        ("5", "5 has no unit: write it as 30m, 1h30m or 90s"),
+    ],
+)
+def test_a_bad_budget_is_one_error_line_and_nothing_is_written(
+    tmp_path, monkeypatch, value, message
+):
+    monkeypatch.chdir(tmp_path)
+    done = cli("train", "--config", SMOKE, "--time-budget", value)
+    assert done.exit_code == 1
+    [line] = done.output.strip().splitlines()
+    assert line.startswith("error: ") and "training.time_budget: " + message in line, line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_budget_shorter_than_start_up_and_one_epoch_names_the_least_that_works(
+    shared_data, tmp_path, budgeted, monkeypatch
+):
+    data = real_data(shared_data, tmp_path / "data", train=16, val=8)
+    monkeypatch.chdir(tmp_path)
+    done = cli("train", "--config", budgeted, "--data", data, "--time-budget", "1s")
+    assert done.exit_code == 1
+    last = done.output.strip().splitlines()[-1]
+    assert last.startswith("error: the time budget is too short for this run here: start-up took")
+    assert ", give at least " in last or "; give at least " in last
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+# --- XLA by measurement, and the cache ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("faster", ["on", "off"])
+def test_jit_auto_keeps_the_faster_of_two_measured_ways(monkeypatch, faster):
+    lines = []
+    trainer = types.SimpleNamespace(
+        jit=None, config=load(SMOKE, ["training.jit_compile=auto"]), head_only=lambda epoch: False
+    )
+
+    def measure(trainer_, head_only, start, most):  # 0.5 s a step the faster way, 1 s the other
+        start.done += 9
+        return 0.5 if ("on" if trainer_.jit else "off") == faster else 1.0
+
+    monkeypatch.setattr(budget, "_measure_steps", measure)
+    first = budget.begin(trainer, budget.Clock(), lines.append)
+    assert trainer.jit == (faster == "on") and first.done == 18 and first.costs is None
+    slower = "off" if faster == "on" else "on"
+    assert lines == [
+        f"XLA {faster}: 2.00 steps/s, against 1.00 with XLA {slower} (jit_compile: auto, "
+        "measured on this machine)"
+    ]
+    training = trainer.config.training
+    assert training.jit_compile == faster
+    assert training.plan.asked == {"jit_compile": "auto"}
+    assert training.plan.steps_per_second == {faster: 2.0, slower: 1.0}
+
+
+def test_the_cache_keeps_images_at_the_size_training_needs_while_they_fit(tmp_path):
+    def manifest(sizes):
+        return manifests.Manifest(tmp_path / "m.csv", ["a", "b"], [0, 1], None, "", sizes)
+
+    config = DataConfig(image_size=128, crop_area=(0.5, 1.0), cache="auto")
+    train, val = manifest([(400, 300), (100, 50)]), manifest([(10, 10), (20, 20)])
+    # Short side 182 (128 / sqrt(0.5), rounded up), never enlarged: 182 x 243 and 50 x 100.
+    assert pipeline.cache_bytes(train, config, training=True) == (182 * 243 + 50 * 100) * 3
+    assert pipeline.cache_bytes(val, config, training=False) == 2 * 128 * 128 * 3 * 4
+    train_bytes, val_bytes = 147_678, 393_216
+    both = pipeline.choose_caching(train, val, config, available=2 * (train_bytes + val_bytes))
+    assert (both.train, both.val) == (True, True)
+    only_train = pipeline.choose_caching(train, val, config, available=2 * train_bytes + 10)
+    assert (only_train.train, only_train.val) == (True, False)
+    none = pipeline.choose_caching(train, val, config, available=1000)
+    assert (none.train, none.val) == (False, False) and none.reason.startswith("no images")
+    forced = pipeline.choose_caching(train, val, config.model_copy(update={"cache": "on"}), 1)
+    assert (forced.train, forced.val) == (True, True)
+
+
+def test_a_run_whose_images_do_not_fit_in_memory_trains_without_the_cache(
+    shared_data, tmp_path, monkeypatch
+):
+    data = real_data(shared_data, tmp_path / "data")
+    monkeypatch.setattr(pipeline, "available_memory", lambda: 1000)
+    done = cli("train", "--config", SMOKE, "--data", data, "--run-dir", tmp_path / "r")
+    assert done.exit_code == 0, done.output
+    assert "in memory: no images, decoded (" in done.output
+    assert len(pd.read_csv(tmp_path / "r" / "history.csv")) == 2
+    assert json.loads((tmp_path / "r" / "state.json").read_text())["status"] == "finished"
