@@ -168,7 +168,7 @@ def tiny_model(path: Path, flip_invariant: bool = True, resize: str = "stretch")
 
     keras.utils.set_random_seed(0)
     inputs = keras.Input((32, 32, 3))
-    x = ResizePolicy(resize)(inputs)
+    x = ResizePolicy(resize, 32)(inputs)
     x = keras.layers.Rescaling(1 / 255)(x)
     if flip_invariant:
         x = keras.layers.GlobalAveragePooling2D()(x)
@@ -180,17 +180,23 @@ def tiny_model(path: Path, flip_invariant: bool = True, resize: str = "stretch")
 
 
 def p_dog_by_hand(
-    model_path: Path, paths: Sequence, tta: bool = False, resize: str = "stretch"
+    model_path: Path,
+    paths: Sequence,
+    tta: bool = False,
+    resize: str = "stretch",
+    size: int | None = None,
 ) -> np.ndarray:
     """P(dog) of a saved model for image files, computed with TensorFlow's own decode and
-    resize ops to the model's input size, not catsdogs' pipeline: ``stretch`` is a bilinear
-    resize, ``pad`` TensorFlow's resize_with_pad; with ``tta``, the mean over each image and
-    its mirror."""
+    resize ops, not catsdogs' pipeline, to ``size`` (default: the size the model records to
+    predict at): ``stretch`` is a bilinear resize, ``pad`` TensorFlow's resize_with_pad; with
+    ``tta``, the mean over each image and its mirror."""
     import keras
     import tensorflow as tf
 
+    from catsdogs.model import classifier
+
     model = keras.models.load_model(model_path)
-    size = int(model.input_shape[1])
+    size = classifier.input_of(model, model_path)[0] if size is None else size
     square = {
         "stretch": lambda image: tf.image.resize(image, [size, size]),
         "pad": lambda image: tf.image.resize_with_pad(tf.cast(image, tf.float32), size, size),

@@ -1,11 +1,14 @@
 """The classifier: a backbone from the registry and a new head on it, and what the saved model
 tells about its own input.
 
-A model takes ``image_size`` x ``image_size`` RGB images in [0, 255] and gives P(dog) from one
-float32 sigmoid unit (float32 whatever the mixed-precision policy, so the sigmoid and the loss
-stay accurate). How an image of any shape becomes that square (the config's ``data.resize``)
-is recorded inside the model by a ``ResizePolicy`` layer, so a ``.keras`` file predicts the
-same alone as inside its run.
+A model takes RGB images in [0, 255], ``image_size`` pixels square in training, and gives
+P(dog) from one float32 sigmoid unit (float32 whatever the mixed-precision policy, so the
+sigmoid and the loss stay accurate). Where its head pools (avg, max) it takes any size, so it
+may predict at another size than it trained at (random crops show objects larger than a whole
+image does; a somewhat larger image at test time matches them, Touvron et al. 2019). How an
+image becomes that square (the config's ``data.resize``) and at which size it is predicted are
+recorded inside the model by a ``ResizePolicy`` layer, so a ``.keras`` file predicts the same
+alone as inside its run.
 """
 
 from __future__ import annotations
@@ -28,20 +31,20 @@ POOLING_LAYERS: dict[str, type[keras.layers.Layer]] = {
 
 @keras.saving.register_keras_serializable(package="catsdogs")
 class ResizePolicy(keras.layers.Layer):
-    """Passes images through unchanged; its config records how the input pipeline resized them
-    (one of config.RESIZE_POLICIES), so that prediction resizes the same way."""
+    """Passes images through unchanged; its config records how the input pipeline made them
+    square (one of config.RESIZE_POLICIES) and the size to predict at."""
 
-    def __init__(self, policy: str, **kwargs) -> None:
+    def __init__(self, policy: str, size: int | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         if policy not in RESIZE_POLICIES:
             raise ValueError(f"policy must be one of {', '.join(RESIZE_POLICIES)}; got {policy!r}")
-        self.policy = policy
+        self.policy, self.size = policy, size
 
     def call(self, images):
         return images
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "policy": self.policy}
+        return {**super().get_config(), "policy": self.policy, "size": self.size}
 
 
 def _weights_argument(config: ModelConfig) -> str | None:
@@ -52,10 +55,17 @@ def _weights_argument(config: ModelConfig) -> str | None:
     return str(Path(config.weights).expanduser())
 
 
+def any_size(config: ModelConfig) -> bool:
+    """Whether the model takes images of any size (a pooling head; flatten fixes the size)."""
+    return config.pooling != "flatten"
+
+
 def build(config: ModelConfig, image_size: int, resize: str) -> keras.Model:
     """Backbone + pooling/flatten -> dense -> dropout -> one sigmoid unit (P(dog)), for images
-    that the input pipeline made square by the ``resize`` policy."""
-    input_shape = (image_size, image_size, 3)
+    that the input pipeline made square by the ``resize`` policy, ``image_size`` pixels in
+    training (and in prediction, until ``set_predict_size`` says otherwise)."""
+    side = None if any_size(config) else image_size
+    input_shape = (side, side, 3)
     weights = _weights_argument(config)
     try:
         backbone = BACKBONES[config.backbone](config, input_shape, weights)
@@ -73,7 +83,7 @@ def build(config: ModelConfig, image_size: int, resize: str) -> keras.Model:
         ) from None
     backbone.trainable = True
     inputs = keras.Input(input_shape, name="image")
-    x = ResizePolicy(resize, name="resize_policy")(inputs)
+    x = ResizePolicy(resize, image_size, name="resize_policy")(inputs)
     x = backbone(x)
     x = POOLING_LAYERS[config.pooling](name="pool")(x)
     x = keras.layers.Dense(config.dense_units, activation="relu", name="head_dense")(x)
@@ -97,13 +107,23 @@ def head_variables(model: keras.Model) -> list:
     ]
 
 
+def _policy_layer(model: keras.Model) -> ResizePolicy | None:
+    return next((layer for layer in model.layers if isinstance(layer, ResizePolicy)), None)
+
+
 def input_of(model: keras.Model, where: Path) -> tuple[int, str]:
-    """The square size and the resize policy ``model`` was trained on; a model that does not
-    record its policy (not saved by ``catsdogs train``) is refused, never guessed."""
-    policies = [layer.policy for layer in model.layers if isinstance(layer, ResizePolicy)]
-    if not policies:
+    """The square size to predict at and the resize policy the model was trained with; a
+    model that does not record them (not saved by ``catsdogs train``) is refused, never
+    guessed."""
+    layer = _policy_layer(model)
+    if layer is None or layer.size is None:
         raise UserError(
             f"model {where} does not record how its images were resized (a ResizePolicy layer); "
             "only models saved by `catsdogs train` can be used"
         )
-    return int(model.input_shape[1]), policies[0]
+    return int(layer.size), layer.policy
+
+
+def set_predict_size(model: keras.Model, size: int) -> None:
+    """The size ``model`` is to predict at, recorded in it (saved with it)."""
+    _policy_layer(model).size = int(size)

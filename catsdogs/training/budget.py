@@ -23,9 +23,10 @@ from catsdogs import durations
 from catsdogs.config import Config, MeasuredPlan
 from catsdogs.errors import UserError
 from catsdogs.training import plan as planning
+from catsdogs.training import predict_size
 from catsdogs.training.trainer import HOST_SYNC_STEPS, Sums, Trainer
 
-FINISH_SECONDS = 3.0  # after the last epoch: summary, figure, the process's exit
+FINISH_SECONDS = 3.0  # after the last epoch: summary, figure, exit (and the predict size)
 MEASURE_SECONDS = 2.0  # the least a measurement of steps takes (at least one window)
 PACE_SHARE = 0.05  # the recent pace: over the last 5% of the budget (at least PACE_SECONDS)
 PACE_SECONDS = 5.0
@@ -79,16 +80,17 @@ def _with(config: Config, **training) -> Config:
     return config.model_copy(update={"training": config.training.model_copy(update=training)})
 
 
-def begin(trainer: Trainer, clock: Clock, echo: Callable[[str], None]) -> Start:
-    """Decide XLA by measurement where asked, and plan a budgeted run; the decisions go into
-    ``trainer.config`` (its ``training.plan`` records them and the values they replaced)."""
+def begin(trainer: Trainer, clock: Clock, echo: Callable[[str], None], epoch: int = 0) -> Start:
+    """Decide XLA by measurement where asked, and plan a budgeted run, with steps of
+    ``epoch`` (the first this process trains); the decisions go into ``trainer.config`` (its
+    ``training.plan`` records them and the values they replaced)."""
     config = trainer.config
     training = config.training
     budget = training.budget_seconds if training.planned_by_budget else None
     start = Start()
     if trainer.jit is not None and budget is None:
         return start
-    head_only = trainer.head_only(0)
+    head_only = trainer.head_only(epoch)
     asked: dict = {}
     record: dict = {}
     # The measuring steps are the first epoch's: never more than it has.
@@ -119,6 +121,8 @@ def begin(trainer: Trainer, clock: Clock, echo: Callable[[str], None]) -> Start:
                 save=trainer.time_save(Path(scratch)),
                 finish=FINISH_SECONDS,
             )
+        choosing = start.costs.validation * predict_size.extra_validations(config)
+        start.costs = dataclasses.replace(start.costs, finish=FINISH_SECONDS + choosing)
         planned = planning.plan(
             budget - clock.used() - margin(budget),
             start.costs,
@@ -196,10 +200,12 @@ class Watch:
         if self.recent:
             pace = sum(s for s, _ in self.recent) / sum(n for _, n in self.recent)
             self.costs = dataclasses.replace(self.costs, step=pace)
+        # Re-planned when the margin is half gone, to leave twice the margin: a pace that keeps
+        # drifting is answered by a few re-plans, not one every few steps.
         room = margin(self.budget)
         if planning.shorten(now, self.left() - room / 2, self.costs, done, epoch) is None:
             return None
-        shorter = planning.shorten(now, self.left() - room, self.costs, done, epoch)
+        shorter = planning.shorten(now, self.left() - 2 * room, self.costs, done, epoch)
         note = (
             f"after {done} steps, at {self.costs.step:.2f}s a step: {shorter.steps} steps in "
             f"{shorter.epochs} epochs (was {now.steps} in {now.epochs})"

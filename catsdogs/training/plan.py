@@ -6,8 +6,7 @@ run is summed up and the process exits. The plan takes as many steps as fit in t
 in whole epochs: about one pass over the training data each, validated at least ``MIN_EPOCHS``
 times where that costs no more than ``OVERHEAD_SHARE`` of the time, never more than the
 config's own ``epochs`` where it gives them. A plan only ever gets shorter: when the machine
-slows down, whole epochs are dropped, and if even the current one cannot end in time, it ends
-early and is the last.
+slows down, the last epoch ends early, and epochs are dropped only where that is not enough.
 """
 
 from __future__ import annotations
@@ -119,15 +118,16 @@ def plan(
 
 def shorten(current: Plan, left: float, costs: Costs, done: int, epoch: int) -> Plan | None:
     """A shorter plan when ``current`` no longer fits in ``left`` seconds at ``costs`` (None:
-    it still fits), ``done`` steps into the run and in ``epoch`` (from 0). Whole epochs after
-    the current one go first; if even the current one cannot end in time, it ends early."""
+    it still fits), ``done`` steps into the run and in ``epoch`` (from 0): the most steps that
+    fit, by ending the last epoch early, and by dropping epochs only where even that is not
+    enough (each dropped epoch saves its validation and saves)."""
     if current.seconds(costs, done, epoch) <= left:
         return None
     k = current.steps_per_epoch
-    for epochs in range(current.epochs - 1, epoch, -1):
-        shorter = Plan(epochs, k)
-        if shorter.seconds(costs, done, epoch) <= left:
-            return shorter
-    room = math.floor((left - costs.per_epoch - costs.finish) / costs.step)
-    last = max(done + max(room, 0) - epoch * k, 1)
-    return Plan(epoch + 1, k, min(last, current.epoch_steps(epoch)))
+    for epochs in range(current.epochs, epoch, -1):
+        room = math.floor((left - (epochs - epoch) * costs.per_epoch - costs.finish) / costs.step)
+        steps = min(epochs * k, done + max(room, 0), current.steps)
+        if steps > (epochs - 1) * k:
+            last = steps - (epochs - 1) * k
+            return Plan(epochs, k, None if last == k else last)
+    return Plan(epoch + 1, k, max(done - epoch * k, 1))

@@ -15,7 +15,7 @@ import pandas as pd
 from catsdogs.config import Config, asked_text, dump, load
 from catsdogs.data import manifests
 from catsdogs.errors import UserError
-from catsdogs.training import budget, curves, devices, loop, runs
+from catsdogs.training import budget, curves, devices, loop, predict_size, runs
 from catsdogs.training.budget import Clock, Watch
 from catsdogs.training.checkpoints import Checkpoints
 from catsdogs.training.rundir import CHECKPOINTS, CONFIG, CURVES, RunDir, Summary
@@ -126,7 +126,7 @@ def train(
             )
         if config.data.cache == "auto":
             echo(f"in memory: {trainer.caching.reason}")
-        first = budget.begin(trainer, clock, echo)  # may refuse the budget: nothing written
+        first = budget.begin(trainer, clock, echo, start)  # may refuse the budget: nothing written
         watch = (
             Watch(trainer, clock, config.training.budget_seconds, first) if first.costs else None
         )
@@ -140,19 +140,29 @@ def train(
         )
         history = loop.fit(trainer, run, checkpoints, start, echo, first, watch)
         if len(history):
-            _finish(run, trainer, history, watch)
+            _finish(run, trainer, data, history, watch, echo)
     echo(f"done: {run.path}" + (f"; {watch.usage()}" if watch else ""))
     return run.path
 
 
-def _finish(run: RunDir, trainer: Trainer, history: pd.DataFrame, watch: Watch | None) -> None:
-    """The figure and the summary of a run that trained to its end."""
-    curves.draw(history, run.path / CURVES)
+def _finish(
+    run: RunDir,
+    trainer: Trainer,
+    data: manifests.TrainingData,
+    history: pd.DataFrame,
+    watch: Watch | None,
+    echo: Callable[[str], None],
+) -> None:
+    """The size to predict at, the figure and the summary of a run that trained to its end."""
     facts: dict = {
         "mixed_precision": trainer.mixed,
         "jit_compile": bool(trainer.jit),
         "replicas": trainer.strategy.num_replicas_in_sync,
+        "predict_size": predict_size.choose(
+            trainer, data, float(history["val_loss"].iloc[-1]), run, echo
+        ),
     }
+    curves.draw(history, run.path / CURVES)
     if watch:
         facts["time_budget"] = {"seconds": watch.budget, **watch.spent}
     run.write_metrics(Summary.of(history), **facts)

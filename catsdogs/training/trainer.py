@@ -194,11 +194,13 @@ class Trainer:
             totals = sum(window, totals)
         return totals, time.perf_counter() - started
 
-    def validate(self) -> Sums:
-        """One pass over the validation set with the weights the run is judged by."""
+    def validate(self, data: tf.data.Dataset | None = None) -> Sums:
+        """One pass over the validation set (or ``data``, batches as the pipeline makes them)
+        with the weights the run is judged by."""
+        batches = self.val_data if data is None else _distribute(self.strategy, data)
         evaluate, totals = self._step_function("evaluate"), Sums()
         with self.judged_weights():
-            for batch in self.val_data:
+            for batch in batches:
                 totals += Sums.read(evaluate(batch))
         return totals
 

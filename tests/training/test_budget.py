@@ -62,11 +62,14 @@ def test_a_budget_that_cannot_fit_one_epoch_says_the_least_that_works():
     assert "start-up took 8s" in str(refused.value)
 
 
-def test_a_slower_machine_drops_whole_epochs_then_shortens_the_current_one():
+def test_a_slower_machine_ends_the_last_epoch_early_then_drops_epochs():
     planned = Plan(4, 100)  # in epoch 2 (index 1), 150 steps done
     assert shorten(planned, 400, COSTS, done=150, epoch=1) is None  # 250 + 45 + 5 fit
-    # 250 s left: 3 epochs need 150 + 30 + 5 = 185.
-    assert shorten(planned, 250, COSTS, done=150, epoch=1) == Plan(3, 100)
+    # 250 s left: with 4 epochs, 250 - 3 * 15 - 5 = 200 steps more: the last epoch has 50.
+    assert shorten(planned, 250, COSTS, done=150, epoch=1) == Plan(4, 100, last_epoch_steps=50)
+    assert Plan(4, 100, 50).seconds(COSTS, done=150, epochs_done=1) == 250
+    # 130 s left: 4 epochs leave 80 steps (230: epoch 4 would have none); 3 epochs 95 (245).
+    assert shorten(planned, 130, COSTS, done=150, epoch=1) == Plan(3, 100, last_epoch_steps=45)
     # 40 s left: not even epoch 2 can end: 20 more steps after the 150, so its 70th is last.
     assert shorten(planned, 40, COSTS, done=150, epoch=1) == Plan(2, 100, last_epoch_steps=70)
     assert Plan(2, 100, last_epoch_steps=70).steps == 170
@@ -313,3 +316,18 @@ def test_a_run_whose_images_do_not_fit_in_memory_trains_without_the_cache(
     assert "in memory: no images, decoded (" in done.output
     assert len(pd.read_csv(tmp_path / "r" / "history.csv")) == 2
     assert json.loads((tmp_path / "r" / "state.json").read_text())["status"] == "finished"
+
+
+def test_with_a_budget_a_configs_own_epochs_are_the_most_and_its_warm_up_waits_for_the_plan(
+    tmp_path,
+):
+    (tmp_path / "a.yaml").write_text(BUDGET_CONFIG)
+    assert load(tmp_path / "a.yaml").training.most_epochs is None  # as many as fit
+    capped = BUDGET_CONFIG.replace("training: {", "training: {epochs: 3, ")
+    (tmp_path / "b.yaml").write_text(capped)
+    assert load(tmp_path / "b.yaml").training.most_epochs == 3
+    # With a budget, warm-up epochs are checked against the epochs it plans (when it plans);
+    # without one, against training.epochs at once.
+    assert load(tmp_path / "a.yaml", ["model.warmup_epochs=20"]).model.warmup_epochs == 20
+    with pytest.raises(Exception, match="longer than training.epochs"):
+        load(tmp_path / "a.yaml", ["model.warmup_epochs=20", "training.time_budget=null"])

@@ -66,9 +66,20 @@ def test_smoke_run_lowers_the_loss_and_fills_the_run_directory(shared_data, tmp_
     val = pd.read_csv(data / "val.csv")
     best = history.loc[history.val_loss.idxmin()]
     for name, row in (("last.keras", history.iloc[-1]), ("best.keras", best)):
-        loss, accuracy = loss_and_accuracy(val.label, p_dog_by_hand(run / name, val.path))
+        p_dog = p_dog_by_hand(run / name, val.path, size=32)  # the training size
+        loss, accuracy = loss_and_accuracy(val.label, p_dog)
         assert row.val_accuracy == pytest.approx(accuracy, abs=1e-6), name
         assert row.val_loss == pytest.approx(loss, rel=1e-4, abs=1e-6), name
+    # The size to predict at: the lowest validation loss of the last model at 32 and 40 px
+    # (4/3 and 7/6 of 32, to a multiple of 8), recorded in both models.
+    chosen = json.loads((run / "metrics.json").read_text())["predict_size"]
+    assert chosen["val_loss"]["32"] == pytest.approx(history.val_loss.iloc[-1])
+    at_40 = loss_and_accuracy(val.label, p_dog_by_hand(run / "last.keras", val.path, size=40))[0]
+    assert chosen["val_loss"]["40"] == pytest.approx(at_40, rel=1e-4, abs=1e-6)
+    assert chosen["size"] == min((32, 40), key=lambda s: chosen["val_loss"][str(s)])
+    for name in ("last.keras", "best.keras"):
+        layer = keras.models.load_model(run / name).get_layer("resize_policy")
+        assert (layer.size, layer.policy) == (chosen["size"], "stretch")
     # Where it runs, said up front: a GPU machine without CUDA wheels must not pass unnoticed.
     assert "devices: 1 replica on /cpu:0 (no GPU visible to TensorFlow)" in done.output
     assert "mixed precision off, XLA off" in done.output
