@@ -64,7 +64,7 @@ class Loaded:
     policy: str
 
     def __str__(self) -> str:
-        return f"{self.path} ({self.policy} resize)"
+        return f"{self.path} ({self.policy} to {self.size} px)"
 
 
 def load(path: Path) -> Loaded:

@@ -131,8 +131,8 @@ def build(run_dir: Path, data: Path | None = None, echo: Callable[[str], None] =
         [
             f"# Run report: {run.path.name}",
             "",
-            f"Model: `{model_path.name}`{epoch}, evaluated on `{manifest.path}` "
-            f"({result['count']} images).",
+            f"Model: `{model_path.name}`{epoch}, evaluated at {loaded.size} px on "
+            f"`{manifest.path}` ({result['count']} images).",
             "",
             "## Metrics",
             "",

@@ -39,11 +39,17 @@ def is_on(setting: str) -> bool:
     return has_gpu() if setting == "auto" else setting == "on"
 
 
+def several_workers() -> bool:
+    """Whether this process is one of several workers (TF_CONFIG names a cluster)."""
+    return bool(os.environ.get("TF_CONFIG"))
+
+
 def jit_setting(setting: str) -> bool | None:
     """XLA on or off; None where ``auto`` has no GPU to go by and a measurement decides (XLA
-    makes a CPU step faster on some machines and slower on others)."""
+    makes a CPU step faster on some machines and slower on others). Several workers would
+    each measure, and could disagree: there ``auto`` without a GPU is off."""
     if setting == "auto" and not has_gpu():
-        return None
+        return False if several_workers() else None
     return is_on(setting)
 
 

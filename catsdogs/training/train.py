@@ -92,6 +92,11 @@ def train(
     clock = clock or Clock()
     if resume and reuse:
         raise UserError("--resume trains on, --reuse-finished trains nothing: pick one")
+    if config.training.planned_by_budget and devices.several_workers():
+        raise UserError(
+            "training.time_budget plans a run from this machine's speed; several workers "
+            "would each plan their own: give training.epochs instead"
+        )
     index = devices.worker_index()
     if index:
         if run_dir is None:

@@ -158,7 +158,7 @@ def test_a_model_file_resizes_as_it_was_trained_alone_as_in_its_run(tmp_path):
         args = ["--model", model, "--test", tmp_path / "test1", "--out", out, "--no-tta"]
         done = cli("predict", *args, "--format", "proba", "--clip", "0")
         assert done.exit_code == 0, done.output
-        assert f"({policy} resize)" in done.output
+        assert f"({policy} to 32 px)" in done.output
         got[policy] = pd.read_csv(out)["label"].iloc[0]
         assert got[policy] == pytest.approx(
             p_dog_by_hand(model, [image], resize=policy)[0], abs=2e-6
@@ -256,8 +256,8 @@ def test_evaluate_and_report_on_a_run(tmp_path):
         assert (run / name).read_bytes()[:8] == PNG, name
         assert f"]({name})" in report
     assert (
-        f"Model: `best.keras`, epoch 2 of 3 (the lowest validation loss), evaluated on `{val}` "
-        "(6 images)." in report
+        f"Model: `best.keras`, epoch 2 of 3 (the lowest validation loss), evaluated at 32 px on "
+        f"`{val}` (6 images)." in report
     )
     # report writes eval.json as evaluate does: the same fields, the same scores.
     reported = json.loads((run / "eval.json").read_text())

@@ -64,7 +64,7 @@ def test_a_run_records_its_data_and_never_continues_on_other_data(
     monkeypatch.chdir(tmp_path / "elsewhere")
     done = cli("report", run)
     assert done.exit_code == 0, done.output
-    assert f"evaluated on `{first / 'val.csv'}`" in (run / "report.md").read_text()
+    assert f"px on `{first / 'val.csv'}`" in (run / "report.md").read_text()
     # ... and only while it is still that data.
     val = pd.read_csv(first / "val.csv").iloc[:2]
     val.to_csv(first / "val.csv", index=False)
