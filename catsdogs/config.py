@@ -6,6 +6,7 @@ out of range, a missing file) becomes one line naming the file and the key.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -256,6 +257,12 @@ class TrainingConfig(StrictSection):
     evaluate_slow_weights: bool = Field(
         True, description="validate and save Lookahead's slow weights (else the fast ones)"
     )
+    batchnorm_statistics: Literal["recompute", "moving"] = Field(
+        "recompute",
+        description="BatchNorm statistics of the weights a run is judged by (validation, saved "
+        "models): measured for them on 512 training images as validation sees images "
+        "(recompute), or the moving averages training kept (moving)",
+    )
     plan: MeasuredPlan | None = Field(
         None, description="set by train in a run's config.yaml: what it decided by measurement"
     )
@@ -370,12 +377,29 @@ def parse_override(text: str) -> tuple[str, object]:
     return key.strip(), value
 
 
+def closest_key(loc: tuple) -> str | None:
+    """The valid dotted key nearest to the unknown one at ``loc`` (``training.epoch`` ->
+    ``training.epochs``), where one is close enough to be the one meant."""
+    section: type[BaseModel] = Config
+    for part in loc[:-1]:
+        field = section.model_fields.get(str(part))
+        kinds = [field.annotation, *get_args(field.annotation)] if field else []
+        sections = [k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel)]
+        if not sections:
+            return None
+        section = sections[0]
+    match = difflib.get_close_matches(str(loc[-1]), list(section.model_fields), n=1, cutoff=0.6)
+    return ".".join([*map(str, loc[:-1]), match[0]]) if match else None
+
+
 def _describe(error: ValidationError, origin: str) -> str:
     first = error.errors()[0]
     where = ".".join(str(part) for part in first["loc"])
     kind = first["type"]
     if kind == "extra_forbidden":
-        return f"{origin}: unknown key {where!r} (a typo?)"
+        meant = closest_key(first["loc"])
+        hint = f"did you mean {meant!r}?" if meant else "a typo?"
+        return f"{origin}: unknown key {where!r} ({hint})"
     message = first["msg"].removeprefix("Value error, ")
     more = f" (and {len(error.errors()) - 1} more)" if len(error.errors()) > 1 else ""
     return f"{origin}: {where + ': ' if where else ''}{message}{more}"

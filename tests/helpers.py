@@ -64,12 +64,15 @@ def real_data(
     train: int = 8,
     val: int = 4,
     test: int = 0,
+    labelled_test: int = 0,
     verified: bool = True,
 ) -> Path:
     """A data folder train reads, over real images of ``shared``: train.csv with ``train``
     images from number ``first`` on, val.csv with ``val`` more, half cats in each; with
-    ``test``, a test.csv of test1/1.jpg .. test1/<test>.jpg. ``verified``: as prepare writes
-    it (a sha256 column and prepare.json); else plain CSV files, as a user writes them."""
+    ``test``, a test.csv of test1/1.jpg .. test1/<test>.jpg; with ``labelled_test``, a
+    test.csv of that many more labelled images (as prepare splits one from labelled data).
+    ``verified``: as prepare writes it (a sha256 column and prepare.json); else plain CSV
+    files, as a user writes them."""
     from catsdogs.data import manifests
 
     frames = {
@@ -81,6 +84,9 @@ def real_data(
         frames["test.csv"] = pd.DataFrame(
             {"path": [str(p) for p in paths], "id": range(1, test + 1)}
         )
+    if labelled_test:
+        labelled = real_images(shared, first + train + val, labelled_test)
+        frames[manifests.TEST] = labelled.assign(id=range(1, len(labelled) + 1))
     if not verified:
         folder.mkdir(parents=True, exist_ok=True)
         for name, frame in frames.items():

@@ -27,14 +27,34 @@ def write(tmp_path: Path, text: str) -> Path:
 @pytest.mark.parametrize(
     ("text", "overrides", "message"),
     [
-        ("optimizer:\n  learnig_rate: 0.1\n", [], "unknown key 'optimizer.learnig_rate'"),
+        (
+            "optimizer:\n  learnig_rate: 0.1\n",
+            [],
+            "unknown key 'optimizer.learnig_rate' (did you mean 'optimizer.learning_rate'?)",
+        ),
+        (
+            "",
+            ["training.epoch=3"],
+            "unknown key 'training.epoch' (did you mean 'training.epochs'?)",
+        ),
+        ("", ["training.colour=3"], "unknown key 'training.colour' (a typo?)"),
+        ("", ["optimizer.lookahead.k=3"], "unknown key 'optimizer.lookahead.k' (a typo?)"),
+        (
+            "",
+            ["optimizer.lookahead.sync_periods=3"],
+            "(did you mean 'optimizer.lookahead.sync_period'?)",
+        ),
         ("data:\n  image_size: big\n", [], "data.image_size: Input should be a valid integer"),
         ("data:\n  image_size: 8\n", [], "data.image_size: Input should be greater than"),
         ("model:\n  weights: /no/such.h5\n", [], "neither imagenet, none nor an existing file"),
         ("model:\n  backbone: alexnet\n", [], "model.backbone: Input should be"),
         ("optimizer: [1, 2\n", [], "is not valid YAML"),
         ("- a\n- b\n", [], "top level must be a mapping"),
-        ("", ["optimizer.lookahed.enabled=false"], "unknown key 'optimizer.lookahed'"),
+        (
+            "",
+            ["optimizer.lookahed.enabled=false"],
+            "unknown key 'optimizer.lookahed' (did you mean 'optimizer.lookahead'?)",
+        ),
         ("", ["optimizer.learning_rate"], "expected key=value"),
         ("", ["data.crop_area=[0.9, 0.2]"], "data.crop_area: must be [low, high]"),
         (

@@ -15,6 +15,7 @@ A problem is one error naming the line and the file.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 from PIL import Image
 from tqdm import tqdm
@@ -52,6 +54,19 @@ class Manifest:
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    def sample(self, count: int, seed: int) -> Manifest:
+        """``count`` of its images drawn at random (all of them, reordered, if fewer)."""
+        order = np.random.default_rng(seed).permutation(len(self))[:count].tolist()
+        return dataclasses.replace(
+            self,
+            paths=[self.paths[i] for i in order],
+            labels=None if self.labels is None else [self.labels[i] for i in order],
+            ids=None if self.ids is None else [self.ids[i] for i in order],
+            recorded_sizes=None
+            if self.recorded_sizes is None
+            else [self.recorded_sizes[i] for i in order],
+        )
 
     def sizes(self) -> list[tuple[int, int]]:
         """Each image's width and height: as prepare recorded them, else from the files'
@@ -287,6 +302,17 @@ def _check_images(path: Path, images: list[str], frame: pd.DataFrame) -> None:
                 f"{verdict.reason}: {verdict.detail}" if verdict.detail else verdict.reason
             )
         _first_bad(path, bad, lambda i: f"image {images[i]} cannot be used ({reasons[i]})")
+
+
+def labelled_test(folder: Path) -> Path | None:
+    """``folder``'s test manifest where it holds labels (prepare split it from labelled
+    images), so models can be scored on it; None where there is none or it is unlabelled."""
+    path = folder / TEST
+    try:
+        columns = pd.read_csv(path, nrows=0).columns
+    except (OSError, ValueError):
+        return None
+    return path if "label" in columns else None
 
 
 def read(

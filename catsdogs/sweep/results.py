@@ -13,10 +13,19 @@ import optuna
 import pandas as pd
 
 from catsdogs import durations, files, plots
-from catsdogs.sweep import storage
+from catsdogs.sweep import compare, pin, storage
 from catsdogs.sweep.spec import Sweep
 
-RESULTS = ["best_val_loss", "best_val_accuracy", "best_epoch", "seconds"]
+RESULTS = [
+    "best_val_loss",
+    "best_val_accuracy",
+    "best_epoch",
+    "final_val_loss",
+    "final_val_accuracy",
+    "test_accuracy",
+    "test_log_loss",
+    "seconds",
+]
 SHORT = {"val_accuracy": "val_acc", "val_loss": "val_loss"}
 
 
@@ -60,7 +69,9 @@ def trials_frame(study: optuna.Study, sweep: Sweep) -> pd.DataFrame:
         )
     keys = sweep.plan.keys
     columns = ["trial", "state", "seed", *keys, *RESULTS, "run_dir", "command", "diverged"]
-    return pd.DataFrame(rows, columns=columns)
+    frame = pd.DataFrame(rows, columns=columns)
+    frame[RESULTS] = frame[RESULTS].apply(pd.to_numeric)  # a score not measured is nan
+    return frame
 
 
 def summary_frame(trials: pd.DataFrame, sweep: Sweep) -> pd.DataFrame:
@@ -74,6 +85,8 @@ def summary_frame(trials: pd.DataFrame, sweep: Sweep) -> pd.DataFrame:
         "val_accuracy_std",
         "val_loss_mean",
         "val_loss_std",
+        "test_accuracy_mean",
+        "test_accuracy_std",
         "diverged",
     ]
     if done.empty:
@@ -88,6 +101,8 @@ def summary_frame(trials: pd.DataFrame, sweep: Sweep) -> pd.DataFrame:
             "val_accuracy_std": grouped["best_val_accuracy"].std(ddof=1),
             "val_loss_mean": grouped["best_val_loss"].mean(),
             "val_loss_std": grouped["best_val_loss"].std(ddof=1),
+            "test_accuracy_mean": grouped["test_accuracy"].mean(),
+            "test_accuracy_std": grouped["test_accuracy"].std(ddof=1),
             "diverged": grouped["diverged"].sum().astype(int),
         }
     ).reset_index(drop=True)
@@ -99,10 +114,20 @@ def _log_axis(key: str, values: pd.Series) -> bool:
     return "learning_rate" in key or (numbers.min() > 0 and numbers.max() / numbers.min() >= 20)
 
 
+def _rows_with(frame: pd.DataFrame, values: dict[str, Any]) -> pd.DataFrame:
+    """The rows of ``frame`` with these values (numbers, switches, lists alike)."""
+    mask = np.ones(len(frame), dtype=bool)
+    for key, value in values.items():
+        mask &= frame[key].map(lambda cell, v=value: np.array_equal(cell, v)).to_numpy(bool)
+    return frame[mask]
+
+
 def _draw_grid(axis, summary: pd.DataFrame, trials: pd.DataFrame, sweep: Sweep) -> str:
-    """One line per value of the other swept keys: the mean over seeds, +-1 std as a band."""
+    """One line per value of the other swept keys: the mean over seeds, +-1 std as a band,
+    and each seed's own score as a dot (three seeds are too few for a band to say much)."""
     metric, x = sweep.metric, sweep.x
     others = [key for key in sweep.plan.keys if key != x]
+    done = trials[trials["state"] == "complete"]
     groups = (
         summary.groupby([summary[k].map(repr) for k in others], sort=False)
         if others
@@ -110,21 +135,26 @@ def _draw_grid(axis, summary: pd.DataFrame, trials: pd.DataFrame, sweep: Sweep) 
     )
     for _, group in groups:
         group = group.sort_values(x)
-        name = ", ".join(label(k, group[k].iloc[0]) for k in others) or metric
+        values = {k: group[k].iloc[0] for k in others}
+        name = ", ".join(label(k, v) for k, v in values.items()) or metric
         mean, std = group[f"{metric}_mean"], group[f"{metric}_std"].fillna(0)
         line = axis.plot(group[x].astype(float), mean, "o-", label=name)[0]
         axis.fill_between(
             group[x].astype(float), mean - std, mean + std, color=line.get_color(), alpha=0.2
         )
+        mine = _rows_with(done, values)
+        axis.plot(
+            mine[x].astype(float), mine[f"best_{metric}"], ".", color=line.get_color(), alpha=0.6
+        )
     axis.legend()
-    return ", mean +-1 std over seeds)"
+    return "lines: the mean over seeds, bands: +-1 std, dots: each seed"
 
 
 def _draw_search(axis, summary: pd.DataFrame, trials: pd.DataFrame, sweep: Sweep) -> str:
     """One dot per finished trial."""
     done = trials[trials["state"] == "complete"]
     axis.plot(done[sweep.x].astype(float), done[f"best_{sweep.metric}"], "o", alpha=0.7)
-    return ")"
+    return "one dot per trial"
 
 
 DRAW = {"grid": _draw_grid, "search": _draw_search}  # keyed by the plan's kind
@@ -134,16 +164,17 @@ def figure(summary: pd.DataFrame, trials: pd.DataFrame, sweep: Sweep, path: Path
     """The metric against the swept number, as the plan's kind draws it."""
     metric, x = sweep.metric, sweep.x
     fig, axis = plots.figure(figsize=(7, 4.5))
-    ending = ")"
+    shown = ""
     if x is None or summary.empty:
         axis.text(0.5, 0.5, "no numeric swept key, or no finished trial", ha="center")
     else:
-        ending = DRAW[sweep.plan.kind](axis, summary, trials, sweep)
+        shown = DRAW[sweep.plan.kind](axis, summary, trials, sweep)
         if _log_axis(x, trials[x].dropna()):
             axis.set_xscale("log")
         axis.set_xlabel(x)
-    axis.set_ylabel(f"{metric} (at the best epoch{ending}")
-    axis.set_title(f"sweep {sweep.name}: {len(sweep.spec.seeds)} seed(s) per point")
+    axis.set_ylabel(f"{metric} at the best epoch")
+    title = f"sweep {sweep.name}: {len(sweep.spec.seeds)} seed(s) per point"
+    axis.set_title(f"{title}\n{shown}" if shown else title, fontsize=10)
     axis.grid(alpha=0.3)
     plots.save(fig, path)
 
@@ -171,14 +202,18 @@ def _wall_time(study: optuna.Study) -> float:
     return (max(t.datetime_complete for t in trials) - start).total_seconds()
 
 
-def markdown(summary: pd.DataFrame, trials: pd.DataFrame, sweep: Sweep, wall: float) -> str:
+def markdown(
+    summary: pd.DataFrame, trials: pd.DataFrame, sweep: Sweep, wall: float, pinned: str | None
+) -> str:
     metric = sweep.metric
     states = trials["state"].value_counts().to_dict()
+    base = f"Base config `{sweep.spec.base}`"
+    if pinned:
+        base += f", pinned in `{pin.PINNED}` (SHA-256 {pinned[:16]}; every trial trains from it)"
     lines = [
         f"# Sweep {sweep.name}",
         "",
-        f"Base config `{sweep.spec.base}`, metric `{metric}` at each trial's best epoch (its "
-        "lowest validation loss); "
+        f"{base}, metric `{metric}` at each trial's best epoch (its lowest validation loss); "
         f"trials: {', '.join(f'{n} {s}' for s, n in states.items()) or 'none yet'}; "
         f"wall time {durations.text(wall)}.",
         "",
@@ -190,7 +225,7 @@ def markdown(summary: pd.DataFrame, trials: pd.DataFrame, sweep: Sweep, wall: fl
         ]
         described = ", ".join(label(k, best[k]) for k in sweep.plan.keys) or "the base config"
         lines += [
-            f"Best combination: {described}: {metric} {best[column]:.4f} (n={best['n']}).",
+            f"Best combination: {described}: {metric} {best[column]:.4f} (n={int(best['n'])}).",
             "",
         ]
     lines += [
@@ -200,6 +235,21 @@ def markdown(summary: pd.DataFrame, trials: pd.DataFrame, sweep: Sweep, wall: fl
         "",
         _table(summary),
         "",
+    ]
+    if sweep.arms is not None and not trials.empty:
+        key = sweep.spec.compare
+        lines += [
+            compare.markdown(
+                trials,
+                key,
+                sweep.arms,
+                (label(key, sweep.arms[0]), label(key, sweep.arms[1])),
+                [k for k in sweep.plan.keys if k != key],
+                f"best_{metric}",
+                sweep.direction == "maximize",
+            ),
+        ]
+    lines += [
         "## Sweep file",
         "",
         "```yaml",
@@ -217,4 +267,5 @@ def write(study: optuna.Study, sweep: Sweep, out: Path) -> None:
     files.write_text(out / "trials.csv", trials.to_csv(index=False, lineterminator="\n"))
     files.write_text(out / "summary.csv", summary.to_csv(index=False, lineterminator="\n"))
     figure(summary, trials, sweep, out / "sweep.png")
-    files.write_text(out / "sweep.md", markdown(summary, trials, sweep, _wall_time(study)))
+    text = markdown(summary, trials, sweep, _wall_time(study), pin.pinned_digest(study))
+    files.write_text(out / "sweep.md", text)

@@ -9,7 +9,7 @@ from catsdogs import files
 from catsdogs.data import manifests
 from catsdogs.errors import UserError
 from catsdogs.paths import RUNS
-from catsdogs.sweep import processes, results, spec, storage, trials
+from catsdogs.sweep import pin, processes, results, spec, storage, trials
 
 
 def sweep(
@@ -42,6 +42,8 @@ def sweep(
     if summary_only:
         results.write(study, checked, out)
         return out
+    checked = pin.pin(study, checked, out)
+    settings.sweep = checked
     if worker is not None:
         trials.work(settings, study)
         return out

@@ -10,6 +10,7 @@ becomes the float it means) are what the sweep uses from then on.
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +62,8 @@ class SweepFile(_Strict):
     seeds: list[int] = Field([0], min_length=1)
     metric: Literal["val_accuracy", "val_loss"] = "val_accuracy"
     x: str | None = None
+    compare: str | None = None  # a grid key with two values: sweep.md compares them, paired
+    arm_set: dict[Any, dict[str, Any]] | None = None  # overrides for each value of compare
 
     @model_validator(mode="after")
     def _one_mode(self) -> SweepFile:
@@ -87,6 +90,7 @@ class Sweep:
     text: str
     set: dict[str, Any]  # overrides for every trial, typed
     plan: Plan
+    arm_set: list[tuple[Any, dict[str, Any]]] = dataclasses.field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -100,6 +104,21 @@ class Sweep:
     def direction(self) -> str:
         return METRICS[self.spec.metric]
 
+    def arm_overrides(self, point: Point) -> dict[str, Any]:
+        """The overrides of the compared key's value at ``point`` (``arm_set``), typed."""
+        if self.spec.compare is None:
+            return {}
+        arm = dict(point.values)[self.spec.compare]
+        return next((dict(o) for value, o in self.arm_set if value == arm), {})
+
+    @property
+    def arms(self) -> tuple[Any, Any] | None:
+        """The two values of the compared key, typed, as the grid lists them."""
+        if self.spec.compare is None:
+            return None
+        first, second = self.plan.values[self.spec.compare]
+        return first, second
+
     @property
     def x(self) -> str | None:
         """The figure's x axis: the key the file names, else the first numeric swept key."""
@@ -107,7 +126,7 @@ class Sweep:
 
     def overrides(self, point: Point) -> list[str]:
         """``--set`` values that make the base config into this point's config."""
-        fixed = {**self.set, **dict(point.values), "seed": point.seed}
+        fixed = {**self.set, **self.arm_overrides(point), **dict(point.values), "seed": point.seed}
         return [f"{key}={yaml_text(value)}" for key, value in fixed.items()]
 
     def config(self, point: Point) -> Config:
@@ -216,4 +235,34 @@ def read(path: Path) -> Sweep:
     )
     if spec.x is not None and spec.x not in swept:
         raise UserError(f"{path}: x {spec.x!r} is not a swept key")
-    return Sweep(path, spec, base, text, fixed, plan)
+    if spec.compare is not None and len((spec.grid or {}).get(spec.compare, [])) != 2:
+        raise UserError(
+            f"{path}: compare {spec.compare!r} must be a grid key with two values (the arms)"
+        )
+    return Sweep(path, spec, base, text, fixed, plan, _arm_set(spec, base, fixed, plan, path))
+
+
+def _arm_set(
+    spec: SweepFile, base: Path, fixed: dict[str, Any], plan: Plan, path: Path
+) -> list[tuple[Any, dict[str, Any]]]:
+    """``arm_set`` checked and typed: one entry for each arm, keys that no grid key or seed
+    already sets (each arm at its own learning rate, say)."""
+    if spec.arm_set is None:
+        return []
+    if spec.compare is None:
+        raise UserError(f"{path}: arm_set goes with compare: KEY (it sets each arm apart)")
+    arms = plan.values[spec.compare]
+    if sorted(map(repr, spec.arm_set)) != sorted(map(repr, arms)):
+        raise UserError(
+            f"{path}: arm_set must give each value of {spec.compare} once: "
+            f"{', '.join(yaml_text(a) for a in arms)}"
+        )
+    typed = []
+    for arm in arms:
+        overrides = next(o for value, o in spec.arm_set.items() if repr(value) == repr(arm))
+        clash = [key for key in overrides if key in plan.values or key == "seed"]
+        if clash:
+            raise UserError(f"{path}: arm_set sets {clash[0]}, which the grid or seeds set")
+        values = _typed(base, {**fixed, **overrides}, f"{path}: arm_set")
+        typed.append((arm, {key: values[key] for key in overrides}))
+    return typed

@@ -20,6 +20,7 @@ import optuna
 from optuna.trial import TrialState
 
 from catsdogs import durations, process
+from catsdogs.data import manifests
 from catsdogs.sweep import processes, results, storage
 from catsdogs.sweep.plan import Point
 from catsdogs.sweep.spec import Sweep, shell_line
@@ -73,6 +74,8 @@ def _results(run: RunDir, metric: str) -> dict[str, Any] | None:
         "best_val_loss": summary.best_val_loss,
         "best_val_accuracy": summary.best_val_accuracy,
         "best_epoch": summary.best_epoch,
+        "final_val_loss": summary.final["val_loss"],
+        "final_val_accuracy": summary.final["val_accuracy"],
         "epochs": summary.epochs,
         "seconds": summary.seconds,
         "value": summary.best_val_loss if metric == "val_loss" else summary.best_val_accuracy,
@@ -115,6 +118,27 @@ def _train(
     return child.returncode, pruned
 
 
+def _test_scores(settings: Settings, run: RunDir) -> dict[str, Any]:
+    """The run's best model scored on the data's labelled test split (a split that chooses
+    neither epochs nor points), by `catsdogs evaluate` in its own process; nothing where the
+    data has no such split. A run scored before (the trial was cut off after) is not scored
+    again."""
+    test = manifests.labelled_test(settings.data)
+    summary = run.summary()
+    if test is None or summary is None:
+        return {}
+    scored = run.evaluation()
+    fresh = scored.get("data") == str(test) and scored.get("epoch") == summary.best_epoch
+    if not (fresh and scored.get("tta") is False):
+        arguments = ["evaluate", "--model", str(run.path), "--data", str(test)]
+        child = processes.catsdogs(arguments, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        output = child.communicate()[0].decode(errors="replace").strip()
+        if child.returncode != 0:
+            return {"test_error": output.splitlines()[-1] if output else f"exit {child.returncode}"}
+        scored = run.evaluation()
+    return {"test_accuracy": scored["accuracy"], "test_log_loss": scored["log_loss"]}
+
+
 def run_trial(settings: Settings, trial: optuna.Trial, point: Point) -> Outcome:
     """Train the trial's point (continuing its run directory if it has one) and judge it."""
     sweep = settings.sweep
@@ -140,9 +164,10 @@ def run_trial(settings: Settings, trial: optuna.Trial, point: Point) -> Outcome:
     if pruned:
         return Outcome(TrialState.PRUNED, None, attrs)
     if code == 0 and found:
-        return Outcome(TrialState.COMPLETE, value, attrs)
+        return Outcome(TrialState.COMPLETE, value, {**attrs, **_test_scores(settings, run)})
     if "diverged" in message and found:
-        return Outcome(TrialState.COMPLETE, value, {**attrs, "diverged": True})
+        attrs = {**attrs, "diverged": True, **_test_scores(settings, run)}
+        return Outcome(TrialState.COMPLETE, value, attrs)
     reason = message or f"catsdogs train exited with {code}"
     return Outcome(
         TrialState.FAIL, None, {**attrs, "error": reason, "diverged": "diverged" in message}
@@ -171,6 +196,10 @@ def _progress(
     what = ", ".join(results.label(k, v) for k, v in point.values) + f", seed {point.seed}"
     if outcome.state == TrialState.COMPLETE:
         result = f"{results.short_metric(sweep.metric)} {outcome.value:.3f}"
+        if "test_accuracy" in outcome.attrs:
+            result += f", test_acc {outcome.attrs['test_accuracy']:.3f}"
+        elif "test_error" in outcome.attrs:
+            result += f" (not scored on test: {outcome.attrs['test_error']})"
         result += " (diverged)" if outcome.attrs.get("diverged") else ""
     else:
         result = outcome.state.name.lower()

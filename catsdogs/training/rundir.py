@@ -144,6 +144,10 @@ class RunDir:
         """The run's summary from its history as it is now (None before its first epoch)."""
         return Summary.of(self.history())
 
+    def evaluation(self) -> dict:
+        """The scores `catsdogs evaluate` last wrote for the run's best model ({} if none)."""
+        return self._json(EVAL)
+
     def best_model(self) -> Path:
         path = self.path / BEST
         if not path.is_file():

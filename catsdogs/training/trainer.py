@@ -24,7 +24,7 @@ from catsdogs.data import manifests, pipeline
 from catsdogs.model import classifier
 from catsdogs.optim import factory, judged_weights
 from catsdogs.optim.schedules import Schedule
-from catsdogs.training import devices
+from catsdogs.training import batchnorm, devices
 from catsdogs.training.plan import Plan
 
 # Reading a step's results waits for the device to finish it. Reading them every few steps
@@ -115,6 +115,13 @@ class Trainer:
         )
         self.loss = keras.losses.BinaryCrossentropy(reduction=None)
         self._compiled: dict[tuple[str, bool], Callable] = {}
+        # Training images, as validation sees images, on which the BatchNorm statistics of
+        # the judged weights are measured (None: the moving averages serve, or no BatchNorm).
+        self.batchnorm_images: tf.data.Dataset | None = None
+        self._judged_statistics: tuple[int, list] | None = None
+        if config.training.batchnorm_statistics == "recompute" and batchnorm.layers(self.model):
+            sample = data.train.sample(batchnorm.IMAGES, config.seed)
+            self.batchnorm_images = pipeline.dataset(sample, config.data, False, config.seed)
         recorded = config.training.plan.steps if config.training.plan else None
         self.total_steps = recorded or self.steps * config.training.epochs
         if recorded:  # a run continued as it was planned
@@ -165,8 +172,19 @@ class Trainer:
 
     def judged_weights(self) -> contextlib.AbstractContextManager:
         """The weights the run is judged by, in the model for a block: Lookahead's slow
-        weights unless the config says the fast ones. Validation and saved models use them."""
-        return judged_weights(self.optimizer, self.config.training.evaluate_slow_weights)
+        weights unless the config says the fast ones, with BatchNorm statistics measured for
+        them (once per step count: validation and the saves after it share them) unless the
+        config keeps the moving ones. Validation and saved models use them."""
+        stack = contextlib.ExitStack()
+        slow = self.config.training.evaluate_slow_weights
+        stack.enter_context(judged_weights(self.optimizer, slow))
+        if self.batchnorm_images is not None:
+            step = int(keras.ops.convert_to_numpy(self.optimizer.iterations))
+            if self._judged_statistics is None or self._judged_statistics[0] != step:
+                measured = batchnorm.measure(self.model, self.batchnorm_images)
+                self._judged_statistics = (step, measured)
+            stack.enter_context(batchnorm.applied(self.model, self._judged_statistics[1]))
+        return stack
 
     def head_only(self, epoch: int) -> bool:
         """Whether ``epoch`` (from 0) trains the head alone; sets the backbone to match (a

@@ -37,6 +37,14 @@ seeds: [0]
 """
 
 
+ARMS = """\
+arm_set:
+  true: {optimizer.momentum: 0.5}
+  false: {optimizer.momentum: 0.8}
+compare: optimizer.lookahead.enabled
+"""
+
+
 def sweep_file(folder: Path, text: str = SWEEP) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "sweep.yaml").write_text(text)
@@ -60,6 +68,11 @@ def read_outputs(out: Path) -> dict[str, bytes]:
         (SWEEP + "x: seed\n", "x 'seed' is not a swept key"),
         (SWEEP.replace(str(SMOKE), "nowhere.yaml"), "base nowhere.yaml does not exist"),
         (SWEEP + "trials: 3\n", "trials and pruner go with search"),
+        (SWEEP + ARMS.replace("false:", "nope:"), "arm_set must give each value"),
+        (SWEEP + ARMS.replace("momentum", "learning_rate"), "arm_set sets optimizer.learning_rate"),
+        (SWEEP + ARMS.replace("0.5}", "-1}"), "arm_set: optimizer.momentum"),
+        (SWEEP + "compare: seed\n", "compare 'seed' must be a grid key"),
+        (SWEEP + "arm_set: {true: {optimizer.momentum: 0.5}}\n", "arm_set goes with compare"),
         ("grid: [1, 2\n", "is not valid YAML"),
     ],
 )
@@ -83,11 +96,23 @@ def test_values_are_checked_with_their_real_types(tmp_path):
     assert checked.x == "optimizer.learning_rate"
 
 
+def test_each_arm_takes_its_own_overrides(tmp_path):
+    checked = spec.read(sweep_file(tmp_path, SWEEP + ARMS))
+    assert checked.arms == (True, False)
+    for point in checked.plan.points():
+        config = checked.config(point)
+        arm = config.optimizer.lookahead.enabled
+        assert config.optimizer.momentum == (0.5 if arm else 0.8)
+        assert config.optimizer.learning_rate == dict(point.values)["optimizer.learning_rate"]
+    assert checked.base_config().optimizer.momentum == 0.9  # what every trial shares: none
+
+
 @pytest.mark.parametrize("path", sorted((CONFIGS / "sweeps").glob("*.yaml")), ids=str)
 def test_every_shipped_sweep_file_resolves_each_point_to_a_valid_config(path):
     checked = spec.read(path)
     points = checked.plan.points()
-    assert len(points) == 30 and len({p.key for p in points}) == 30  # 2 arms x 5 rates x 3
+    combinations = np.prod([len(values) for values in checked.plan.values.values()])
+    assert len({p.key for p in points}) == combinations * len(checked.spec.seeds)
     for point in points:
         config = checked.config(point)
         assert config.seed == point.seed
@@ -132,19 +157,42 @@ def test_summary_pools_seeds_with_the_sample_std(tmp_path):
             "optimizer.learning_rate": [0.01] * 6,
             "best_val_accuracy": [0.6, 0.7, 0.8, 0.5, 0.9, 0.1],
             "best_val_loss": [0.6, 0.5, 0.4, 0.7, 0.3, 9.0],
+            "test_accuracy": [0.55, 0.65, np.nan, 0.5, 0.8, 0.9],  # one run not scored
             "diverged": [False, False, False, True, False, False],
         }
     )
     summary = results.summary_frame(trials, checked)
     assert summary["n"].tolist() == [3, 2]
+    np.testing.assert_allclose(summary["test_accuracy_mean"], [0.6, 0.65])
+    np.testing.assert_allclose(summary["test_accuracy_std"], [np.sqrt(0.005), np.sqrt(0.045)])
     np.testing.assert_allclose(summary["val_accuracy_mean"], [0.7, 0.7])
     np.testing.assert_allclose(summary["val_accuracy_std"], [0.1, np.sqrt(0.08)])
     np.testing.assert_allclose(summary["val_loss_mean"], [0.5, 0.5])
     assert summary["diverged"].tolist() == [0, 1]
 
 
+def test_the_best_line_counts_seeds_as_a_whole_number(tmp_path):
+    # A grid of numbers only made the best row all floats: "(n=1.0)".
+    text = SWEEP.replace("  optimizer.lookahead.enabled: [true, false]\n", "")
+    checked = spec.read(sweep_file(tmp_path, text))
+    trials = pd.DataFrame(
+        {
+            "state": ["complete", "complete"],
+            "seed": [0, 0],
+            "optimizer.learning_rate": [0.01, 0.1],
+            "best_val_accuracy": [0.6, 0.7],
+            "best_val_loss": [0.6, 0.5],
+            "diverged": [False, False],
+        }
+    ).reindex(columns=["state", "seed", "optimizer.learning_rate", *results.RESULTS, "diverged"])
+    trials[["best_val_accuracy", "best_val_loss"]] = [[0.6, 0.6], [0.7, 0.5]]
+    summary = results.summary_frame(trials, checked)
+    text = results.markdown(summary, trials, checked, 0.0, None)
+    assert "Best combination: learning_rate 0.1: val_accuracy 0.7000 (n=1)." in text
+
+
 def test_a_grid_sweep_trains_every_point_once_and_tells_what_they_did(shared_data, tmp_path):
-    data = real_data(shared_data, tmp_path / "data")
+    data = real_data(shared_data, tmp_path / "data", labelled_test=4)
     path, out = sweep_file(tmp_path), tmp_path / "out"
     done = cli("sweep", path, "--data", data, "--out", out)
     assert done.exit_code == 0, done.output
@@ -152,16 +200,17 @@ def test_a_grid_sweep_trains_every_point_once_and_tells_what_they_did(shared_dat
     assert trials["state"].tolist() == ["complete"] * 4
     # One line per trial, in grid order, with the value trials.csv holds (to 3 decimals).
     progress = re.findall(
-        r"trial (\d)/4: lookahead (on|off), learning_rate (\S+), seed 0 -> val_acc (\S+) \(",
+        r"trial (\d)/4: lookahead (on|off), learning_rate (\S+), seed 0 -> "
+        r"val_acc ([\d.]+), test_acc ([\d.]+) \(",
         done.output,
     )
-    assert [(int(n), arm, rate) for n, arm, rate, _ in progress] == [
+    assert [(int(n), arm, rate) for n, arm, rate, _, _ in progress] == [
         (1, "on", "0.01"),
         (2, "on", "0.1"),
         (3, "off", "0.01"),
         (4, "off", "0.1"),
     ]
-    shown = {(arm == "on", float(rate)): float(value) for _, arm, rate, value in progress}
+    shown = {(arm == "on", float(rate)): float(value) for _, arm, rate, value, _ in progress}
     arms, rates = trials["optimizer.lookahead.enabled"], trials["optimizer.learning_rate"]
     recorded = {
         (bool(arm), float(rate)): value
@@ -179,6 +228,23 @@ def test_a_grid_sweep_trains_every_point_once_and_tells_what_they_did(shared_dat
         assert (summary["best_epoch"], summary["best_val_accuracy"]) == pytest.approx(
             (row.best_epoch, row.best_val_accuracy)
         )
+        assert (row.final_val_loss, row.final_val_accuracy) == pytest.approx(
+            tuple(history[["val_loss", "val_accuracy"]].iloc[-1])
+        )
+        # Scored once more, on the data's test split, at the best epoch, without TTA.
+        scored = json.loads((out / "runs" / row.run_dir / "eval.json").read_text())
+        assert (scored["data"], scored["epoch"], scored["tta"], scored["count"]) == (
+            str(data / "test.csv"),
+            row.best_epoch,
+            False,
+            4,
+        )
+        assert (row.test_accuracy, row.test_log_loss) == pytest.approx(
+            (scored["accuracy"], scored["log_loss"])
+        )
+    tested = {(arm == "on", float(rate)): float(value) for _, arm, rate, _, value in progress}
+    recorded_test = dict(zip(zip(arms.astype(bool), rates.astype(float)), trials["test_accuracy"]))
+    assert tested == pytest.approx(recorded_test, abs=5e-4)
     summary = pd.read_csv(out / "summary.csv")
     assert summary["n"].tolist() == [1] * 4
     for row in summary.itertuples():
@@ -202,10 +268,11 @@ def test_a_grid_sweep_trains_every_point_once_and_tells_what_they_did(shared_dat
     ).groups()
     assert named in winners and float(value) == pytest.approx(best, abs=5e-5)
 
-    # A trial's command reproduces its resolved config exactly.
+    # A trial's command reproduces its resolved config exactly, from the pinned base.
     row = trials.iloc[2]
     words = shlex.split(row.command)
     assert words[:2] == ["catsdogs", "train"]
+    assert words[words.index("--config") + 1] == str(out / "base.yaml")
     sets = [value for flag, value in zip(words, words[1:]) if flag == "--set"]
     config = load(Path(words[words.index("--config") + 1]), sets)
     data_dir = Path(words[words.index("--data") + 1])
@@ -407,6 +474,8 @@ def test_a_trial_is_scored_at_its_runs_best_epoch_the_lowest_val_loss(tmp_path):
             "best_val_loss": 0.50,
             "best_val_accuracy": 0.75,
             "best_epoch": 3,
+            "final_val_loss": 0.50,
+            "final_val_accuracy": 0.78,
             "epochs": 4,
             "seconds": 46.0,
             "value": value,

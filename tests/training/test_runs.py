@@ -3,6 +3,7 @@ refused before anything changes, and honest about which weights they saved."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -21,7 +22,7 @@ from helpers import SMOKE, cli, data_identity, module_command, real_data, smoke_
 from catsdogs.config import dump, load
 from catsdogs.data import manifests
 from catsdogs.optim import find_lookahead
-from catsdogs.training import loop
+from catsdogs.training import batchnorm, loop
 from catsdogs.training.checkpoints import Checkpoints
 from catsdogs.training.rundir import RunDir
 from catsdogs.training.train import with_data
@@ -254,6 +255,19 @@ def test_saved_models_hold_the_weights_validation_used(shared_data, tmp_path, sl
     saved = {v.path: v.numpy() for v in last.trainable_variables}
     for variable, expected in zip(trainer.model.trainable_variables, judged):
         np.testing.assert_array_equal(saved[variable.path], expected)
+    # BatchNorm statistics: measured for the judged weights; the trainer goes on with the
+    # moving ones of its fast weights.
+    norms = batchnorm.layers(trainer.model)
+    own = batchnorm.statistics(norms)
+    with lookahead.slow_weights_applied() if slow else contextlib.nullcontext():
+        expected_statistics = batchnorm.measure(trainer.model, trainer.batchnorm_images)
+    assert not all(np.allclose(a, b) for a, b in zip(own, expected_statistics))
+    saved_statistics = {v.path: v.numpy() for v in last.non_trainable_variables}
+    variables = [v for layer in norms for v in (layer.moving_mean, layer.moving_variance)]
+    for variable, expected in zip(variables, expected_statistics):
+        np.testing.assert_allclose(saved_statistics[variable.path], expected, rtol=1e-5)
+    for after, before in zip(batchnorm.statistics(norms), own):
+        np.testing.assert_array_equal(after, before)
 
 
 def test_a_dead_writers_temporary_files_are_removed(tmp_path):
