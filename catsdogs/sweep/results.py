@@ -75,16 +75,18 @@ def trials_frame(study: optuna.Study, sweep: Sweep) -> pd.DataFrame:
 
 
 def summary_frame(trials: pd.DataFrame, sweep: Sweep) -> pd.DataFrame:
-    """Mean and sample standard deviation over the seeds of every combination's complete
-    trials (a diverged trial counts with the epochs it finished)."""
+    """Mean, sample standard deviation and standard error over the seeds of every
+    combination's complete trials (a diverged trial counts with the epochs it finished)."""
     done = trials[trials["state"] == "complete"]
     columns = [
         *sweep.plan.keys,
         "n",
         "val_accuracy_mean",
         "val_accuracy_std",
+        "val_accuracy_se",
         "val_loss_mean",
         "val_loss_std",
+        "val_loss_se",
         "test_accuracy_mean",
         "test_accuracy_std",
         "diverged",
@@ -106,6 +108,8 @@ def summary_frame(trials: pd.DataFrame, sweep: Sweep) -> pd.DataFrame:
             "diverged": grouped["diverged"].sum().astype(int),
         }
     ).reset_index(drop=True)
+    for name in ("val_accuracy", "val_loss"):  # the standard error of each mean over seeds
+        summary[f"{name}_se"] = summary[f"{name}_std"] / np.sqrt(summary["n"])
     return summary[columns]
 
 
@@ -157,6 +161,24 @@ def _draw_search(axis, summary: pd.DataFrame, trials: pd.DataFrame, sweep: Sweep
     return "one dot per trial"
 
 
+def _draw_categories(axis, summary: pd.DataFrame, trials: pd.DataFrame, sweep: Sweep) -> str:
+    """No number to put on the x axis (a grid of switches or names): one place for each
+    combination, its mean with +-1 std as an error bar, and each seed's score as a dot."""
+    metric = sweep.metric
+    done = trials[trials["state"] == "complete"]
+    names = []
+    for place, (_, row) in enumerate(summary.iterrows()):
+        values = {k: row[k] for k in sweep.plan.keys}
+        names.append("\n".join(label(k, v) for k, v in values.items()))
+        std = 0.0 if np.isnan(row[f"{metric}_std"]) else row[f"{metric}_std"]
+        line = axis.errorbar(place, row[f"{metric}_mean"], yerr=std, fmt="o", capsize=6)
+        seeds = _rows_with(done, values)[f"best_{metric}"]
+        axis.plot([place] * len(seeds), seeds, ".", color=line[0].get_color(), alpha=0.6)
+    axis.set_xticks(range(len(names)), names)
+    axis.set_xlim(-0.5, len(names) - 0.5)
+    return "points: the mean over seeds, bars: +-1 std, dots: each seed"
+
+
 DRAW = {"grid": _draw_grid, "search": _draw_search}  # keyed by the plan's kind
 
 
@@ -165,13 +187,18 @@ def figure(summary: pd.DataFrame, trials: pd.DataFrame, sweep: Sweep, path: Path
     metric, x = sweep.metric, sweep.x
     fig, axis = plots.figure(figsize=(7, 4.5))
     shown = ""
-    if x is None or summary.empty:
-        axis.text(0.5, 0.5, "no numeric swept key, or no finished trial", ha="center")
+    if summary.empty:
+        axis.text(0.5, 0.5, "no finished trial yet", ha="center")
+    elif x is None:
+        shown = _draw_categories(axis, summary, trials, sweep)
     else:
         shown = DRAW[sweep.plan.kind](axis, summary, trials, sweep)
         if _log_axis(x, trials[x].dropna()):
             axis.set_xscale("log")
         axis.set_xlabel(x)
+    if metric == "val_accuracy" and not summary.empty:
+        axis.axhline(0.5, color="grey", linestyle=":", label="chance (two balanced classes)")
+        axis.legend()
     axis.set_ylabel(f"{metric} at the best epoch")
     title = f"sweep {sweep.name}: {len(sweep.spec.seeds)} seed(s) per point"
     axis.set_title(f"{title}\n{shown}" if shown else title, fontsize=10)
@@ -202,6 +229,32 @@ def _wall_time(study: optuna.Study) -> float:
     return (max(t.datetime_complete for t in trials) - start).total_seconds()
 
 
+def best_line(summary: pd.DataFrame, sweep: Sweep) -> str:
+    """The best combination by the mean of the metric, its standard error and n; where others
+    are within the seeds' noise of it (their means +-1 standard error overlap, ties at chance
+    included), they are named with it instead of a winner."""
+    metric = sweep.metric
+    mean, se = summary[f"{metric}_mean"], summary[f"{metric}_se"]
+    best = mean.idxmax() if sweep.direction == "maximize" else mean.idxmin()
+
+    def described(row: pd.Series) -> str:
+        shown = ", ".join(label(k, row[k]) for k in sweep.plan.keys) or "the base config"
+        noise = "" if np.isnan(row[f"{metric}_se"]) else f" +- {row[f'{metric}_se']:.4f}"
+        return f"{shown}: {metric} {row[f'{metric}_mean']:.4f}{noise} (n={int(row['n'])})"
+
+    if se.isna().any():  # a single seed somewhere: no noise to judge ties by
+        return f"Best combination: {described(summary.loc[best])}; one seed: no standard error."
+    tied = summary[(mean - mean[best]).abs() <= se + se[best]]
+    if len(tied) == 1:
+        return f"Best combination: {described(summary.loc[best])} (+- one standard error)."
+    order = tied[f"{metric}_mean"].sort_values(ascending=sweep.direction != "maximize").index
+    named = "; ".join(described(summary.loc[i]) for i in order)
+    return (
+        f"No best combination: {len(tied)} are within one another's noise (means +- one "
+        f"standard error overlap): {named}."
+    )
+
+
 def markdown(
     summary: pd.DataFrame, trials: pd.DataFrame, sweep: Sweep, wall: float, pinned: str | None
 ) -> str:
@@ -219,15 +272,7 @@ def markdown(
         "",
     ]
     if not summary.empty:
-        column = f"{metric}_mean"
-        best = summary.loc[
-            summary[column].idxmax() if sweep.direction == "maximize" else summary[column].idxmin()
-        ]
-        described = ", ".join(label(k, best[k]) for k in sweep.plan.keys) or "the base config"
-        lines += [
-            f"Best combination: {described}: {metric} {best[column]:.4f} (n={int(best['n'])}).",
-            "",
-        ]
+        lines += [best_line(summary, sweep), ""]
     lines += [
         "![sweep](sweep.png)",
         "",

@@ -188,7 +188,41 @@ def test_the_best_line_counts_seeds_as_a_whole_number(tmp_path):
     trials[["best_val_accuracy", "best_val_loss"]] = [[0.6, 0.6], [0.7, 0.5]]
     summary = results.summary_frame(trials, checked)
     text = results.markdown(summary, trials, checked, 0.0, None)
-    assert "Best combination: learning_rate 0.1: val_accuracy 0.7000 (n=1)." in text
+    assert "Best combination: learning_rate 0.1: val_accuracy 0.7000 (n=1); one seed" in text
+
+
+def seeded_summary(tmp_path, accuracies: dict[float, list[float]]):
+    """The summary of a sweep over learning rates with these accuracies per seed."""
+    text = SWEEP.replace("  optimizer.lookahead.enabled: [true, false]\n", "")
+    checked = spec.read(sweep_file(tmp_path, text.replace("seeds: [0]", "seeds: [0, 1, 2]")))
+    rows = [
+        {"state": "complete", "seed": seed, "optimizer.learning_rate": rate}
+        | {"best_val_accuracy": value, "best_val_loss": 1 - value, "diverged": False}
+        for rate, values in accuracies.items()
+        for seed, value in enumerate(values)
+    ]
+    trials = pd.DataFrame(rows).reindex(
+        columns=["state", "seed", "optimizer.learning_rate", *results.RESULTS, "diverged"]
+    )
+    return checked, results.summary_frame(trials, checked)
+
+
+def test_a_best_is_named_only_outside_the_seeds_noise(tmp_path):
+    # 0.01: mean 0.8, se 0.1 / sqrt(3) = 0.0577; 0.1: mean 0.6, se 0.0577: bars apart.
+    checked, summary = seeded_summary(tmp_path, {0.01: [0.7, 0.8, 0.9], 0.1: [0.5, 0.6, 0.7]})
+    np.testing.assert_allclose(summary["val_accuracy_se"], [0.1 / np.sqrt(3)] * 2)
+    assert results.best_line(summary, checked) == (
+        "Best combination: learning_rate 0.01: val_accuracy 0.8000 +- 0.0577 (n=3) "
+        "(+- one standard error)."
+    )
+    # 0.1 at 0.7 is within 0.0577 + 0.0577 of 0.8: no winner, both named, the higher first.
+    checked, summary = seeded_summary(tmp_path, {0.01: [0.7, 0.8, 0.9], 0.1: [0.6, 0.7, 0.8]})
+    line = results.best_line(summary, checked)
+    assert line.startswith("No best combination: 2 are within one another's noise")
+    assert line.index("learning_rate 0.01") < line.index("learning_rate 0.1:")
+    # Every seed at chance in both: a tie, not a best.
+    checked, summary = seeded_summary(tmp_path, {0.01: [0.5] * 3, 0.1: [0.5] * 3})
+    assert results.best_line(summary, checked).startswith("No best combination: 2 are")
 
 
 def test_a_grid_sweep_trains_every_point_once_and_tells_what_they_did(shared_data, tmp_path):
@@ -264,7 +298,8 @@ def test_a_grid_sweep_trains_every_point_once_and_tells_what_they_did(shared_dat
     }
     [line] = [x for x in (out / "sweep.md").read_text().splitlines() if x.startswith("Best ")]
     named, value = re.fullmatch(
-        r"Best combination: (.+): val_accuracy (\S+) \(n=1\)\.", line
+        r"Best combination: (.+): val_accuracy (\S+) \(n=1\); one seed: no standard error\.",
+        line,
     ).groups()
     assert named in winners and float(value) == pytest.approx(best, abs=5e-5)
 
@@ -492,3 +527,33 @@ def test_a_trial_another_worker_is_still_starting_is_left_out_of_the_tables(tmp_
     whole = the_study.ask(checked.plan.distributions())
     frame = results.trials_frame(the_study, checked)
     assert frame["trial"].tolist() == [whole.number]
+
+
+def test_a_grid_of_switches_is_drawn_as_points_with_their_seeds(tmp_path):
+    # Was an empty figure: "no numeric swept key".
+    from catsdogs import plots
+
+    text = SWEEP.replace("  optimizer.learning_rate: [1e-2, 0.1]\n", "")
+    checked = spec.read(sweep_file(tmp_path, text.replace("seeds: [0]", "seeds: [0, 1]")))
+    assert checked.x is None
+    trials = pd.DataFrame(
+        {
+            "state": ["complete"] * 4,
+            "seed": [0, 1, 0, 1],
+            "optimizer.lookahead.enabled": [True, True, False, False],
+            "best_val_accuracy": [0.8, 0.7, 0.6, 0.5],
+            "best_val_loss": [0.4, 0.5, 0.6, 0.7],
+            "diverged": [False] * 4,
+        }
+    )
+    for column in results.RESULTS:
+        trials[column] = trials.get(column, np.nan)
+    summary = results.summary_frame(trials, checked)
+    figure, axis = plots.figure()
+    results._draw_categories(axis, summary, trials, checked)
+    assert [t.get_text() for t in axis.get_xticklabels()] == ["lookahead on", "lookahead off"]
+    points = sorted((x, round(y, 6)) for line in axis.get_lines() for x, y in line.get_xydata())
+    assert (0, 0.75) in points and (1, 0.55) in points  # the means
+    assert {(0, 0.8), (0, 0.7), (1, 0.6), (1, 0.5)} <= set(points)  # each seed
+    results.figure(summary, trials, checked, tmp_path / "sweep.png")
+    assert (tmp_path / "sweep.png").read_bytes()[:8] == PNG
