@@ -5,13 +5,17 @@ and the last (or between the study and a reader repeating it). So the first star
 resolved base config (the file with the sweep's ``set`` applied, every default spelled out) in
 the study and writes it to ``base.yaml`` in the sweep folder, with its SHA-256 in sweep.md;
 every trial trains from that copy, and continuing a sweep whose base has changed since is
-refused, naming the keys that differ.
+refused, naming the keys that differ. The code is not refused but recorded: each start notes
+the git tree of the ``catsdogs`` package it runs, and says so when it differs from the one the
+study began with (trials before and after may then differ for that reason alone).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +29,8 @@ from catsdogs.sweep.spec import Sweep
 
 PINNED = "base.yaml"
 ATTR = "base_config"  # the study's user attribute that holds the pinned text
+CODE = "code_versions"  # the package versions the study has run, in order
+PACKAGE = Path(__file__).resolve().parents[1]  # catsdogs/
 SHOWN = 5  # differing keys named in a refusal
 
 
@@ -84,3 +90,37 @@ def pinned_digest(study: optuna.Study) -> str | None:
     """The SHA-256 of the pinned base config (None before the first start)."""
     text = study.user_attrs.get(ATTR)
     return None if text is None else digest(text)
+
+
+def code_version(package: Path = PACKAGE) -> str | None:
+    """The git tree of the ``catsdogs`` package (it changes only when the code does, not with
+    docs or configs), with ``+changes`` where files differ from it; None outside a checkout."""
+
+    def git(*arguments: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(package), *arguments], capture_output=True, text=True, timeout=30
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    tree = git("rev-parse", "HEAD:./")
+    if not tree:
+        return None
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".")
+    return tree[:12] + ("+changes" if changed else "")
+
+
+def note_code(study: optuna.Study, echo: Callable[[str], None], version: str | None) -> None:
+    """Record ``version`` (see ``code_version``) when it is new to the study, and say so when
+    the study began with other code."""
+    seen = list(study.user_attrs.get(CODE, []))
+    if version is None or (seen and seen[-1] == version):
+        return
+    if seen:
+        echo(
+            f"note: the catsdogs code has changed since this study began (package {seen[0]} "
+            f"then, {version} now): trials before and after may differ for that reason"
+        )
+    study.set_user_attr(CODE, [*seen, version])

@@ -313,4 +313,7 @@ def write(study: optuna.Study, sweep: Sweep, out: Path) -> None:
     files.write_text(out / "summary.csv", summary.to_csv(index=False, lineterminator="\n"))
     figure(summary, trials, sweep, out / "sweep.png")
     text = markdown(summary, trials, sweep, _wall_time(study), pin.pinned_digest(study))
+    versions = study.user_attrs.get(pin.CODE)
+    if versions:  # the code that ran the study, by the git tree of the package
+        text += f"\nCode: catsdogs package {', then '.join(versions)} (git tree).\n"
     files.write_text(out / "sweep.md", text)

@@ -47,6 +47,7 @@ def sweep(
     if worker is not None:
         trials.work(settings, study)
         return out
+    pin.note_code(study, echo, pin.code_version())
     processes.reap(study, echo)
     checked.plan.queue(study)
     total = checked.plan.total

@@ -102,3 +102,34 @@ def test_compare_must_name_a_grid_key_with_two_values(folder):
         spec.read(folder / "sweep.yaml")
     (folder / "sweep.yaml").write_text(SWEEP)
     assert spec.read(folder / "sweep.yaml").arms == (True, False)
+
+
+def test_the_code_a_study_ran_is_recorded_and_a_change_is_said(tmp_path):
+    import optuna
+
+    study = optuna.create_study()
+    said: list[str] = []
+    pin.note_code(study, said.append, "aaaa11112222")
+    pin.note_code(study, said.append, "aaaa11112222")
+    assert said == [] and study.user_attrs[pin.CODE] == ["aaaa11112222"]
+    pin.note_code(study, said.append, "bbbb33334444+changes")
+    assert study.user_attrs[pin.CODE] == ["aaaa11112222", "bbbb33334444+changes"]
+    [line] = said
+    assert line.startswith("note: the catsdogs code has changed since this study began")
+    assert "aaaa11112222 then, bbbb33334444+changes now" in line
+    pin.note_code(study, said.append, None)  # outside a git checkout: nothing to record
+    assert len(study.user_attrs[pin.CODE]) == 2
+
+
+def test_the_code_version_is_the_packages_git_tree(tmp_path):
+    import re
+    import subprocess
+
+    version = pin.code_version()
+    tree = subprocess.run(
+        ["git", "-C", str(pin.PACKAGE), "rev-parse", "HEAD:./"], capture_output=True, text=True
+    ).stdout.strip()
+    if not tree:
+        pytest.skip("not a git checkout")
+    assert re.fullmatch(r"[0-9a-f]{12}(\+changes)?", version) and version.startswith(tree[:12])
+    assert pin.code_version(tmp_path) is None  # no checkout there
