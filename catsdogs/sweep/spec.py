@@ -90,7 +90,7 @@ class Sweep:
     text: str
     set: dict[str, Any]  # overrides for every trial, typed
     plan: Plan
-    arm_set: list[tuple[Any, dict[str, Any]]] = dataclasses.field(default_factory=list)
+    arm_set: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)  # by repr(arm)
 
     @property
     def name(self) -> str:
@@ -108,8 +108,7 @@ class Sweep:
         """The overrides of the compared key's value at ``point`` (``arm_set``), typed."""
         if self.spec.compare is None:
             return {}
-        arm = dict(point.values)[self.spec.compare]
-        return next((dict(o) for value, o in self.arm_set if value == arm), {})
+        return dict(self.arm_set.get(repr(dict(point.values)[self.spec.compare]), {}))
 
     @property
     def arms(self) -> tuple[Any, Any] | None:
@@ -244,11 +243,11 @@ def read(path: Path) -> Sweep:
 
 def _arm_set(
     spec: SweepFile, base: Path, fixed: dict[str, Any], plan: Plan, path: Path
-) -> list[tuple[Any, dict[str, Any]]]:
+) -> dict[str, dict[str, Any]]:
     """``arm_set`` checked and typed: one entry for each arm, keys that no grid key or seed
     already sets (each arm at its own learning rate, say)."""
     if spec.arm_set is None:
-        return []
+        return {}
     if spec.compare is None:
         raise UserError(f"{path}: arm_set goes with compare: KEY (it sets each arm apart)")
     arms = plan.values[spec.compare]
@@ -257,12 +256,13 @@ def _arm_set(
             f"{path}: arm_set must give each value of {spec.compare} once: "
             f"{', '.join(yaml_text(a) for a in arms)}"
         )
-    typed = []
+    given = {repr(value): overrides for value, overrides in spec.arm_set.items()}
+    typed = {}
     for arm in arms:
-        overrides = next(o for value, o in spec.arm_set.items() if repr(value) == repr(arm))
+        overrides = given[repr(arm)]
         clash = [key for key in overrides if key in plan.values or key == "seed"]
         if clash:
             raise UserError(f"{path}: arm_set sets {clash[0]}, which the grid or seeds set")
         values = _typed(base, {**fixed, **overrides}, f"{path}: arm_set")
-        typed.append((arm, {key: values[key] for key in overrides}))
+        typed[repr(arm)] = {key: values[key] for key in overrides}
     return typed
