@@ -18,6 +18,9 @@ BUDGET ?=
 # finished one is reused (not trained again) while the config and the data stay the same.
 RUN_DIR ?= runs/$(basename $(notdir $(CONFIG)))$(if $(BUDGET),-$(BUDGET))
 SUBMISSION ?= submission.csv
+# Where the images come from: empty (Kaggle with credentials, else the PetImages download; data
+# already prepared from anywhere is used as it is) or SOURCE=PATH (a folder or zip on disk).
+SOURCE ?=
 
 .PHONY: install test lint bench run clean
 
@@ -51,7 +54,7 @@ bench: install
 # trains nothing once RUN_DIR has finished; predict names that run).
 run: install
 	@echo "make run: training $(CONFIG)$(if $(BUDGET), for $(BUDGET))$(if $(filter file,$(origin CONFIG)),$(if $(HAS_GPU), (a GPU is here: the VGG19 reference), (no GPU here, so the CPU recipe$(if $(BUDGET),,$(comma) for the 30 minutes of its time budget; BUDGET=2h for longer); the VGG19 reference is CONFIG=configs/vgg19_lookahead.yaml)))"
-	$(CATSDOGS) prepare
+	$(CATSDOGS) prepare$(if $(SOURCE), --source $(SOURCE))
 	$(CATSDOGS) train --config $(CONFIG) --run-dir $(RUN_DIR) --reuse-finished$(if $(BUDGET), --time-budget $(BUDGET))
 	$(CATSDOGS) predict --model $(RUN_DIR) --out $(SUBMISSION)
 

@@ -9,6 +9,10 @@ class UserError(Exception):
     """
 
 
+class NoNetwork(UserError):
+    """A download could not reach its server: the offline routes are worth naming."""
+
+
 def first_line(error: BaseException) -> str:
     """The first line of an error's message (TensorFlow's run to pages), for a one-line report."""
     text = getattr(error, "message", "") or str(error) or type(error).__name__

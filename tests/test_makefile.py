@@ -58,3 +58,10 @@ def test_make_run_trains_into_one_run_per_config_and_predicts_with_it():
     plan = planned(os.environ["PATH"], "CONFIG=configs/smoke.yaml")
     assert "train --config configs/smoke.yaml --run-dir runs/smoke --reuse-finished" in plan
     assert "predict --model runs/smoke --out submission.csv" in plan
+
+
+@pytest.mark.skipif(MAKE is None, reason="make is not installed")
+def test_make_run_prepares_from_the_source_given_and_else_from_whatever_is_prepared():
+    plan = planned(os.environ["PATH"], "SOURCE=../shared/data/dogs-vs-cats-mini")
+    assert "catsdogs prepare --source ../shared/data/dogs-vs-cats-mini\n" in plan
+    assert "catsdogs prepare\n" in planned(os.environ["PATH"])

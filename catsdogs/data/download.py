@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from catsdogs.errors import UserError
+from catsdogs.errors import NoNetwork, UserError
 
 READ_BYTES = 1 << 20
 
@@ -48,7 +48,7 @@ def download(url: str, dest: Path, expected_size: int | None = None, timeout: fl
         raise UserError(f"download of {url} failed: HTTP {err.code} {err.reason}") from err
     except (urllib.error.URLError, OSError) as err:
         reason = getattr(err, "reason", err)
-        raise UserError(f"no network: could not reach {url} ({reason})") from err
+        raise NoNetwork(f"no network: could not reach {url} ({reason})") from err
 
     with response:
         resumed = response.status == 206

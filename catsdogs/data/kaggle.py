@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Protocol
 
-from catsdogs.errors import UserError
+from catsdogs.errors import NoNetwork, UserError
 
 CREDENTIALS_HELP = (
     "create an API token at https://www.kaggle.com/settings (API section) and put kaggle.json "
@@ -77,7 +77,7 @@ def download_competition(competition: str, client: KaggleClient | None = None) -
         if name in ("ConnectionError", "Timeout", "ConnectTimeout", "ReadTimeout") or isinstance(
             err, (ConnectionError, TimeoutError)
         ):
-            raise UserError(
+            raise NoNetwork(
                 f"no network: could not reach Kaggle to download {competition!r}"
             ) from None
         raise UserError(f"Kaggle download of {competition!r} failed: {name}: {err}") from None

@@ -63,9 +63,22 @@ def _asked(options: Options, exclusions: set[str]) -> dict:
     }
 
 
-def _changed(record: dict, asked: dict) -> list[str]:
-    """The options that ``record`` was prepared with and that differ from ``asked``."""
+def _nothing_asked(options: Options) -> bool:
+    """Whether the command asks nothing of the data (``make run``'s plain ``catsdogs
+    prepare``): every option the manifests depend on at its default."""
+    defaults = Options()
+    return all(
+        getattr(options, name) == getattr(defaults, name)
+        for name in ("source", "competition", "val_fraction", "test_fraction", "seed", "exclude")
+    )
+
+
+def _changed(record: dict, asked: dict, any_source: bool) -> list[str]:
+    """The options that ``record`` was prepared with and that differ from ``asked``; with
+    ``any_source`` (``--source auto``) whichever source it was prepared from is fine."""
     before = record.get("options") or {}
+    if any_source:
+        before = {k: v for k, v in before.items() if k not in ("source", "competition")}
     if record.get("layout") == "competition":  # --test-fraction only splits sources without
         before = {k: v for k, v in before.items() if k != "test_fraction"}  # a test set
     changed = []
@@ -82,6 +95,14 @@ def _changed(record: dict, asked: dict) -> list[str]:
     return changed
 
 
+def _prepared(record: dict) -> str:
+    """What a prepared folder holds, in a few words: where from and how many images."""
+    source = (record.get("options") or {}).get("source") or record.get("source", "?")
+    counts = record.get("counts") or {}
+    sizes = ", ".join(f"{counts[n]['total']} {n}" for n in ("train", "val", "test") if n in counts)
+    return f"from {source}" + (f": {sizes}" if sizes else "")
+
+
 def prepare(
     options: Options,
     kaggle_client: kaggle.KaggleClient | None = None,
@@ -95,13 +116,17 @@ def prepare(
     if not options.force and record is not None:
         problem = manifests.set_problem(options.out)
         if problem is None:
-            changed = _changed(record, asked)
+            any_source = options.source == "auto"
+            changed = [] if _nothing_asked(options) else _changed(record, asked, any_source)
             if changed:
                 raise UserError(
                     f"{options.out} was prepared with other options: {'; '.join(changed)}; "
                     "--force prepares it again as asked now, or choose another --out"
                 )
-            echo(f"{options.out} is already prepared; --force redoes it")
+            echo(
+                f"{options.out} is already prepared ({_prepared(record)}): using it; --force "
+                "prepares it again" + (", --source from elsewhere" if any_source else "")
+            )
             return record
         echo(f"{problem}: preparing {options.out} again")
     started = time.monotonic()

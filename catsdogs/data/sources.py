@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from catsdogs.data import download, extract, kaggle
-from catsdogs.errors import UserError
+from catsdogs.errors import NoNetwork, UserError
 
 PETIMAGES_URL = (
     "https://download.microsoft.com/download/3/E/1/3E1C3F21-ECDB-4869-8368-6DEBA77B919F/"
@@ -20,6 +20,12 @@ PETIMAGES_URL_ENV = "CATSDOGS_PETIMAGES_URL"
 COMPETITIONS = ("dogs-vs-cats", "dogs-vs-cats-redux-kernels-edition")
 NAMED = ("auto", "kaggle", "petimages")
 MAX_NESTING = 3
+# Every route to the images that needs no (or another) network, for a download that failed.
+OFFLINE_HELP = (
+    "images already on disk: --source PATH (a folder or zip; make run SOURCE=PATH); a reachable "
+    f"copy of the PetImages zip: {PETIMAGES_URL_ENV}=URL; or Kaggle with credentials "
+    "(~/.kaggle/kaggle.json, or KAGGLE_USERNAME and KAGGLE_KEY)"
+)
 
 
 def choose(source: str) -> tuple[str, str]:
@@ -39,13 +45,16 @@ def fetch(
     kaggle_client: kaggle.KaggleClient | None = None,
 ) -> Path:
     """Download what ``source`` names (if it needs downloading) and return a local path."""
-    if source == "kaggle":
-        if kaggle_client is None and kaggle.credentials_source() is None:
-            raise UserError(f"no Kaggle credentials: {kaggle.CREDENTIALS_HELP}")
-        return kaggle.download_competition(competition, kaggle_client)
-    if source == "petimages":
-        url = os.environ.get(PETIMAGES_URL_ENV, PETIMAGES_URL)
-        return download.download(url, raw_dir / "kagglecatsanddogs_5340.zip")
+    try:
+        if source == "kaggle":
+            if kaggle_client is None and kaggle.credentials_source() is None:
+                raise UserError(f"no Kaggle credentials: {kaggle.CREDENTIALS_HELP}")
+            return kaggle.download_competition(competition, kaggle_client)
+        if source == "petimages":
+            url = os.environ.get(PETIMAGES_URL_ENV, PETIMAGES_URL)
+            return download.download(url, raw_dir / "kagglecatsanddogs_5340.zip")
+    except NoNetwork as err:
+        raise NoNetwork(f"{err}; other routes to the images: {OFFLINE_HELP}") from None
     return Path(source).expanduser()
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import FakeKaggle, cli, die_after_writing, smoke_train
+from helpers import FakeKaggle, cli, die_after_writing, free_ports, smoke_train
 from imagefactory import copy_real, jpeg_bytes, zip_folder
 from loopback import FileServer, serve
 
@@ -150,6 +150,19 @@ def test_competition_zip_end_to_end(shared_data, tmp_path):
         "prepare", *same, "--val-fraction", "0.25", "--exclude", str(write_list(tmp_path))
     )
     assert excluded.exit_code == 1 and "--exclude none (now a list);" in excluded.output
+    # make run's plain prepare asks nothing of the data: the folder is used, whatever its
+    # source and options, and the line says what it holds.
+    plain = cli("prepare", "--out", str(out), "--raw-dir", str(raw))
+    sizes = ", ".join(f"{len(pd.read_csv(out / f'{n}.csv'))} {n}" for n in ("train", "val", "test"))
+    assert plain.exit_code == 0, plain.output
+    assert plain.output.splitlines()[-1] == (
+        f"{out} is already prepared (from {archive.resolve()}: {sizes}): using it; --force "
+        "prepares it again, --source from elsewhere"
+    )
+    # --source auto takes any source, but other options asked are still compared.
+    auto_seed = cli("prepare", "--out", str(out), "--raw-dir", str(raw), "--seed", "7")
+    assert auto_seed.exit_code == 1 and "source" not in auto_seed.output.split(":", 2)[2]
+    assert "val_fraction 0.25 (now 0.1); seed 42 (now 7);" in auto_seed.output
     # --test-fraction splits only a source without a test set: here it changes nothing.
     test_share = cli("prepare", *same, "--val-fraction", "0.25", "--test-fraction", "0.3")
     assert test_share.exit_code == 0 and "already prepared" in test_share.output
@@ -252,6 +265,32 @@ def test_petimages_download_via_cli(shared_data, tmp_path):
     assert report["counts"]["test"] == {"cat": 3, "dog": 3, "total": 6}
     train = pd.read_csv(tmp_path / "out" / "train.csv")
     assert all(("/Cat/" in p) == (label == 0) for p, label in zip(train.path, train.label))
+
+
+def test_no_network_names_every_offline_route(tmp_path):
+    [port] = free_ports(1)
+    done = cli(
+        "prepare",
+        "--source",
+        "petimages",
+        "--out",
+        str(tmp_path / "out"),
+        "--raw-dir",
+        str(tmp_path / "raw"),
+        env={"CATSDOGS_PETIMAGES_URL": f"http://127.0.0.1:{port}/pets.zip"},
+    )
+    assert done.exit_code == 1
+    [line] = [x for x in done.output.splitlines() if x.startswith("error: ")]
+    assert line.startswith(f"error: no network: could not reach http://127.0.0.1:{port}/pets.zip")
+    for route in (
+        "--source PATH",
+        "make run SOURCE=PATH",
+        "CATSDOGS_PETIMAGES_URL=URL",
+        "KAGGLE_USERNAME and KAGGLE_KEY",
+        "~/.kaggle/kaggle.json",
+    ):
+        assert route in line, route
+    assert not (tmp_path / "out").exists()
 
 
 def test_extracted_folder_and_exclusion_list(shared_data, tmp_path):
