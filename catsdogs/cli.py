@@ -14,7 +14,7 @@ import typer
 from catsdogs import __version__, paths, process, quiet
 from catsdogs.data.options import Options
 from catsdogs.errors import UserError
-from catsdogs.predict.command import CLIP
+from catsdogs.predict.command import CLIP, TTA
 
 app = typer.Typer(
     name="catsdogs",
@@ -212,7 +212,7 @@ def predict(
         "competition's sample submission that prepare found).",
     ),
     clip: float = typer.Option(CLIP, help="With proba: clip to [clip, 1 - clip]."),
-    tta: bool = typer.Option(True, "--tta/--no-tta", help="Average with the mirrored image."),
+    tta: bool = typer.Option(TTA, "--tta/--no-tta", help="Average with the mirrored image."),
 ) -> None:
     """Write a Kaggle submission (id,label) for every test image, or print P(dog) for each of
     your own photos: catsdogs predict photo.jpg."""
@@ -229,7 +229,7 @@ def predict(
 def evaluate(
     model: Path = typer.Option(..., help="A .keras file or a run directory."),
     data: Path = typer.Option(..., help=f"A labelled manifest, e.g. {paths.PREPARED}/val.csv."),
-    tta: bool = typer.Option(False, "--tta/--no-tta", help="Average with the mirrored image."),
+    tta: bool = typer.Option(TTA, "--tta/--no-tta", help="Average with the mirrored image."),
 ) -> None:
     """Accuracy, log loss, ROC AUC, confusion matrix and per-class precision/recall."""
     from catsdogs.predict.evaluation import evaluate as run_evaluate
@@ -241,11 +241,12 @@ def evaluate(
 def report(
     run_dir: Path = typer.Argument(..., help="A run directory from `catsdogs train`."),
     data: Path = typer.Option(None, help="Validation data [default: the run's data.dir]."),
+    tta: bool = typer.Option(TTA, "--tta/--no-tta", help="Average with the mirrored image."),
 ) -> None:
     """Figures (curves, ROC, confusion matrix, worst mistakes) and report.md for a run."""
     from catsdogs.predict.report import build
 
-    _run(lambda: typer.echo(f"wrote {build(run_dir, data, echo=typer.echo)}"))
+    _run(lambda: typer.echo(f"wrote {build(run_dir, data, tta, echo=typer.echo)}"))
 
 
 @app.command(short_help="Run an Optuna study of training runs.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib
@@ -24,3 +25,14 @@ def save(figure, path: Path) -> None:
         files.write_with(path, lambda tmp: figure.savefig(tmp, dpi=100))
     finally:
         plt.close(figure)
+
+
+def png_bytes(figure, dpi: int = 80) -> bytes:
+    """Lay out, render as PNG in memory (for TensorBoard) and release the figure."""
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    try:
+        figure.savefig(buffer, format="png", dpi=dpi)
+    finally:
+        plt.close(figure)
+    return buffer.getvalue()

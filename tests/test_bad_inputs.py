@@ -23,6 +23,7 @@ from helpers import (
 from imagefactory import jpeg_bytes, labelled_images
 
 from catsdogs.data import manifests
+from catsdogs.training.rundir import eval_path
 
 
 def _writable(folder: Path) -> bool:
@@ -368,7 +369,8 @@ def test_evaluate_shows_its_scores_when_it_cannot_save_them(world, read_only):
     tiny_model(folder / "m.keras")
     read_only(folder)
     done = cli("evaluate", "--model", folder / "m.keras", "--data", world.data / "val.csv")
-    assert_one_error(done, f"cannot write {folder / 'eval.json'}")
+    scores = eval_path(folder / "m.keras", world.data / "val.csv", True)
+    assert_one_error(done, f"cannot write {scores}")
     assert "the scores above are complete" in done.output.strip().splitlines()[-1]
     # The scores shown are the model's on val.csv, computed here.
     val = pd.read_csv(world.data / "val.csv")

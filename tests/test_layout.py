@@ -10,7 +10,17 @@ import pytest
 from helpers import ROOT
 
 PACKAGE = ROOT / "catsdogs"
-FOUNDATION = {"errors", "paths", "process", "files", "quiet", "plots", "config", "durations"}
+FOUNDATION = {
+    "errors",
+    "paths",
+    "process",
+    "files",
+    "quiet",
+    "plots",
+    "config",
+    "durations",
+    "progress",
+}
 # What each layer may import, besides itself and the foundation modules.
 MAY_IMPORT = {
     "foundation": set(),

@@ -6,5 +6,6 @@ sharing ``images`` with training) -> splits -> ``prepare`` writes the manifests 
 ``manifests``, their one reader and writer; ``pipeline`` turns a manifest into tf.data batches.
 
 May import: the foundation modules (``catsdogs.errors``, ``files``, ``paths``, ``process``,
+``progress``,
 ``config``) and itself. Nothing here knows about models, runs or sweeps.
 """

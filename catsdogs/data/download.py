@@ -9,8 +9,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tqdm import tqdm
-
+from catsdogs import progress
 from catsdogs.errors import NoNetwork, UserError
 
 READ_BYTES = 1 << 20
@@ -63,7 +62,7 @@ def download(url: str, dest: Path, expected_size: int | None = None, timeout: fl
         mode = "ab" if resumed else "wb"
         with (
             part.open(mode) as out,
-            tqdm(
+            progress.bar(
                 total=total,
                 initial=have if resumed else 0,
                 unit="B",

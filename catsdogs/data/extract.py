@@ -13,9 +13,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from tqdm import tqdm
-
-from catsdogs import files
+from catsdogs import files, progress
 from catsdogs.errors import UserError
 
 COPY_BYTES = 1 << 20
@@ -171,7 +169,7 @@ def _unpack(
 ) -> None:
     with (
         files.directory(target, replace=force) as tmp,
-        tqdm(
+        progress.bar(
             total=total,
             unit="B",
             unit_scale=True,

@@ -28,9 +28,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from PIL import Image
-from tqdm import tqdm
 
-from catsdogs import files
+from catsdogs import files, progress
 from catsdogs.data.validate import validate
 from catsdogs.errors import UserError
 
@@ -114,6 +113,16 @@ def file_sha256(path: Path) -> str:
         while chunk := handle.read(READ_BYTES):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def image_hashes(path: Path) -> list[str]:
+    """The SHA-256 of each image a manifest lists, in its order: its ``sha256`` column where
+    every row has one (prepare writes it), else hashed from the files themselves."""
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    column = frame["sha256"].str.strip() if "sha256" in frame else None
+    if column is not None and (column.str.len() == 64).all():
+        return column.str.lower().tolist()
+    return [file_sha256(Path(image)) for image in _absolute(path, frame)]
 
 
 # --- writing (prepare) --------------------------------------------------------------------
@@ -277,7 +286,9 @@ def _check_images(path: Path, images: list[str], frame: pd.DataFrame) -> None:
     hashed = hashes[hashes != ""].index
     with (
         ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool,
-        tqdm(total=len(hashed), desc="checking images", unit="img", delay=1.0, leave=False) as bar,
+        progress.bar(
+            total=len(hashed), desc="checking images", unit="img", delay=1.0, leave=False
+        ) as bar,
     ):
         changed = pd.Series(False, frame.index)
         checks = pool.map(_changed, [images[i] for i in hashed], hashes[hashed], chunksize=64)

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
-from tqdm import tqdm
 
+from catsdogs import progress
 from catsdogs.errors import UserError, first_line
 from catsdogs.files import printable
 
@@ -138,7 +138,7 @@ def validate(paths: list[Path], workers: int) -> list[ImageCheck]:
     with (
         warnings.catch_warnings(),
         ThreadPoolExecutor(max_workers=workers) as pool,
-        tqdm(total=len(paths), desc="validating images", unit="img") as bar,
+        progress.bar(total=len(paths), desc="validating images", unit="img") as bar,
     ):
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         waiting: list[int] = []  # passed Pillow, not yet TensorFlow

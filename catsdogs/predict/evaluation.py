@@ -1,5 +1,6 @@
-"""Scores of a model on labelled images: the numbers, the table a person reads, and eval.json
-(one schema, whether `catsdogs evaluate` or `catsdogs report` writes it)."""
+"""Scores of a model on labelled images: the numbers, the table a person reads, and the eval
+file (one schema, whether `catsdogs evaluate` or `catsdogs report` writes it; one file per
+manifest and TTA setting, see ``rundir.eval_path``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from catsdogs import files
 from catsdogs.data import manifests
 from catsdogs.errors import UserError
 from catsdogs.predict import predictor
+from catsdogs.predict.command import TTA
 from catsdogs.training.rundir import eval_path, run_of
 
 
@@ -80,27 +82,58 @@ def record(model: Path, data: Path, tta: bool, labels, probabilities) -> dict:
     }
 
 
-def save(result: dict, model_path: Path) -> Path:
-    """eval.json beside the model; a failure says the scores shown were not saved."""
-    path = eval_path(model_path)
+def save(result: dict, model_path: Path, echo: Callable[[str], None] = print) -> Path:
+    """The eval file beside the model, for the manifest and TTA setting of ``result``; says
+    when it replaces an earlier one of the same (a model trained further since, say), and
+    that the scores shown were not saved where writing fails."""
+    path = eval_path(model_path, Path(result["data"]), result["tta"])
+    earlier = path.is_file()
     try:
         files.write_text(path, json.dumps(result, indent=2) + "\n")
     except UserError as err:
         raise UserError(f"{err} (the scores above are complete; they were not saved)") from None
+    echo(
+        f"wrote {path}"
+        + (" (replacing the earlier scores of this model on this data)" if earlier else "")
+    )
     return path
 
 
-def evaluate(
-    model: Path, data: Path, tta: bool = False, echo: Callable[[str], None] = print
-) -> Path:
+def trained_on(model: Path, manifest: manifests.Manifest) -> str | None:
+    """A warning when images of ``manifest`` are in the training set of the run that made
+    ``model`` (the same bytes, by SHA-256: another prepare of the same folder splits them
+    otherwise); None when there are none, or the training set is unknown (a model outside a
+    run, or its data gone)."""
+    run = run_of(model)
+    if run is None:
+        return None
+    trained = Path(str(run.config().get("data", {}).get("dir", ""))) / manifests.TRAIN
+    if not trained.is_file() or trained.resolve() == manifest.path.resolve():
+        seen = len(manifest) if trained.is_file() else 0
+    else:
+        try:
+            known = set(manifests.image_hashes(trained))
+            seen = sum(digest in known for digest in manifests.image_hashes(manifest.path))
+        except (OSError, ValueError, UserError):  # the training set is no longer readable
+            return None
+    if not seen:
+        return None
+    return (
+        f"warning: {seen} of {len(manifest)} images in {manifest.path} were in this model's "
+        f"training set ({trained}): these scores overstate how it does on new images"
+    )
+
+
+def evaluate(model: Path, data: Path, tta: bool = TTA, echo: Callable[[str], None] = print) -> Path:
     """`catsdogs evaluate`: score ``model`` on a labelled manifest, print the table, write
-    eval.json beside the model; returns its path."""
+    the eval file beside the model; returns its path."""
     model_path = predictor.find(model)
     manifest = manifests.read(data, "labelled", echo)
     loaded = predictor.load(model_path)  # a bad model fails before the images
+    echo(predictor.tta_line(tta))
     probabilities = predictor.p_dog(loaded, manifest.paths, tta, checked=True)
     result = record(model_path, data, tta, manifest.labels, probabilities)
     echo(table(result))
-    path = save(result, model_path)
-    echo(f"wrote {path}")
-    return path
+    if warning := trained_on(model_path, manifest):
+        echo(warning)
+    return save(result, model_path, echo)

@@ -14,6 +14,7 @@ import pandas as pd
 
 from catsdogs import files
 from catsdogs.predict import inputs, predictor
+from catsdogs.predict.command import TTA
 
 
 def table(frame: pd.DataFrame) -> str:
@@ -28,7 +29,7 @@ def classify(
     model: Path | None,
     sources: list[Path],
     out: Path | None,
-    tta: bool = True,
+    tta: bool = TTA,
     echo: Callable[[str], None] = print,
 ) -> pd.DataFrame:
     """P(dog) for every image in ``sources`` (images, folders, zips), printed; a CSV at
@@ -41,6 +42,7 @@ def classify(
         loaded = predictor.load(model_path)
         count = f"{len(images)} image" + ("s" if len(images) != 1 else "")
         echo(f"model: {loaded}, {count}")
+        echo(predictor.tta_line(tta))
         paths = images["path"].tolist()
         probabilities = predictor.p_dog(
             loaded, paths, tta, names=images["file"].tolist(), what="the"

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from tqdm import tqdm
 
+from catsdogs import progress
 from catsdogs.data.manifests import TEST
 from catsdogs.data.validate import require_decodable
 from catsdogs.errors import UserError
@@ -83,6 +83,16 @@ def load(path: Path) -> Loaded:
     return Loaded(path, model, size, policy)
 
 
+def tta_line(tta: bool) -> str:
+    """The line predict, evaluate and report each print, so their numbers can be compared."""
+    if tta:
+        return (
+            "TTA on: each image is also seen mirrored and the two P(dog) averaged "
+            "(--no-tta: one pass)"
+        )
+    return "TTA off: one pass per image (--tta also averages in the mirrored image)"
+
+
 def p_dog(
     loaded: Loaded,
     paths: list[str],
@@ -114,7 +124,9 @@ def p_dog(
     )
     predict_batch = tf.function(lambda x: loaded.model(x, training=False))
     out = []
-    with tqdm(total=len(paths), desc="predicting" + (" (TTA)" if tta else ""), unit="img") as bar:
+    with progress.bar(
+        total=len(paths), desc="predicting" + (" (TTA)" if tta else ""), unit="img"
+    ) as bar:
         for images in data:
             if tta:  # one call on image + mirror: a fuller batch for the accelerator
                 both = predict_batch(tf.concat([images, tf.reverse(images, axis=[2])], axis=0))

@@ -14,6 +14,7 @@ from catsdogs import files, plots
 from catsdogs.data import manifests
 from catsdogs.errors import UserError
 from catsdogs.predict import evaluation, predictor
+from catsdogs.predict.command import TTA
 from catsdogs.training import curves
 from catsdogs.training.rundir import (
     CONFUSION,
@@ -100,19 +101,22 @@ def _validation_manifest(run: RunDir, data: Path | None) -> Path:
     return folder / manifests.VAL
 
 
-def build(run_dir: Path, data: Path | None = None, echo: Callable[[str], None] = print) -> Path:
-    """Evaluate the run's best model on validation data and write the figures, eval.json and
-    report.md into the run; returns report.md's path."""
+def build(
+    run_dir: Path, data: Path | None = None, tta: bool = TTA, echo: Callable[[str], None] = print
+) -> Path:
+    """Evaluate the run's best model on validation data and write the figures, the eval file
+    and report.md into the run; returns report.md's path."""
     run = open_run(run_dir)
     files.check_folder(run_dir, "run directory")
     model_path = run.best_model()
     manifest = manifests.read(_validation_manifest(run, data), "labelled", echo)
     frame = pd.DataFrame({"path": manifest.paths, "label": manifest.labels})
     loaded = predictor.load(model_path)
-    frame["probability"] = predictor.p_dog(loaded, manifest.paths, tta=False, checked=True)
-    result = evaluation.record(
-        model_path, manifest.path, False, frame["label"], frame["probability"]
-    )
+    echo(predictor.tta_line(tta))
+    frame["probability"] = predictor.p_dog(loaded, manifest.paths, tta, checked=True)
+    result = evaluation.record(model_path, manifest.path, tta, frame["label"], frame["probability"])
+    if warning := evaluation.trained_on(model_path, manifest):
+        echo(warning)
     history = run.history()
     if not history.empty:
         curves.draw(history, run.path / CURVES)
@@ -120,7 +124,7 @@ def build(run_dir: Path, data: Path | None = None, echo: Callable[[str], None] =
     roc_figure(labels, probabilities, result["roc_auc"], run.path / ROC)
     confusion_figure(result["confusion_matrix"], run.path / CONFUSION)
     shown = mistakes_figure(frame, run.path / MISTAKES)
-    evaluation.save(result, model_path)
+    evaluation.save(result, model_path, echo)
     summary = run.summary()
     epoch = (
         f", epoch {summary.best_epoch} of {summary.epochs} (the lowest validation loss)"
@@ -132,7 +136,7 @@ def build(run_dir: Path, data: Path | None = None, echo: Callable[[str], None] =
             f"# Run report: {run.path.name}",
             "",
             f"Model: `{model_path.name}`{epoch}, evaluated at {loaded.size} px on "
-            f"`{manifest.path}` ({result['count']} images).",
+            f"`{manifest.path}` ({result['count']} images), TTA {'on' if tta else 'off'}.",
             "",
             "## Metrics",
             "",

@@ -13,6 +13,7 @@ from catsdogs import files
 from catsdogs.data import manifests
 from catsdogs.errors import UserError
 from catsdogs.predict import inputs, predictor
+from catsdogs.predict.command import TTA
 
 FORMATS = ("auto", "proba", "class")
 
@@ -69,7 +70,7 @@ def predict_and_write(
     out: Path,
     fmt: str,
     clip: float,
-    tta: bool = True,
+    tta: bool = TTA,
     echo: Callable[[str], None] = print,
 ) -> pd.DataFrame:
     """`catsdogs predict`: every test image checked, predicted, and written as a submission."""
@@ -82,6 +83,7 @@ def predict_and_write(
         images = inputs.test_images(test, Path(scratch), echo)
         loaded = predictor.load(model_path)  # a bad model fails before the images
         echo(f"model: {loaded}, {len(images)} test images from {test}")
+        echo(predictor.tta_line(tta))
         paths, checked = images["path"].tolist(), inputs.is_manifest(test)
         probabilities = predictor.p_dog(loaded, paths, tta, checked=checked)
     frame = table(images["id"].tolist(), probabilities, fmt, clip)

@@ -120,22 +120,21 @@ def _train(
 
 def _test_scores(settings: Settings, run: RunDir) -> dict[str, Any]:
     """The run's best model scored on the data's labelled test split (a split that chooses
-    neither epochs nor points), by `catsdogs evaluate` in its own process; nothing where the
-    data has no such split. A run scored before (the trial was cut off after) is not scored
-    again."""
+    neither epochs nor points), by `catsdogs evaluate` in its own process, without TTA (as
+    every study so far was scored); nothing where the data has no such split. A run scored
+    before (the trial was cut off after) is not scored again."""
     test = manifests.labelled_test(settings.data)
     summary = run.summary()
     if test is None or summary is None:
         return {}
-    scored = run.evaluation()
-    fresh = scored.get("data") == str(test) and scored.get("epoch") == summary.best_epoch
-    if not (fresh and scored.get("tta") is False):
-        arguments = ["evaluate", "--model", str(run.path), "--data", str(test)]
+    scored = run.evaluation(test, tta=False)
+    if scored.get("epoch") != summary.best_epoch:
+        arguments = ["evaluate", "--model", str(run.path), "--data", str(test), "--no-tta"]
         child = processes.catsdogs(arguments, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         output = child.communicate()[0].decode(errors="replace").strip()
         if child.returncode != 0:
             return {"test_error": output.splitlines()[-1] if output else f"exit {child.returncode}"}
-        scored = run.evaluation()
+        scored = run.evaluation(test, tta=False)
     return {"test_accuracy": scored["accuracy"], "test_log_loss": scored["log_loss"]}
 
 

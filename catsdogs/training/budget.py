@@ -24,7 +24,7 @@ from catsdogs.config import Config, MeasuredPlan
 from catsdogs.errors import UserError
 from catsdogs.training import plan as planning
 from catsdogs.training import predict_size
-from catsdogs.training.trainer import HOST_SYNC_STEPS, Sums, Trainer
+from catsdogs.training.trainer import Sums, Trainer
 
 FINISH_SECONDS = 3.0  # after the last epoch: summary, figure, exit (and the predict size)
 MEASURE_SECONDS = 2.0  # the least a measurement of steps takes (at least one window)
@@ -59,14 +59,16 @@ class Start:
     costs: planning.Costs | None = None
 
 
-def _measure_steps(trainer: Trainer, head_only: bool, start: Start, most: int) -> float:
+def _measure_steps(
+    trainer: Trainer, head_only: bool, start: Start, most: int, echo: Callable[[str], None]
+) -> float:
     """One step to trace (and compile), then windows of steps until ``MEASURE_SECONDS``
     have passed or ``most`` steps are taken, added to ``start``; returns the seconds a step
     takes (the traced one's, where it is the only one)."""
-    sums, seconds = trainer.timed_steps(1, head_only)
+    sums, seconds = trainer.timed_steps(1, head_only, echo)
     steps, timed = 1, 0
     while steps < most and (timed == 0 or seconds < MEASURE_SECONDS):
-        count = min(HOST_SYNC_STEPS, most - steps)
+        count = min(trainer.sync_steps, most - steps)
         window, took = trainer.timed_steps(count, head_only)
         if timed == 0:
             seconds = 0.0  # the traced step's time was compiling, not training
@@ -100,7 +102,9 @@ def begin(trainer: Trainer, clock: Clock, echo: Callable[[str], None], epoch: in
         for jit in (False, True):
             trainer.jit = jit
             share = max(1, most // 2 if not jit else most - start.done)
-            rates["on" if jit else "off"] = 1 / _measure_steps(trainer, head_only, start, share)
+            rates["on" if jit else "off"] = 1 / _measure_steps(
+                trainer, head_only, start, share, echo
+            )
         trainer.jit = rates["on"] > rates["off"]
         chosen, other = ("on", "off") if trainer.jit else ("off", "on")
         step_seconds = 1 / rates[chosen]
@@ -112,7 +116,7 @@ def begin(trainer: Trainer, clock: Clock, echo: Callable[[str], None], epoch: in
         record["steps_per_second"] = {k: round(v, 4) for k, v in rates.items()}
         config = _with(config, jit_compile=chosen)
     elif budget is not None:
-        step_seconds = _measure_steps(trainer, head_only, start, most)
+        step_seconds = _measure_steps(trainer, head_only, start, most, echo)
     if budget is not None:
         with tempfile.TemporaryDirectory(prefix="catsdogs-timing-") as scratch:
             start.costs = planning.Costs(

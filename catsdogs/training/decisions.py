@@ -1,5 +1,6 @@
-"""The learning-rate and stopping decisions after an epoch: Keras' ReduceLROnPlateau and
-EarlyStopping, worked out from history.csv alone, so that they survive a restart."""
+"""The decisions after an epoch: Keras' ReduceLROnPlateau and EarlyStopping, and whether to
+warn that the run is not learning, worked out from history.csv alone, so that they survive a
+restart."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import pandas as pd
 
 from catsdogs.config import Config
 from catsdogs.training.rundir import best_position
+
+CHANCE_EPOCHS = 2  # epochs in a row at chance before a run is said not to learn
 
 
 def epochs_since_best(history: pd.DataFrame) -> int:
@@ -32,3 +35,30 @@ def should_stop(history: pd.DataFrame, config: Config) -> bool:
     """Keras' EarlyStopping: `patience` epochs without a better val_loss."""
     rule = config.training.early_stopping
     return rule.enabled and not history.empty and epochs_since_best(history) >= rule.patience
+
+
+def at_chance(history: pd.DataFrame, val_images: int) -> str | None:
+    """A warning when validation has been at chance for the last ``CHANCE_EPOCHS`` epochs (and
+    was not before them: said once per stretch): every image predicted one class, or the
+    accuracy within two standard errors of a coin's (0.5 +- 1/sqrt(n)). Else None."""
+    if len(history) < CHANCE_EPOCHS or val_images < 1:
+        return None
+    band = 0.5 + 1 / val_images**0.5
+    share = history["val_dog_share"] if "val_dog_share" in history else None
+
+    def stuck(position: int) -> bool:
+        one_class = share is not None and share.iloc[position] in (0.0, 1.0)
+        return one_class or history["val_accuracy"].iloc[position] <= band
+
+    last = range(len(history) - CHANCE_EPOCHS, len(history))
+    if not all(stuck(i) for i in last) or (len(history) > CHANCE_EPOCHS and stuck(last[0] - 1)):
+        return None
+    accuracies = ", ".join(f"{history['val_accuracy'].iloc[i]:.3f}" for i in last)
+    one = share.iloc[-1] if share is not None else None
+    predicted = {0.0: "; every image predicted cat", 1.0: "; every image predicted dog"}
+    return (
+        f"warning: validation has been at chance for {CHANCE_EPOCHS} epochs (val_acc "
+        f"{accuracies} on {val_images} images{predicted.get(one, '')}): the model is not "
+        "learning; try another optimizer.learning_rate (catsdogs lr-find suggests one) or "
+        "check the labels"
+    )

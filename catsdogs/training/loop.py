@@ -13,17 +13,17 @@ import time
 from collections.abc import Callable
 
 import pandas as pd
-import tensorflow as tf
-from tqdm import tqdm
 
-from catsdogs import durations
+from catsdogs import durations, progress
 from catsdogs.config import dump
+from catsdogs.data import manifests
 from catsdogs.errors import UserError
 from catsdogs.training import decisions, devices, timing
+from catsdogs.training.board import Board
 from catsdogs.training.budget import Start, Watch
 from catsdogs.training.checkpoints import Checkpoints
 from catsdogs.training.rundir import BEST, LAST, LOGS, RunDir
-from catsdogs.training.trainer import HOST_SYNC_STEPS, Sums, Trainer
+from catsdogs.training.trainer import Sums, Trainer
 
 
 class NonFiniteLoss(UserError):
@@ -38,15 +38,21 @@ def train_epoch(
     length: timing.RunLength | None,
     watch: Watch | None,
     start: Start,
+    board: Board,
 ) -> Sums:
     """One epoch of training steps under a progress bar, ``start.done`` of them taken already
     (the first steps that measured the machine). A NaN or infinite loss marks the run failed
     and stops it; with ``length`` the long-run warning, with ``watch`` the budget, is judged
-    as the steps go."""
+    as the steps go; TensorBoard gets each window's loss and learning rate."""
     head_only = trainer.head_only(epoch)
     label = f"epoch {epoch + 1}/{trainer.config.training.epochs}"
     done, totals = start.done, start.sums
-    with tqdm(
+
+    def say(line: str) -> None:
+        with progress.aside():
+            echo(line)
+
+    with progress.bar(
         total=trainer.epoch_steps(epoch),
         initial=done,
         desc=label + (" (head only)" if head_only else ""),
@@ -54,8 +60,9 @@ def train_epoch(
         leave=False,
     ) as bar:
         while done < trainer.epoch_steps(epoch):
-            count = min(HOST_SYNC_STEPS, trainer.epoch_steps(epoch) - done)
-            window, seconds = trainer.timed_steps(count, head_only)
+            count = min(trainer.sync_steps, trainer.epoch_steps(epoch) - done)
+            rate = trainer.learning_rate
+            window, seconds = trainer.timed_steps(count, head_only, say)
             if not math.isfinite(window.loss):
                 message = (
                     f"loss became {window.loss} in epoch {epoch + 1}: training diverged; "
@@ -64,21 +71,20 @@ def train_epoch(
                 run.set_state("failed", epoch, message)
                 raise NonFiniteLoss(message)
             totals, done = totals + window, done + count
+            board.step(epoch * trainer.steps + done, window.mean_loss, rate)
             postfix = {"loss": f"{totals.mean_loss:.4f}", "acc": f"{totals.accuracy:.3f}"}
             if watch:
                 replanned = watch.after_steps(seconds, count, epoch * trainer.steps + done, epoch)
                 if replanned:
                     run.write_config(dump(trainer.config))
-                    with tqdm.external_write_mode():
-                        echo(replanned)
+                    say(replanned)
                     bar.total = trainer.epoch_steps(epoch)
                 postfix["left"] = durations.text(max(watch.left(), 0))
             bar.set_postfix(postfix)
             bar.update(count)
             left = trainer.total_steps - epoch * trainer.steps - done
             if length and (line := length.warning(done, left)):
-                with tqdm.external_write_mode():
-                    echo(line)
+                say(line)
     return totals
 
 
@@ -87,30 +93,33 @@ def record_epoch(
     run: RunDir,
     history: pd.DataFrame,
     row: dict,
-    writer: tf.summary.SummaryWriter,
+    board: Board,
     checkpoints: Checkpoints,
 ) -> pd.DataFrame:
-    """Record a finished epoch: history, TensorBoard, the models, then the checkpoint and the
-    run's state. History first, checkpoint second: a crash in between leaves a history row
-    more than the checkpoint holds, which the resumed run drops and trains again."""
+    """Record a finished epoch: history, the models and TensorBoard, then the checkpoint and
+    the run's state. History first, checkpoint second: a crash in between leaves a history
+    row more than the checkpoint holds, which the resumed run drops and trains again."""
     epoch = row["epoch"]
     history = pd.concat([history, pd.DataFrame([row])], ignore_index=True)
     run.write_history(history)
-    with writer.as_default(step=epoch):
-        for key in ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"):
-            tf.summary.scalar(key, row[key])
     with trainer.judged_weights():  # the models hold the weights validation used
         run.save_model(LAST, trainer.model)
         if decisions.epochs_since_best(history) == 0:
             run.save_model(BEST, trainer.model)
+        board.epoch(row)
     trainer.epochs_done.assign(epoch)
     checkpoints.save(epoch)
     run.set_state("running", epoch)
     return history
 
 
-def decide(trainer: Trainer, history: pd.DataFrame, echo: Callable[[str], None]) -> bool:
-    """The learning-rate and early-stopping decisions after an epoch; True: stop."""
+def decide(
+    trainer: Trainer, history: pd.DataFrame, echo: Callable[[str], None], val_images: int
+) -> bool:
+    """The decisions after an epoch (the learning rate, whether to stop) and a warning when
+    the run is not learning; True: stop."""
+    if warning := decisions.at_chance(history, val_images):
+        echo(warning)
     lowered = decisions.plateau(history, trainer.config)
     if lowered is not None:
         trainer.learning_rate = lowered
@@ -130,11 +139,13 @@ def fit(
     echo: Callable[[str], None],
     first: Start | None = None,
     watch: Watch | None = None,
+    data: manifests.TrainingData | None = None,
 ) -> pd.DataFrame:
     """Train from epoch ``start`` (what the checkpoint holds) to the run's last epoch; the
-    first of them begins where ``first`` (the measuring steps) left it."""
+    first of them begins where ``first`` (the measuring steps) left it. ``data`` gives
+    TensorBoard its validation images."""
     history = run.history().iloc[:start]
-    writer = tf.summary.create_file_writer(str(run.path / LOGS))
+    board = Board(run.path / LOGS, trainer, data)
     # The long-run estimate is judged once, in this session's first epoch (not on a budget).
     length = None if watch else timing.RunLength(devices.has_gpu())
     epoch = start
@@ -143,13 +154,13 @@ def fit(
             begun = first if epoch == start and first else Start()
             judged = length if epoch == start else None
             history = _epoch(
-                trainer, run, checkpoints, epoch, history, writer, echo, begun, judged, watch
+                trainer, run, checkpoints, epoch, history, board, echo, begun, judged, watch
             )
-            if decide(trainer, history, echo):
+            if decide(trainer, history, echo, trainer.val_images):
                 break
             epoch += 1
     finally:
-        writer.close()  # TensorBoard's events are on disk however the loop ends
+        board.close()  # TensorBoard's events are on disk however the loop ends
     return history
 
 
@@ -159,7 +170,7 @@ def _epoch(
     checkpoints: Checkpoints,
     epoch: int,
     history: pd.DataFrame,
-    writer: tf.summary.SummaryWriter,
+    board: Board,
     echo: Callable[[str], None],
     begun: Start,
     length: timing.RunLength | None,
@@ -167,7 +178,7 @@ def _epoch(
 ) -> pd.DataFrame:
     """One epoch: its steps, its validation, its record; the budget watched."""
     started = time.monotonic()
-    train = train_epoch(trainer, epoch, run, echo, length, watch, begun)
+    train = train_epoch(trainer, epoch, run, echo, length, watch, begun, board)
     validating = time.monotonic()
     val = trainer.validate()
     saving = time.monotonic()
@@ -179,8 +190,9 @@ def _epoch(
         "val_accuracy": val.accuracy,
         "learning_rate": trainer.learning_rate,
         "seconds": round(saving - started, 1),
+        "val_dog_share": val.dog_share,
     }
-    history = record_epoch(trainer, run, history, row, writer, checkpoints)
+    history = record_epoch(trainer, run, history, row, board, checkpoints)
     echo(
         f"epoch {epoch + 1}/{trainer.config.training.epochs}: loss {row['loss']:.4f} "
         f"acc {row['accuracy']:.4f} | val_loss {row['val_loss']:.4f} "

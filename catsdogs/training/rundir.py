@@ -7,7 +7,8 @@ run was trained under), ``state.json`` (running, finished or failed, and the epo
 ``history.csv`` (one row an epoch), ``metrics.json`` (the summary of a finished run),
 ``best.keras`` (the best epoch's model), ``last.keras``, ``curves.png``, TensorBoard ``logs/``,
 the resumable ``checkpoints/`` and ``.lock``; ``catsdogs evaluate`` and ``report`` add
-``eval.json``, ``report.md`` and its figures.
+``eval-<manifest>-<hash>[-tta].json`` (one a manifest and TTA setting), ``report.md`` and its
+figures.
 
 The best epoch is the one with the lowest validation loss (the first of equals): best.keras
 holds its weights, early stopping and the plateau rule count from it, and every
@@ -38,6 +39,7 @@ import pandas as pd
 import yaml
 
 from catsdogs import files
+from catsdogs.data import manifests
 from catsdogs.errors import UserError
 
 CONFIG = "config.yaml"
@@ -49,7 +51,7 @@ CURVES = "curves.png"
 CHECKPOINTS = "checkpoints"
 LOGS = "logs"
 LOCK = ".lock"
-EVAL = "eval.json"  # evaluate's and report's scores, beside the model they score
+EVAL_PREFIX = "eval-"  # evaluate's and report's scores, beside the model: see eval_path
 REPORT = "report.md"
 ROC, CONFUSION, MISTAKES = "roc.png", "confusion.png", "mistakes.png"
 
@@ -86,9 +88,12 @@ class Summary:
         )
 
 
-def eval_path(model: Path) -> Path:
-    """Where the scores of ``model`` are written: beside it (in its run, if it has one)."""
-    return model.parent / EVAL
+def eval_path(model: Path, data: Path, tta: bool) -> Path:
+    """Where the scores of ``model`` on the manifest ``data`` are written: beside the model (in
+    its run, if it has one), named by the data's content and the TTA setting, so scores on
+    other data, or other scores of the same data, never overwrite each other."""
+    digest = manifests.file_sha256(data)[:8]
+    return model.parent / f"{EVAL_PREFIX}{data.stem}-{digest}{'-tta' if tta else ''}.json"
 
 
 class RunDir:
@@ -144,9 +149,10 @@ class RunDir:
         """The run's summary from its history as it is now (None before its first epoch)."""
         return Summary.of(self.history())
 
-    def evaluation(self) -> dict:
-        """The scores `catsdogs evaluate` last wrote for the run's best model ({} if none)."""
-        return self._json(EVAL)
+    def evaluation(self, data: Path, tta: bool) -> dict:
+        """The scores `catsdogs evaluate` wrote for the run's best model on ``data`` with or
+        without TTA ({} if none)."""
+        return self._json(eval_path(self.path / BEST, data, tta).name)
 
     def best_model(self) -> Path:
         path = self.path / BEST

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from catsdogs import durations
 from catsdogs.config import Config, asked_text, dump, load
 from catsdogs.data import manifests
 from catsdogs.errors import UserError
 from catsdogs.training import budget, curves, devices, loop, predict_size, runs
 from catsdogs.training.budget import Clock, Watch
 from catsdogs.training.checkpoints import Checkpoints
-from catsdogs.training.rundir import CHECKPOINTS, CONFIG, CURVES, RunDir, Summary
+from catsdogs.training.rundir import CHECKPOINTS, CONFIG, CURVES, LOGS, RunDir, Summary
 from catsdogs.training.trainer import Trainer
 
 
@@ -110,13 +111,8 @@ def train(
     text = dump(config)
     with runs.for_training(config.name, text, data.identity, run_dir, resume, echo, reuse) as run:
         if reuse and run.exists and run.finished:
-            summary = run.summary()
-            echo(
-                f"{run.path} has already trained this config on this data (best val_acc "
-                f"{summary.best_val_accuracy:.4f} at epoch {summary.best_epoch}); not training "
-                "again"
-            )
-            echo(f"done: {run.path}")
+            echo(f"{run.path} has already trained this config on this data: not training again")
+            echo("\n".join(closing(run)))
             return run.path
         if run.exists:
             config = _continued(run, config, text)
@@ -143,11 +139,46 @@ def train(
             f"devices: {devices.describe(trainer.strategy)}; mixed precision "
             f"{'on' if trainer.mixed else 'off'}, XLA {'on' if trainer.jit else 'off'}"
         )
-        history = loop.fit(trainer, run, checkpoints, start, echo, first, watch)
+        echo(sizes(trainer, data))
+        history = loop.fit(trainer, run, checkpoints, start, echo, first, watch, data)
         if len(history):
             _finish(run, trainer, data, history, watch, echo)
-    echo(f"done: {run.path}" + (f"; {watch.usage()}" if watch else ""))
+    echo("\n".join(closing(run, watch.usage() if watch else None)))
     return run.path
+
+
+def sizes(trainer: Trainer, data: manifests.TrainingData) -> str:
+    """The model's and the data's sizes, in one line at the start of training."""
+    model = trainer.model
+    total = model.count_params()
+    trainable = sum(int(v.numpy().size) for v in model.trainable_variables)
+    config = trainer.config
+    return (
+        f"model: {config.model.backbone} at {config.data.image_size} px, {total:,} parameters "
+        f"({'all' if trainable == total else f'{trainable:,}'} trainable); data: "
+        f"{len(data.train):,} train and {len(data.val):,} val images in {data.folder}"
+    )
+
+
+def closing(run: RunDir, usage: str | None = None) -> list[str]:
+    """The lines a run ends with: its best epoch, its time, where its files are and the
+    commands that come next."""
+    summary = run.summary()
+    lines = [f"done: {run.path}" + (f"; {usage}" if usage else "")]
+    if summary is None:
+        return lines
+    lines += [
+        f"best epoch {summary.best_epoch} of {summary.epochs} (lowest val_loss): val_loss "
+        f"{summary.best_val_loss:.4f}, val_acc {summary.best_val_accuracy:.4f}; "
+        f"{durations.text(summary.seconds)} of training",
+        f"files: {run.path}/ best.keras (that epoch's model), last.keras, history.csv, "
+        f"{CURVES}, logs/ (TensorBoard)",
+        "next:",
+        f"  catsdogs report {run.path}",
+        f"  catsdogs predict --model {run.path} --out submission.csv",
+        f"  tensorboard --logdir {run.path}/{LOGS}",
+    ]
+    return lines
 
 
 def _finish(

@@ -27,9 +27,10 @@ from catsdogs.optim.schedules import Schedule
 from catsdogs.training import batchnorm, devices
 from catsdogs.training.plan import Plan
 
-# Reading a step's results waits for the device to finish it. Reading them every few steps
-# instead of every step lets the host queue the next steps while a GPU still works on these.
-HOST_SYNC_STEPS = 8
+# Reading a step's results waits for the device to finish it. On a GPU, reading them every few
+# steps instead of every step lets the host queue the next steps while the GPU still works on
+# these; on a CPU the host is the device, so every step is read (and the bar moves each step).
+GPU_SYNC_STEPS = 8
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Sums:
     loss: float = 0.0
     correct: float = 0.0
     count: float = 0.0
+    dogs: float = 0.0  # examples predicted dog: a model stuck on one class shows here
 
     @classmethod
     def read(cls, tensors) -> Sums:
@@ -47,7 +49,12 @@ class Sums:
         return cls(*(float(value) for value in tensors))
 
     def __add__(self, other: Sums) -> Sums:
-        return Sums(self.loss + other.loss, self.correct + other.correct, self.count + other.count)
+        return Sums(
+            self.loss + other.loss,
+            self.correct + other.correct,
+            self.count + other.count,
+            self.dogs + other.dogs,
+        )
 
     @property
     def mean_loss(self) -> float:
@@ -57,11 +64,18 @@ class Sums:
     def accuracy(self) -> float:
         return self.correct / self.count
 
+    @property
+    def dog_share(self) -> float:
+        """The share of examples predicted dog."""
+        return self.dogs / self.count
+
 
 def _step_sums(labels, probabilities, per_example) -> tuple:
-    correct = tf.cast(tf.equal(probabilities > 0.5, labels > 0.5), tf.float32)
+    dog = probabilities > 0.5
+    correct = tf.cast(tf.equal(dog, labels > 0.5), tf.float32)
     count = tf.cast(tf.shape(labels)[0], tf.float32)
-    return tf.reduce_sum(per_example), tf.reduce_sum(correct), count
+    dogs = tf.reduce_sum(tf.cast(dog, tf.float32))
+    return tf.reduce_sum(per_example), tf.reduce_sum(correct), count, dogs
 
 
 def _distribute(strategy: tf.distribute.Strategy, data: tf.data.Dataset):
@@ -84,6 +98,7 @@ class Trainer:
         self.mixed = devices.is_on(config.training.mixed_precision)
         # None: XLA or not is decided by measuring both (jit_compile auto, no GPU).
         self.jit: bool | None = devices.jit_setting(config.training.jit_compile)
+        self.sync_steps = GPU_SYNC_STEPS if devices.has_gpu() else 1
         keras.mixed_precision.set_dtype_policy("mixed_float16" if self.mixed else "float32")
         keras.utils.set_random_seed(config.seed)
 
@@ -91,6 +106,7 @@ class Trainer:
         self.pass_steps = max(1, math.ceil(len(data.train) / batch))  # one pass over train.csv
         self.steps = config.training.steps_per_epoch or self.pass_steps
         self.val_batches = math.ceil(len(data.val) / batch)
+        self.val_images = len(data.val)
         self.caching = pipeline.choose_caching(data.train, data.val, config.data)
         train = pipeline.dataset(
             data.train, config.data, True, config.seed, repeat=True, cache=self.caching.train
@@ -193,24 +209,39 @@ class Trainer:
         classifier.backbone_of(self.model).trainable = not head_only
         return head_only
 
+    def traced(self, head_only: bool = False) -> bool:
+        """Whether the training step for the current XLA setting has been traced (and compiled)
+        already: the first call of one that has not takes seconds to tens of seconds."""
+        return ("head" if head_only else "all", bool(self.jit)) in self._compiled
+
     def train_steps(self, count: int, head_only: bool = False) -> Iterator[list[Sums]]:
         """Runs ``count`` optimizer steps on the next training batches, yielding their results
-        HOST_SYNC_STEPS at a time: reading a step's result waits for the device, so reading
-        every few steps lets the host queue the next ones while a GPU still works."""
+        ``sync_steps`` at a time (see GPU_SYNC_STEPS)."""
         step = self._step_function("head" if head_only else "all")
         pending = []
         for index in range(count):
             pending.append(step(next(self.train_batches)))
-            if len(pending) == HOST_SYNC_STEPS or index + 1 == count:
+            if len(pending) == self.sync_steps or index + 1 == count:
                 yield [Sums.read(result) for result in pending]
                 pending = []
 
-    def timed_steps(self, count: int, head_only: bool = False) -> tuple[Sums, float]:
-        """``count`` training steps: their sums and the seconds they took, device included."""
+    def timed_steps(
+        self, count: int, head_only: bool = False, say: Callable[[str], None] | None = None
+    ) -> tuple[Sums, float]:
+        """``count`` training steps: their sums and the seconds they took, device included.
+        Where these steps trace (and compile) the step first, ``say`` hears so before and how
+        long it took after: the terminal is not silent for those seconds."""
+        compiling = say is not None and not self.traced(head_only)
+        if compiling:
+            say(f"compiling the training step (XLA {'on' if self.jit else 'off'})...")
         started, totals = time.perf_counter(), Sums()
         for window in self.train_steps(count, head_only):
             totals = sum(window, totals)
-        return totals, time.perf_counter() - started
+        seconds = time.perf_counter() - started
+        if compiling:
+            first = "its first step" if count == 1 else f"its first {count} steps"
+            say(f"compiled in {seconds:.1f} s (with {first})")
+        return totals, seconds
 
     def validate(self, data: tf.data.Dataset | None = None) -> Sums:
         """One pass over the validation set (or ``data``, batches as the pipeline makes them)

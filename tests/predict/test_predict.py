@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from sklearn import metrics as skm
 from catsdogs.data import manifests
 from catsdogs.errors import UserError
 from catsdogs.predict import evaluation, submission
+from catsdogs.training.rundir import eval_path
 
 
 def test_submission_format_matches_the_competition_sample(shared_data):
@@ -216,7 +218,15 @@ def test_evaluate_and_report_on_a_run(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     tiny_model(run / "best.keras", flip_invariant=False)
-    (run / "config.yaml").write_text("data:\n  dir: nowhere\n  resize: stretch\n")
+    # The run trained on two of these images, copied elsewhere under other names (another
+    # prepare of the same folder): the same bytes, found by their SHA-256.
+    trained = tmp_path / "trained"
+    copies = labelled_images(tmp_path / "copies", 9)[6:] + [
+        Path(shutil.copy(paths[i], tmp_path / "copies" / f"again-{i}.jpg")) for i in (1, 4)
+    ]
+    trained.mkdir()
+    labelled_frame(copies).to_csv(trained / "train.csv", index=False)
+    (run / "config.yaml").write_text(f"data:\n  dir: {trained}\n  resize: stretch\n")
     pd.DataFrame(
         {
             "epoch": [1, 2, 3],
@@ -235,9 +245,16 @@ def test_evaluate_and_report_on_a_run(tmp_path):
     log_loss, accuracy = loss_and_accuracy(labels, p_dog)
     mistakes = int(((p_dog >= 0.5) != (labels == 1)).sum())
 
-    done = cli("evaluate", "--model", run, "--data", val)
+    done = cli("evaluate", "--model", run, "--data", val, "--no-tta")
     assert done.exit_code == 0, done.output
-    result = json.loads((run / "eval.json").read_text())
+    assert "TTA off: one pass per image" in done.output
+    assert (
+        f"warning: 2 of 6 images in {val} were in this model's training set "
+        f"({trained / 'train.csv'}): these scores overstate how it does on new images"
+    ) in done.output
+    plain = eval_path(run / "best.keras", val, False)
+    assert plain.name == f"eval-val-{manifests.file_sha256(val)[:8]}.json"
+    result = json.loads(plain.read_text())
     assert (result["model"], result["count"]) == (str(run / "best.keras"), 6)
     assert (result["epoch"], result["data"], result["tta"]) == (2, str(val), False)
     assert result["accuracy"] == pytest.approx(accuracy)
@@ -249,18 +266,32 @@ def test_evaluate_and_report_on_a_run(tmp_path):
     assert float(shown["accuracy"]) == pytest.approx(accuracy, abs=5e-5)
     assert float(shown["log loss"]) == pytest.approx(log_loss, abs=5e-5)
 
-    done = cli("report", run, "--data", val)
+    # The default is TTA, for evaluate and report as for predict: another file, the first kept.
+    with_tta = cli("evaluate", "--model", run, "--data", val)
+    assert with_tta.exit_code == 0 and "TTA on: each image is also seen mirrored" in with_tta.output
+    mirrored = json.loads(eval_path(run / "best.keras", val, True).read_text())
+    p_tta = p_dog_by_hand(run / "best.keras", paths, tta=True)
+    assert mirrored["tta"] and mirrored["log_loss"] == pytest.approx(
+        loss_and_accuracy(labels, p_tta)[0], rel=1e-5
+    )
+    assert json.loads(plain.read_text()) == result
+    again = cli("evaluate", "--model", run, "--data", val, "--no-tta")
+    replacing = "(replacing the earlier scores of this model on this data)"
+    assert f"wrote {plain} {replacing}" in again.output
+
+    done = cli("report", run, "--data", val, "--no-tta")
     assert done.exit_code == 0, done.output
+    assert "warning: 2 of 6 images" in done.output
     report = (run / "report.md").read_text()
     for name in ("curves.png", "roc.png", "confusion.png", "mistakes.png"):
         assert (run / name).read_bytes()[:8] == PNG, name
         assert f"]({name})" in report
     assert (
         f"Model: `best.keras`, epoch 2 of 3 (the lowest validation loss), evaluated at 32 px on "
-        f"`{val}` (6 images)." in report
+        f"`{val}` (6 images), TTA off." in report
     )
-    # report writes eval.json as evaluate does: the same fields, the same scores.
-    reported = json.loads((run / "eval.json").read_text())
+    # report writes the eval file as evaluate does: the same fields, the same scores.
+    reported = json.loads(plain.read_text())
     assert reported.keys() == result.keys()
     assert reported["accuracy"] == result["accuracy"] and reported["epoch"] == 2
     assert f"accuracy  {accuracy:.4f}\n" in report

@@ -266,7 +266,8 @@ def test_a_grid_sweep_trains_every_point_once_and_tells_what_they_did(shared_dat
             tuple(history[["val_loss", "val_accuracy"]].iloc[-1])
         )
         # Scored once more, on the data's test split, at the best epoch, without TTA.
-        scored = json.loads((out / "runs" / row.run_dir / "eval.json").read_text())
+        best = out / "runs" / row.run_dir / "best.keras"
+        scored = json.loads(rundir.eval_path(best, data / "test.csv", False).read_text())
         assert (scored["data"], scored["epoch"], scored["tta"], scored["count"]) == (
             str(data / "test.csv"),
             row.best_epoch,

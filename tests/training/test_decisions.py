@@ -1,4 +1,5 @@
-"""ReduceLROnPlateau and EarlyStopping, decided from history.csv (so they survive a restart)."""
+"""ReduceLROnPlateau, EarlyStopping and the not-learning warning, decided from history.csv (so
+they survive a restart)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from helpers import SMOKE
 
 from catsdogs.config import load
 from catsdogs.training import timing
-from catsdogs.training.decisions import plateau, should_stop
+from catsdogs.training.decisions import at_chance, plateau, should_stop
 
 
 def history(val_losses: list[float], rates: list[float]) -> pd.DataFrame:
@@ -73,3 +74,38 @@ def test_a_run_over_two_hours_without_a_gpu_gets_one_warning_with_its_estimate()
     assert timing.long_run_warning(1.0, 7201, gpu=False).startswith(
         "warning: at 1.00 s per step this run needs about 2h00m more"
     )
+
+
+def scores(accuracies: list[float], dog_shares: list[float] | None = None) -> pd.DataFrame:
+    frame = pd.DataFrame({"val_accuracy": accuracies})
+    if dog_shares is not None:
+        frame["val_dog_share"] = dog_shares
+    return frame
+
+
+def test_a_run_predicting_one_class_is_said_not_to_learn():
+    warning = at_chance(scores([0.5, 0.5], [1.0, 1.0]), 400)
+    assert warning == (
+        "warning: validation has been at chance for 2 epochs (val_acc 0.500, 0.500 on 400 "
+        "images; every image predicted dog): the model is not learning; try another "
+        "optimizer.learning_rate (catsdogs lr-find suggests one) or check the labels"
+    )
+    # One class is at chance whatever the accuracy (an unbalanced validation set).
+    assert "every image predicted cat" in at_chance(scores([0.7, 0.7], [0.0, 0.0]), 400)
+
+
+def test_chance_is_within_two_standard_errors_of_a_coin():
+    # n = 400: a coin's accuracy has standard error 0.025, so the band ends at 0.55.
+    assert at_chance(scores([0.54, 0.55], [0.4, 0.6]), 400) is not None
+    assert at_chance(scores([0.54, 0.56], [0.4, 0.6]), 400) is None
+    # Larger validation sets narrow the band: 0.54 is no longer chance on 10,000 images.
+    assert at_chance(scores([0.54, 0.54], [0.4, 0.6]), 10_000) is None
+    # Histories written before the share was recorded are judged by accuracy alone.
+    assert "predicted" not in at_chance(scores([0.5, 0.51]), 400)
+
+
+def test_the_warning_is_said_once_a_stretch_and_not_for_one_epoch():
+    assert at_chance(scores([0.5], [1.0]), 400) is None
+    assert at_chance(scores([0.5, 0.5, 0.5], [1.0, 1.0, 1.0]), 400) is None  # said at epoch 2
+    assert at_chance(scores([0.5, 0.9, 0.5, 0.5], [1.0, 0.5, 1.0, 1.0]), 400) is not None
+    assert at_chance(scores([0.5, 0.9], [1.0, 0.5]), 400) is None

@@ -26,6 +26,7 @@ from helpers import (
     smoke_train,
 )
 
+from catsdogs import durations
 from catsdogs.config import load
 
 # An epoch's line: its number, then loss, accuracy, val_loss and val_accuracy.
@@ -33,17 +34,19 @@ EPOCH_LINE = re.compile(r"epoch (\d+)/\d+: loss (\S+) acc (\S+) \| val_loss (\S+
 METRICS = ["loss", "accuracy", "val_loss", "val_accuracy"]
 
 
-def tensorboard_scalars(folder: Path) -> dict[str, dict[int, float]]:
-    """{tag: {step: value}} of the scalars in the event files of ``folder``."""
+def tensorboard_values(folder: Path) -> dict[str, dict[int, object]]:
+    """{tag: {step: value}} of the event files of ``folder``: a number for a scalar, the
+    encoded images (width, height, PNG bytes...) for an image summary."""
     import tensorflow as tf
 
-    scalars: dict[str, dict[int, float]] = {}
+    values: dict[str, dict[int, object]] = {}
     for path in sorted(folder.glob("events.out.tfevents.*")):
         for event in tf.compat.v1.train.summary_iterator(str(path)):
             for value in event.summary.value:
-                number = float(tf.make_ndarray(value.tensor))
-                scalars.setdefault(value.tag, {})[event.step] = number
-    return scalars
+                array = tf.make_ndarray(value.tensor)
+                shown = float(array) if array.dtype != object else array.tolist()
+                values.setdefault(value.tag, {})[event.step] = shown
+    return values
 
 
 def test_smoke_run_lowers_the_loss_and_fills_the_run_directory(shared_data, tmp_path, monkeypatch):
@@ -91,9 +94,47 @@ def test_smoke_run_lowers_the_loss_and_fills_the_run_directory(shared_data, tmp_
     assert json.loads((run / "state.json").read_text())["status"] == "finished"
     assert load(run / "config.yaml").training.epochs == 5  # the resolved config, overrides in
     assert (run / "curves.png").read_bytes()[:8] == PNG
-    logged = tensorboard_scalars(run / "logs")
+    logged = tensorboard_values(run / "logs")
     for key in [*METRICS, "learning_rate"]:
         assert logged[key] == pytest.approx(dict(zip(history.epoch, history[key])), rel=1e-6)
+    # Every step's loss and learning rate (each step is read on a CPU): an epoch's loss is
+    # the mean of its steps' (equal batches), and a step uses the rate history.csv recorded
+    # after the epoch before it.
+    steps = logged["step/loss"]
+    assert sorted(steps) == list(range(1, 31))
+    for epoch in range(5):
+        mean = np.mean([steps[epoch * 6 + i] for i in range(1, 7)])
+        assert mean == pytest.approx(history.loss.iloc[epoch], rel=1e-5)
+        if epoch:
+            rate = logged["step/learning_rate"][epoch * 6 + 1]
+            assert rate == pytest.approx(history.learning_rate.iloc[epoch - 1], rel=1e-6)
+    # And each epoch a picture of validation images with the model's P(dog).
+    pictures = logged["validation images, P(dog)"]
+    assert sorted(pictures) == [1, 2, 3, 4, 5]
+    width, height, png = pictures[5][:3]
+    assert png[:8] == PNG and int(width) > 300 and int(height) > 100
+    # The terminal: a line while the step compiles; sizes at the start; at the end the best
+    # epoch, where the files are and what to run next; in a log (not a terminal), no bar
+    # frames piled onto one line.
+    assert "\r" not in done.output
+    assert done.output.count("compiling the training step (XLA off)...\n") == 1
+    assert re.search(r"\ncompiled in \d+\.\d s \(with its first step\)\n", done.output)
+    parameters = keras.models.load_model(run / "last.keras").count_params()
+    assert (
+        f"model: small_cnn at 32 px, {parameters:,} parameters" in done.output
+        and f"data: 24 train and 8 val images in {data}" in done.output
+    )
+    shown = Path("runs") / run.name  # as the command names it, from the folder it ran in
+    closing = done.output[done.output.index(f"done: {shown}\n") :].splitlines()
+    assert closing[1] == (
+        f"best epoch {int(best.epoch)} of 5 (lowest val_loss): val_loss {best.val_loss:.4f}, "
+        f"val_acc {best.val_accuracy:.4f}; {durations.text(history.seconds.sum())} of training"
+    )
+    assert closing[-3:] == [
+        f"  catsdogs report {shown}",
+        f"  catsdogs predict --model {shown} --out submission.csv",
+        f"  tensorboard --logdir {shown}/logs",
+    ]
     # The same command again starts a new run: a finished run is never written into.
     again = smoke_train("--data", data, "--set", "training.epochs=1")
     assert again.exit_code == 0, again.output
@@ -302,8 +343,9 @@ def test_reuse_finished_names_the_finished_run_and_trains_nothing(shared_data, t
     trained = pd.read_csv(run / "history.csv")
     best = trained.loc[trained.val_loss.idxmin()]
     assert (
-        f"{run} has already trained this config on this data (best val_acc "
-        f"{best.val_accuracy:.4f} at epoch {int(best.epoch)}); not training again\n"
+        f"{run} has already trained this config on this data: not training again\ndone: {run}\n"
+        f"best epoch {int(best.epoch)} of {len(trained)} (lowest val_loss): val_loss "
+        f"{best.val_loss:.4f}, val_acc {best.val_accuracy:.4f};"
     ) in again.output
     assert "epoch 1/" not in again.output
     assert (run / "history.csv").read_bytes() == history

@@ -1,0 +1,71 @@
+"""What TensorBoard shows of a run (``RUN/logs``): every step's training loss and learning
+rate; every epoch's scores; and a few validation images with the model's P(dog) under each,
+so that TensorBoard shows how the run learns, step by step, and what it gets wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from catsdogs import plots
+from catsdogs.data import manifests, pipeline
+from catsdogs.training.trainer import Trainer
+
+IMAGES = 8  # validation images shown, the same ones every epoch
+EPOCH_SCALARS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
+
+
+class Board:
+    """A run's TensorBoard writer; ``data`` (None: no images) gives the validation images."""
+
+    def __init__(
+        self, folder: Path, trainer: Trainer, data: manifests.TrainingData | None = None
+    ) -> None:
+        self.writer = tf.summary.create_file_writer(str(folder))
+        self.trainer = trainer
+        self.images: np.ndarray | None = None
+        self.labels: list[int] = []
+        if data is not None and len(data.val):
+            config = trainer.config
+            sample = data.val.sample(IMAGES, config.seed)
+            batches = pipeline.dataset(sample, config.data, False, config.seed)
+            self.images = np.concatenate([images.numpy() for images, _ in batches])
+            self.labels = list(sample.labels or [])
+
+    def step(self, step: int, loss: float, learning_rate: float) -> None:
+        """The training loss of the steps up to ``step`` and the learning rate they used."""
+        with self.writer.as_default(step=step):
+            tf.summary.scalar("step/loss", loss)
+            tf.summary.scalar("step/learning_rate", learning_rate)
+
+    def epoch(self, row: dict) -> None:
+        """An epoch's scores, and the validation images with P(dog) from the model as it is
+        now (call it where the model holds the weights the run is judged by)."""
+        with self.writer.as_default(step=int(row["epoch"])):
+            for key in EPOCH_SCALARS:
+                tf.summary.scalar(key, row[key])
+            if self.images is not None:
+                dog = self.trainer.model(self.images, training=False).numpy().ravel()
+                tf.summary.image(
+                    "validation images, P(dog)", _figure(self.images, self.labels, dog)
+                )
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def _figure(images: np.ndarray, labels: list[int], dog: np.ndarray) -> tf.Tensor:
+    """A [1, H, W, 4] picture: each image titled with its label and P(dog), red if wrong."""
+    columns = min(len(images), 4)
+    rows = -(-len(images) // columns)
+    figure, axes = plots.figure(rows, columns, figsize=(2.2 * columns, 2.4 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, image, label, p in zip(axes.ravel(), images, labels, dog):
+        ax.imshow(np.clip(image, 0, 255).astype(np.uint8))
+        right = (p >= 0.5) == bool(label)
+        title = f"{'dog' if label else 'cat'}: P(dog) {p:.2f}"
+        ax.set_title(title, fontsize=9, color="black" if right else "tab:red")
+    return tf.image.decode_png(plots.png_bytes(figure), channels=4)[tf.newaxis]
