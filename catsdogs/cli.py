@@ -13,8 +13,11 @@ import typer
 
 from catsdogs import __version__, paths, process, quiet
 from catsdogs.data.options import Options
+from catsdogs.data.show_batch import COUNT as SHOW_COUNT
+from catsdogs.data.show_batch import MOST as SHOW_MOST
 from catsdogs.errors import UserError
 from catsdogs.predict.command import CLIP, TTA
+from catsdogs.training import lr_range
 
 app = typer.Typer(
     name="catsdogs",
@@ -181,6 +184,59 @@ def train(
         from catsdogs.training.train import train as run_training
 
         run_training(checked, data, run_dir, resume, typer.echo, reuse_finished, Clock(started))
+
+    _run(run)
+
+
+@app.command("lr-find", short_help="Suggest a learning rate: the range test.")
+def lr_find(
+    config: Path = typer.Option(..., help="Training config (YAML), e.g. configs/cpu.yaml."),
+    data: Path = typer.Option(None, help="Prepared manifests [default: the config's data.dir]."),
+    overrides: list[str] = typer.Option(
+        [], "--set", help="Override a config value: --set data.batch_size=64."
+    ),
+    start_lr: float = typer.Option(lr_range.START, help="The first step's learning rate."),
+    end_lr: float = typer.Option(lr_range.END, help="The last step's learning rate."),
+    steps: int = typer.Option(
+        lr_range.STEPS, help="Steps from --start-lr to --end-lr (fewer if the loss diverges)."
+    ),
+    out: Path = typer.Option(
+        Path("lr_find.png"), help="The figure; the curve goes beside it as a .csv."
+    ),
+) -> None:
+    """The learning-rate range test: a fresh model of the config trains a step at each rate,
+    rising exponentially, until the loss diverges; writes the loss curve and prints a
+    suggested optimizer.learning_rate. Writes nothing but --out and its CSV."""
+
+    def run() -> None:
+        from catsdogs.config import load
+
+        checked = load(config, overrides)  # before TensorFlow loads (~4 s)
+        from catsdogs.training.lr_find import lr_find as run_lr_find
+
+        run_lr_find(checked, data, out, start_lr, end_lr, steps, typer.echo)
+
+    _run(run)
+
+
+@app.command("show-batch", short_help="Draw training images as the model gets them.")
+def show_batch(
+    config: Path = typer.Option(..., help="Training config (YAML), e.g. configs/cpu.yaml."),
+    data: Path = typer.Option(None, help="Prepared manifests [default: the config's data.dir]."),
+    overrides: list[str] = typer.Option([], "--set", help="Override a config value: --set seed=1."),
+    count: int = typer.Option(SHOW_COUNT, help=f"How many images (1 to {SHOW_MOST})."),
+    out: Path = typer.Option(Path("show_batch.png"), help="The figure (PNG)."),
+) -> None:
+    """A grid of the first training images of the config's pipeline, augmented as training
+    augments them, each titled with its label and size."""
+
+    def run() -> None:
+        from catsdogs.config import load
+
+        checked = load(config, overrides)
+        from catsdogs.data.show_batch import show_batch as run_show_batch
+
+        run_show_batch(checked, data, out, count, typer.echo)
 
     _run(run)
 

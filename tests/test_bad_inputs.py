@@ -107,6 +107,11 @@ def zip_of(path: Path, entries: dict[str, bytes]) -> Path:
     return path
 
 
+def mkdir(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    return folder
+
+
 def same_id_twice(folder: Path) -> Path:
     write(folder / "5.jpg", jpeg_bytes(seed=1))
     write(folder / "05.jpg", jpeg_bytes(seed=2))
@@ -304,6 +309,64 @@ CASES = [
             str(write(w.root / "v.csv", f"path,label\n{w.images}/cat.0.jpg,2\n")),
         ],
         "v.csv line 2: label '2' is not 0 (cat) or 1 (dog)",
+    ),
+    (
+        "lr-find with too few steps",
+        lambda w: ["lr-find", "--config", str(SMOKE), "--data", str(w.data), "--steps", "2"],
+        "--steps must be at least 3; got 2",
+    ),
+    (
+        "lr-find with the end below the start",
+        lambda w: ["lr-find", "--config", str(SMOKE), "--start-lr", "1", "--end-lr", "0.1"],
+        "--end-lr must be above --start-lr (1); got 0.1",
+    ),
+    (
+        "lr-find --out a folder",
+        lambda w: [
+            "lr-find",
+            "--config",
+            str(SMOKE),
+            "--data",
+            str(w.data),
+            "--out",
+            str(mkdir(w.root / "figure.png")),
+        ],
+        "figure.png is a folder; give a file name",
+    ),
+    (
+        "lr-find on missing data",
+        lambda w: ["lr-find", "--config", str(SMOKE), "--data", str(w.root / "none")],
+        "train.csv does not exist: run `catsdogs prepare` first",
+    ),
+    (
+        "lr-find with a batch larger than the data",
+        lambda w: [
+            "lr-find",
+            "--config",
+            str(SMOKE),
+            "--data",
+            str(w.data),
+            "--set",
+            "data.batch_size=64",
+            "--out",
+            str(w.root / "lr.png"),
+        ],
+        "data.batch_size 64 is larger than the 8 images",
+    ),
+    (
+        "show-batch --count 0",
+        lambda w: ["show-batch", "--config", str(SMOKE), "--data", str(w.data), "--count", "0"],
+        "--count must be between 1 and 100; got 0",
+    ),
+    (
+        "show-batch --out not a PNG",
+        lambda w: ["show-batch", "--config", str(SMOKE), "--out", str(w.root / "grid.jpg")],
+        "grid.jpg must end in .png",
+    ),
+    (
+        "show-batch on missing data",
+        lambda w: ["show-batch", "--config", str(SMOKE), "--data", str(w.root / "none")],
+        "train.csv does not exist: run `catsdogs prepare` first",
     ),
     (
         "report on a folder that is not a run",

@@ -8,7 +8,7 @@ import sys
 import threading
 
 import pytest
-from helpers import cli, module_command
+from helpers import SMOKE, cli, module_command
 
 from catsdogs import __version__, quiet
 from catsdogs.cli import main
@@ -68,7 +68,7 @@ def test_command_summaries_are_whole_sentences():
     # terminal's width: each command's short help fits an 80-column list.
     shown = cli("--help", env={"COLUMNS": "80"}, terminal_width=80)
     listed = shown.output.split("Commands:\n")[1].splitlines()
-    assert len(listed) == 6
+    assert len(listed) == 8
     for line in listed:
         name, summary = line.split(maxsplit=1)
         assert summary.endswith(".") and not summary.endswith("..."), line
@@ -82,6 +82,10 @@ def test_command_summaries_are_whole_sentences():
         (["predict", "--model", "{tmp}/none.keras", "{tmp}/pet.jpg"], "does not exist"),
         (["evaluate", "--model", "{tmp}/none.keras", "--data", "{tmp}/val.csv"], "exist"),
         (["sweep", "{tmp}/typo.yaml"], "error: "),
+        (["lr-find", "--config", "{tmp}/typo.yaml"], "modle"),
+        (["lr-find", "--config", str(SMOKE), "--steps", "1"], "--steps must be at least 3"),
+        (["lr-find", "--config", str(SMOKE), "--out", "{tmp}/lr.svg"], "must end in .png"),
+        (["show-batch", "--config", str(SMOKE), "--count", "0"], "--count must be between"),
     ],
 )
 def test_bad_arguments_are_reported_before_tensorflow_is_imported(tmp_path, args, message):

@@ -3,7 +3,8 @@ checked manifests, and from manifests to batches.
 
 sources/kaggle/download -> extract -> layout (labels from names) -> validate (both decoders,
 sharing ``images`` with training) -> splits -> ``prepare`` writes the manifests through
-``manifests``, their one reader and writer; ``pipeline`` turns a manifest into tf.data batches.
+``manifests``, their one reader and writer; ``pipeline`` turns a manifest into tf.data batches,
+which ``show_batch`` draws (`catsdogs show-batch`).
 
 May import: the foundation modules (``catsdogs.errors``, ``files``, ``paths``, ``process``,
 ``progress``,
