@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 from sklearn import metrics as skm
@@ -37,6 +39,21 @@ def scores(labels: np.ndarray, probabilities: np.ndarray) -> dict:
             for name, p, r, s in zip(("cat", "dog"), precision, recall, support)
         },
     }
+
+
+def wilson(successes: int, count: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval for a proportion ``successes / count`` (Wilson 1927): unlike
+    the normal approximation it stays inside [0, 1] and is not zero-width at 0 or ``count``,
+    which matters for the few hundred images of a validation set."""
+    if count < 1:
+        raise ValueError("an interval needs at least one trial")
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    share, z2 = successes / count, z * z
+    centre = (share + z2 / (2 * count)) / (1 + z2 / count)
+    half = z / (1 + z2 / count) * math.sqrt(share * (1 - share) / count + z2 / (4 * count**2))
+    low = 0.0 if successes == 0 else centre - half  # exact ends, not rounding's 1e-17
+    high = 1.0 if successes == count else centre + half
+    return low, high
 
 
 def table(result: dict) -> str:

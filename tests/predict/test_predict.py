@@ -264,7 +264,7 @@ def test_evaluate_and_report_on_a_run(tmp_path):
     assert reported.keys() == result.keys()
     assert reported["accuracy"] == result["accuracy"] and reported["epoch"] == 2
     assert f"accuracy  {accuracy:.4f}\n" in report
-    assert f"## The {mistakes} most confident mistakes\n" in report
+    assert f"most confident mistakes (of {mistakes})\n" in report
     assert f"```yaml\n{(run / 'config.yaml').read_text().rstrip()}\n```" in report
 
 
