@@ -11,7 +11,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras  # noqa: E402
 import pytest  # noqa: E402
-from helpers import ROOT, require_shared  # noqa: E402
+from helpers import ROOT, real_data, require_shared, smoke_train  # noqa: E402
 
 SHARED_DATA = ROOT.parent / "shared" / "data" / "dogs-vs-cats-mini"
 # The variables kagglehub reads credentials, or the folder that holds them, from.
@@ -44,3 +44,17 @@ def no_kaggle_credentials(monkeypatch, tmp_path) -> Path:
     for name in KAGGLE_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     return home
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory) -> tuple[Path, Path]:
+    """A run trained once per session by configs/smoke.yaml on a few real images (16 train,
+    8 val, 4 labelled test), and its data folder: for tests that only read a trained run
+    (and its report, which they may write)."""
+    folder = tmp_path_factory.mktemp("smoke")
+    data = real_data(require_shared(SHARED_DATA), folder / "data", train=16, val=8, labelled_test=4)
+    run = folder / "run"
+    keras.utils.set_random_seed(1234)
+    done = smoke_train("--data", data, "--run-dir", run)
+    assert done.exit_code == 0, done.output
+    return run, data

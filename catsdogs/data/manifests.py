@@ -326,6 +326,18 @@ def labelled_test(folder: Path) -> Path | None:
     return path if "label" in columns else None
 
 
+def counts(folder: Path) -> dict[str, int]:
+    """The rows (images) of each manifest in ``folder`` (train, val, test; those there), read
+    without checking the images: the sizes a report states."""
+    found = {}
+    for name in (TRAIN, VAL, TEST):
+        try:
+            found[name] = len(pd.read_csv(folder / name, usecols=["path"]))
+        except (OSError, ValueError):
+            continue  # absent, or not a manifest: nothing to count
+    return found
+
+
 def read(
     path: Path,
     kind: Literal["labelled", "test"],

@@ -1,8 +1,9 @@
 """The prediction stage: one path from a model to P(dog) per image (``predictor``: find the model,
 load it with the input it was trained on, check every image, predict), and its thin users:
 ``submission`` (a Kaggle file), ``photos`` (your own pictures), ``evaluation`` (scores on
-labelled images) and ``report`` (a run's figures and report.md); ``command`` chooses between a
-submission and photos for `catsdogs predict`, ``inputs`` finds the images.
+labelled images) and ``report`` (a run's figures and report.md; ``tiles`` draws its images
+beside their ``gradcam`` maps); ``command`` chooses between a submission and photos for
+`catsdogs predict`, ``inputs`` finds the images.
 
 May import: ``catsdogs.training`` (the run directory; nothing that loads TensorFlow at import),
 ``catsdogs.model``, ``catsdogs.data`` and the foundation modules. Keras and TensorFlow are

@@ -5,8 +5,10 @@ manifest and TTA setting, see ``rundir.eval_path``)."""
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 from sklearn import metrics as skm
@@ -41,6 +43,21 @@ def scores(labels: np.ndarray, probabilities: np.ndarray) -> dict:
     }
 
 
+def wilson(successes: int, count: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval for a proportion ``successes / count`` (Wilson 1927): unlike
+    the normal approximation it stays inside [0, 1] and is not zero-width at 0 or ``count``,
+    which matters for the few hundred images of a validation set."""
+    if count < 1:
+        raise ValueError("an interval needs at least one trial")
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    share, z2 = successes / count, z * z
+    centre = (share + z2 / (2 * count)) / (1 + z2 / count)
+    half = z / (1 + z2 / count) * math.sqrt(share * (1 - share) / count + z2 / (4 * count**2))
+    low = 0.0 if successes == 0 else centre - half  # exact ends, not rounding's 1e-17
+    high = 1.0 if successes == count else centre + half
+    return low, high
+
+
 def table(result: dict) -> str:
     auc = "n/a (one class)" if result["roc_auc"] is None else f"{result['roc_auc']:.4f}"
     (tn, fp), (fn, tp) = result["confusion_matrix"]
@@ -72,7 +89,7 @@ def trained_epoch(model: Path) -> int | None:
 
 
 def record(model: Path, data: Path, tta: bool, labels, probabilities) -> dict:
-    """eval.json's content: what was scored, on what, how, and the scores."""
+    """An eval file's content: what was scored, on what, how, and the scores."""
     return {
         "model": str(model),
         "epoch": trained_epoch(model),

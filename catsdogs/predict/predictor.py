@@ -93,6 +93,17 @@ def tta_line(tta: bool) -> str:
     return "TTA off: one pass per image (--tta also averages in the mirrored image)"
 
 
+def model_input(loaded: Loaded, path):
+    """One image as the model takes it (and as prediction and Grad-CAM show it): decoded, made
+    square by its resize policy at its predict size; float32 RGB in [0, 255]."""
+    import tensorflow as tf
+
+    from catsdogs.data.images import decode_rgb
+    from catsdogs.data.pipeline import resize
+
+    return resize(decode_rgb(tf.io.read_file(path)), loaded.size, loaded.policy)
+
+
 def p_dog(
     loaded: Loaded,
     paths: list[str],
@@ -108,17 +119,11 @@ def p_dog(
     ``names`` shows it, never a silently missing row."""
     import tensorflow as tf
 
-    from catsdogs.data.images import decode_rgb
-    from catsdogs.data.pipeline import resize
-
     if not checked:
         require_decodable(paths, names, what)
     data = (
         tf.data.Dataset.from_tensor_slices(paths)
-        .map(
-            lambda p: resize(decode_rgb(tf.io.read_file(p)), loaded.size, loaded.policy),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
+        .map(lambda p: model_input(loaded, p), num_parallel_calls=tf.data.AUTOTUNE)
         .batch(batch_size)
         .prefetch(tf.data.AUTOTUNE)
     )

@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 from sklearn.metrics import roc_curve
 
-from catsdogs import files, plots
+from catsdogs import durations, files, plots
 from catsdogs.data import manifests
 from catsdogs.errors import UserError
-from catsdogs.predict import evaluation, predictor
+from catsdogs.predict import evaluation, predictor, tiles
 from catsdogs.predict.command import TTA
 from catsdogs.training import curves
 from catsdogs.training.rundir import (
+    CONFIG,
     CONFUSION,
+    CORRECT,
     CURVES,
     MISTAKES,
     REPORT,
     ROC,
     RunDir,
+    Summary,
     open_run,
 )
 
@@ -43,45 +46,27 @@ def roc_figure(labels: np.ndarray, probabilities: np.ndarray, auc: float | None,
 
 
 def confusion_figure(matrix: list[list[int]], path: Path) -> None:
-    figure, axis = plots.figure(figsize=(4.5, 4))
-    values = np.asarray(matrix)
-    axis.imshow(values, cmap="Blues")
-    for (row, col), value in np.ndenumerate(values):
-        color = "white" if value > values.max() / 2 else "black"
-        axis.text(col, row, str(value), ha="center", va="center", color=color, fontsize=14)
+    """Counts and each true class's shares (coloured by share, so a larger class does not
+    look better), with n for each class and in all."""
+    figure, axis = plots.figure(figsize=(5, 4.4))
+    counts = np.asarray(matrix)
+    totals = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
+    axis.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    for (row, col), count in np.ndenumerate(counts):
+        color = "white" if shares[row, col] > 0.5 else "black"
+        text = f"{count}\n{shares[row, col]:.1%}"
+        axis.text(col, row, text, ha="center", va="center", color=color, fontsize=13)
     axis.set(
         xticks=[0, 1],
         yticks=[0, 1],
         xticklabels=["cat", "dog"],
-        yticklabels=["cat", "dog"],
+        yticklabels=[f"cat\n(n={totals[0, 0]})", f"dog\n(n={totals[1, 0]})"],
         xlabel="predicted",
-        ylabel="true",
-        title="confusion matrix",
+        ylabel="true (row shares)",
+        title=f"confusion matrix (n={counts.sum()})",
     )
     plots.save(figure, path)
-
-
-def mistakes_figure(frame: pd.DataFrame, path: Path, count: int = 16) -> int:
-    """The most confident mistakes, each titled with its true label and P(dog)."""
-    wrong = frame[(frame["probability"] >= 0.5) != (frame["label"] == 1)].copy()
-    wrong["confidence"] = (wrong["probability"] - 0.5).abs()
-    wrong = wrong.sort_values("confidence", ascending=False).head(count)
-    columns = 4
-    rows = max(1, int(np.ceil(len(wrong) / columns)))
-    figure, axes = plots.figure(rows, columns, figsize=(3 * columns, 3.2 * rows))
-    for axis in np.atleast_1d(axes).ravel():
-        axis.axis("off")
-    for axis, (_, row) in zip(np.atleast_1d(axes).ravel(), wrong.iterrows()):
-        with Image.open(row["path"]) as image:
-            axis.imshow(image.convert("RGB"))
-        truth = "dog" if row["label"] == 1 else "cat"
-        axis.set_title(
-            f"{Path(row['path']).name}\ntrue {truth}, P(dog)={row['probability']:.3f}", fontsize=9
-        )
-    if wrong.empty:
-        np.atleast_1d(axes).ravel()[0].text(0.5, 0.5, "no mistakes", ha="center")
-    plots.save(figure, path)
-    return len(wrong)
 
 
 def _validation_manifest(run: RunDir, data: Path | None) -> Path:
@@ -99,6 +84,98 @@ def _validation_manifest(run: RunDir, data: Path | None) -> Path:
             f"{recorded}, now {now}): pass --data to report on other data"
         )
     return folder / manifests.VAL
+
+
+def _data_lines(run: RunDir, manifest: manifests.Manifest) -> list[str]:
+    """The sizes of the data the run trained on (where it is still that data) and of the
+    images scored here."""
+    folder, recorded = run.data_record()
+    scored = f"Scored here: the {len(manifest)} images of `{manifest.path}`."
+    if folder is None:
+        return ["The run does not record the data it trained on.", "", scored]
+    now = manifests.identity(folder)
+    if now is None or now != recorded:
+        why = "is no longer there" if now is None else "has changed since"
+        return [
+            f"The data the run trained on, `{folder}`, {why}: its sizes are unknown.",
+            "",
+            scored,
+        ]
+    counts = manifests.counts(folder)
+    test = counts.get(manifests.TEST)
+    labelled = manifests.labelled_test(folder) is not None
+    sizes = [
+        f"{counts[manifests.TRAIN]} training images",
+        f"{counts[manifests.VAL]} validation images",
+        "no test set"
+        if test is None
+        else f"{test} test images ({'labelled' if labelled else 'unlabelled'})",
+    ]
+    return [f"Trained on `{folder}`: {', '.join(sizes)}.", "", scored]
+
+
+def _training_lines(run: RunDir, summary: Summary | None) -> list[str]:
+    """How long the run trained, on what, and whether it finished."""
+    status = run.state.get("status", "unknown")
+    if summary is None:
+        return [f"No epoch has finished (status: {status})."]
+    lines = [
+        f"{summary.epochs} epochs in {durations.text(summary.seconds)} (the epochs' own time, "
+        f"training and validation, from history.csv); status: {status}."
+    ]
+    metrics = run.metrics()
+    budget = metrics.get("time_budget")
+    if budget:
+        spent = ", ".join(
+            f"{name} {durations.text(seconds)}"
+            for name, seconds in budget.items()
+            if name != "seconds"
+        )
+        lines.append(f"Time budget {durations.text(budget['seconds'])}: {spent}.")
+    if "replicas" in metrics:
+        replicas = metrics["replicas"]
+        lines.append(
+            f"{replicas} replica{'' if replicas == 1 else 's'}; mixed precision "
+            f"{'on' if metrics['mixed_precision'] else 'off'}, XLA "
+            f"{'on' if metrics['jit_compile'] else 'off'}."
+        )
+    return [" ".join(lines)]
+
+
+def _accuracy_lines(result: dict) -> list[str]:
+    """Whether TTA made the numbers, and the accuracy with its 95% interval."""
+    (tn, _), (_, tp) = result["confusion_matrix"]
+    count, right = result["count"], tn + tp
+    low, high = evaluation.wilson(right, count)
+    tta = (
+        "on (each image's P(dog) is the mean over it and its mirror)"
+        if result["tta"]
+        else "off (each image seen once, as it is)"
+    )
+    return [
+        f"TTA: {tta}.",
+        "",
+        f"Accuracy {result['accuracy']:.4f} ({right} of {count} right); 95% interval "
+        f"{low:.4f} to {high:.4f} (Wilson score interval, n = {count}).",
+    ]
+
+
+def _reproduce_lines(run: RunDir, data: Path | None, tta: bool) -> list[str]:
+    """The commands that train the run again and draw this report again."""
+    folder = run.data_record()[0]
+    train = ["catsdogs", "train", "--config", run.path / CONFIG, "--data", folder or "DATA"]
+    again = ["catsdogs", "report", run.path, *(["--data", data] if data is not None else [])]
+    if tta != TTA:
+        again.append("--tta" if tta else "--no-tta")
+    return [
+        "```",
+        shlex.join(str(word) for word in train),
+        shlex.join(str(word) for word in again),
+        "```",
+        "",
+        f"`{CONFIG}` is the resolved config the run trained under (its seed included); "
+        "`train` makes a new run directory for it.",
+    ]
 
 
 def build(
@@ -123,7 +200,16 @@ def build(
     labels, probabilities = frame["label"].to_numpy(), frame["probability"].to_numpy()
     roc_figure(labels, probabilities, result["roc_auc"], run.path / ROC)
     confusion_figure(result["confusion_matrix"], run.path / CONFUSION)
-    shown = mistakes_figure(frame, run.path / MISTAKES)
+    mistakes, columns, wrong = tiles.worst_mistakes(frame)
+    worst = f"The {len(mistakes)} most confident mistakes (of {wrong})" if wrong else "No mistakes"
+    tiles.draw(mistakes, columns, loaded, worst, run.path / MISTAKES, "no mistakes")
+    right, columns = tiles.most_confident_correct(frame)
+    best = (
+        f"The {len(right)} most confident right answers, {columns} of each class"
+        if len(right)
+        else "No right answers"
+    )
+    tiles.draw(right, columns, loaded, best, run.path / CORRECT, "no right answers")
     evaluation.save(result, model_path, echo)
     summary = run.summary()
     epoch = (
@@ -136,9 +222,19 @@ def build(
             f"# Run report: {run.path.name}",
             "",
             f"Model: `{model_path.name}`{epoch}, evaluated at {loaded.size} px on "
-            f"`{manifest.path}` ({result['count']} images), TTA {'on' if tta else 'off'}.",
+            f"`{manifest.path}` ({result['count']} images).",
+            "",
+            "## Data",
+            "",
+            *_data_lines(run, manifest),
+            "",
+            "## Training",
+            "",
+            *_training_lines(run, summary),
             "",
             "## Metrics",
+            "",
+            *_accuracy_lines(result),
             "",
             "```",
             evaluation.table(result),
@@ -152,9 +248,20 @@ def build(
             "",
             f"![ROC curve]({ROC}) ![confusion matrix]({CONFUSION})",
             "",
-            f"## The {shown} most confident mistakes",
+            f"## {worst}",
+            "",
+            "Each image as the model saw it, beside its Grad-CAM map: where the evidence for "
+            "the predicted class lies.",
             "",
             f"![most confident mistakes]({MISTAKES})",
+            "",
+            f"## {best}",
+            "",
+            f"![most confident right answers]({CORRECT})",
+            "",
+            "## Reproduce",
+            "",
+            *_reproduce_lines(run, data, tta),
             "",
             "## Config",
             "",

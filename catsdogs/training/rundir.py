@@ -53,7 +53,7 @@ LOGS = "logs"
 LOCK = ".lock"
 EVAL_PREFIX = "eval-"  # evaluate's and report's scores, beside the model: see eval_path
 REPORT = "report.md"
-ROC, CONFUSION, MISTAKES = "roc.png", "confusion.png", "mistakes.png"
+ROC, CONFUSION, MISTAKES, CORRECT = "roc.png", "confusion.png", "mistakes.png", "correct.png"
 
 
 def best_position(history: pd.DataFrame) -> int:
@@ -148,6 +148,10 @@ class RunDir:
     def summary(self) -> Summary | None:
         """The run's summary from its history as it is now (None before its first epoch)."""
         return Summary.of(self.history())
+
+    def metrics(self) -> dict:
+        """metrics.json: the summary and how the run ran ({} until it finishes)."""
+        return self._json(METRICS)
 
     def evaluation(self, data: Path, tta: bool) -> dict:
         """The scores `catsdogs evaluate` wrote for the run's best model on ``data`` with or

@@ -288,14 +288,14 @@ def test_evaluate_and_report_on_a_run(tmp_path):
         assert f"]({name})" in report
     assert (
         f"Model: `best.keras`, epoch 2 of 3 (the lowest validation loss), evaluated at 32 px on "
-        f"`{val}` (6 images), TTA off." in report
+        f"`{val}` (6 images)." in report
     )
     # report writes the eval file as evaluate does: the same fields, the same scores.
     reported = json.loads(plain.read_text())
     assert reported.keys() == result.keys()
     assert reported["accuracy"] == result["accuracy"] and reported["epoch"] == 2
     assert f"accuracy  {accuracy:.4f}\n" in report
-    assert f"## The {mistakes} most confident mistakes\n" in report
+    assert f"most confident mistakes (of {mistakes})\n" in report
     assert f"```yaml\n{(run / 'config.yaml').read_text().rstrip()}\n```" in report
 
 
