@@ -5,12 +5,14 @@ second), never tqdm's switch to seconds per thing when the rate drops below one.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import IO
 
 from tqdm import tqdm
 
 PLAIN_SECONDS = 30.0
+SECONDS_VARIABLE = "CATSDOGS_PROGRESS_SECONDS"  # another interval for the plain lines
 _TERMINAL = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_noinv_fmt}{postfix}]"
 _PLAIN = (
     "{desc}: {n_fmt}/{total_fmt} ({percentage:.0f}%) [{elapsed}<{remaining}, "
@@ -52,9 +54,20 @@ def bar(**options) -> tqdm:
     """A progress bar with tqdm's options (``total``, ``desc``, ``unit``, ``leave`` ...)."""
     if is_terminal(options.get("file")):
         return tqdm(bar_format=_TERMINAL, **options)
-    plain = {"mininterval": PLAIN_SECONDS, "miniters": 1, "leave": False}
-    # The first line after PLAIN_SECONDS too: work that ends sooner leaves no line at all.
-    return _Lines(bar_format=_PLAIN, **{"delay": PLAIN_SECONDS, **options, **plain})
+    every = plain_seconds()
+    plain = {"mininterval": every, "miniters": 1, "leave": False}
+    # The first line after that interval too: work that ends sooner leaves no line at all.
+    return _Lines(bar_format=_PLAIN, **{"delay": every, **options, **plain})
+
+
+def plain_seconds() -> float:
+    """Seconds between plain lines: ``CATSDOGS_PROGRESS_SECONDS`` where set to a positive
+    number, else ``PLAIN_SECONDS``."""
+    try:
+        seconds = float(os.environ.get(SECONDS_VARIABLE, ""))
+    except ValueError:
+        return PLAIN_SECONDS
+    return seconds if seconds > 0 else PLAIN_SECONDS
 
 
 def aside():

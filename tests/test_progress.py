@@ -15,7 +15,7 @@ class Terminal(io.StringIO):
 
 
 def test_a_log_gets_plain_lines_without_carriage_returns(monkeypatch):
-    monkeypatch.setattr(progress, "PLAIN_SECONDS", 0.0)
+    monkeypatch.setenv(progress.SECONDS_VARIABLE, "0.000001")
     log = io.StringIO()
     with progress.bar(total=5, desc="epoch 1/2", unit="step", file=log) as bar:
         for _ in range(5):
@@ -55,3 +55,12 @@ def test_the_rate_is_always_things_per_second():
             ncols=100,
         )
         assert "0.25step/s" in shown and "s/step" not in shown
+
+
+def test_the_interval_of_plain_lines_can_be_set(monkeypatch):
+    assert progress.plain_seconds() == progress.PLAIN_SECONDS
+    monkeypatch.setenv(progress.SECONDS_VARIABLE, "5")
+    assert progress.plain_seconds() == 5.0
+    for unusable in ("0", "-1", "soon"):
+        monkeypatch.setenv(progress.SECONDS_VARIABLE, unusable)
+        assert progress.plain_seconds() == progress.PLAIN_SECONDS

@@ -138,7 +138,7 @@ def validate(paths: list[Path], workers: int) -> list[ImageCheck]:
     with (
         warnings.catch_warnings(),
         ThreadPoolExecutor(max_workers=workers) as pool,
-        progress.bar(total=len(paths), desc="validating images", unit="img") as bar,
+        progress.bar(total=len(paths), desc="validating images", unit="img", delay=1.0) as bar,
     ):
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         waiting: list[int] = []  # passed Pillow, not yet TensorFlow

@@ -130,7 +130,7 @@ def p_dog(
     predict_batch = tf.function(lambda x: loaded.model(x, training=False))
     out = []
     with progress.bar(
-        total=len(paths), desc="predicting" + (" (TTA)" if tta else ""), unit="img"
+        total=len(paths), desc="predicting" + (" (TTA)" if tta else ""), unit="img", delay=1.0
     ) as bar:
         for images in data:
             if tta:  # one call on image + mirror: a fuller batch for the accelerator

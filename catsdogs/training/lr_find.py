@@ -1,5 +1,5 @@
 """`catsdogs lr-find`: the learning-rate range test (Smith 2017, as fastai's ``lr_find``) on a
-config's model, optimizer (Lookahead included) and data: a training step at each of 100
+config's model, optimizer (Lookahead included) and data: a training step at each of 200
 (``--steps``) exponentially rising rates until the loss diverges, the loss curve as a PNG
 with a CSV beside it, and a suggested rate.
 
@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
-from tqdm import tqdm
 
-from catsdogs import files, plots
+from catsdogs import files, plots, progress
 from catsdogs.config import Config, ScheduleConfig
 from catsdogs.errors import UserError
 from catsdogs.training import lr_range
@@ -55,7 +54,7 @@ def optimizer_name(optimizer) -> str:
 def range_test(trainer: Trainer, learning_rates: list[float]) -> Curve:
     """One training step of ``trainer`` at each rate, under a progress bar, until the loss
     diverges (see ``lr_range.run``)."""
-    with tqdm(total=len(learning_rates), desc="lr-find", unit="step", leave=False) as bar:
+    with progress.bar(total=len(learning_rates), desc="lr-find", unit="step", leave=False) as bar:
 
         def step(rate: float) -> float:
             trainer.learning_rate = rate

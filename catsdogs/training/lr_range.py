@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 
 from catsdogs.errors import UserError
 
-START, END, STEPS = 1e-7, 10.0, 100  # the command's defaults: fastai's
+# The command's defaults: fastai's range, over twice fastai's 100 steps (a model trained from
+# scratch learns almost nothing in 100: the curve stays flat, docs in README.md).
+START, END, STEPS = 1e-7, 10.0, 200
 BETA = 0.98  # the moving average's weight on the past (fastai's)
 DIVERGED = 4.0  # the test stops once the smoothed loss exceeds this multiple of its minimum
 FEWEST = 3  # steps a suggestion needs

@@ -5,6 +5,7 @@ down), continue their plan, decide XLA by measuring and cache only what fits."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 import types
@@ -128,6 +129,7 @@ def test_a_budgeted_run_ends_within_its_budget_start_to_exit_and_records_its_pla
         capture_output=True,
         text=True,
         timeout=120,
+        env={**os.environ, "CATSDOGS_PROGRESS_SECONDS": "1"},  # a log's progress line a second
     )
     took = time.monotonic() - started
     assert done.returncode == 0, done.stderr[-3000:]
@@ -148,9 +150,10 @@ def test_a_budgeted_run_ends_within_its_budget_start_to_exit_and_records_its_pla
     assert history["epoch"].tolist() == list(range(1, epochs + 1))
     # The cosine ends (at 0) exactly at the last planned step, not before.
     assert history["learning_rate"].iloc[-1] == 0.0 and (history["learning_rate"][:-1] > 0).all()
-    last = done.stdout.strip().splitlines()[-1]
+    [last] = [line for line in done.stdout.splitlines() if line.startswith("done: ")]
     assert last.startswith(f"done: runs/{run.name}; used ") and "of the 30s time budget" in last
-    assert "left=" in done.stderr  # the progress bar shows the time left
+    # Not a terminal: plain progress lines (no carriage returns) that show the time left.
+    assert "left=" in done.stderr and "\r" not in done.stderr
 
 
 def test_a_run_that_slows_down_re_plans_and_still_ends_within_its_budget(
@@ -161,8 +164,8 @@ def test_a_run_that_slows_down_re_plans_and_still_ends_within_its_budget(
     data = real_data(shared_data, tmp_path / "data", train=16, val=8)
     timed_steps = Trainer.timed_steps
 
-    def slowed(self, count, head_only=False):  # once planned, every step takes 0.1 s more
-        sums, seconds = timed_steps(self, count, head_only)
+    def slowed(self, count, head_only=False, say=None):  # once planned, each step 0.1 s more
+        sums, seconds = timed_steps(self, count, head_only, say)
         if self.config.training.plan is not None:
             time.sleep(0.1 * count)
             seconds += 0.1 * count
@@ -271,7 +274,7 @@ def test_jit_auto_keeps_the_faster_of_two_measured_ways(monkeypatch, faster):
         jit=None, config=load(SMOKE, ["training.jit_compile=auto"]), head_only=lambda epoch: False
     )
 
-    def measure(trainer_, head_only, start, most):  # 0.5 s a step the faster way, 1 s the other
+    def measure(trainer_, head_only, start, most, echo):  # 0.5 s a step the faster way, 1 s else
         start.done += 9
         return 0.5 if ("on" if trainer_.jit else "off") == faster else 1.0
 
