@@ -47,6 +47,7 @@ bench: install
 	$(PY) scripts/bench_manifests.py
 	$(PY) scripts/bench_pipeline.py
 	$(PY) scripts/bench_predict.py
+	$(PY) scripts/bench_photo.py
 	$(if $(HAS_GPU),$(PY) scripts/bench_train.py,@echo "no GPU: skipping scripts/bench_train.py (VGG19 at 224 px)")
 
 # The main job: data -> model -> Kaggle submission. Each step resumes or reuses what an
