@@ -51,7 +51,12 @@ def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def differences(before: str, after: str) -> list[str]:
     """``key: old -> new`` for each key whose value differs between two config texts."""
-    old, new = _flat(yaml.safe_load(before)), _flat(yaml.safe_load(after))
+    return changes(yaml.safe_load(before), yaml.safe_load(after))
+
+
+def changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """``key: old -> new`` for each dotted key whose value differs between two trees."""
+    old, new = _flat(before), _flat(after)
 
     def shown(values: dict[str, Any], key: str) -> str:
         return repr(values[key]) if key in values else "(none)"

@@ -1,15 +1,20 @@
 """What a sweep runs, as one of two plans that answer the engine's questions each in its way.
 
 A ``Grid`` runs every combination of its values for every seed: each point is queued once,
-its run directory is named by the point, and of two trials of one point (two commands started
-at once) the lower trial number runs. A ``Search`` lets a sampler choose ``trials`` points in a
-space, each with the first seed: a trial cut off is queued again with its sampled values, and
-its run directory is named by its trial number.
+its run directory is named by the point (a long name shortened by a hash of its tail), and of
+two trials of one point (two commands started at once) the lower trial number runs. A
+``Search`` lets a sampler choose ``trials`` points in a space, each with the first seed: a
+trial cut off is queued again with its sampled values, its run directory is named by its trial
+number, and a point drawn again (by the sampler, or by two workers at once) steps aside, so
+no point runs twice. A trial queued again keeps the run directory it recorded, in both plans.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import math
+import random
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -25,6 +30,9 @@ from optuna.distributions import (
 from optuna.trial import TrialState
 
 from catsdogs.sweep import storage
+
+MAX_POINTS = 10_000  # a grid's trials (combinations x seeds); more is refused
+MAX_RUN_NAME = 100  # bytes of a run folder's name; a longer one keeps a hash of its tail
 
 
 def yaml_text(value: Any) -> str:
@@ -62,6 +70,25 @@ class Point:
         """A name for the run directory, from the values and the seed (not a trial number)."""
         parts = [f"{_short(k)}-{yaml_text(v)}" for k, v in self.values] + [f"seed-{self.seed}"]
         return re.sub(r"[^A-Za-z0-9_.=-]", "_", "_".join(parts))
+
+    @property
+    def folder(self) -> str:
+        """The run directory's name: the key, or where it is longer than ``MAX_RUN_NAME``
+        bytes its head and a hash of the whole key (file systems refuse names over 255)."""
+        if len(self.key) <= MAX_RUN_NAME:
+            return self.key
+        digest = hashlib.sha256(self.key.encode()).hexdigest()[:16]
+        return f"{self.key[: MAX_RUN_NAME - len(digest) - 1]}-{digest}"
+
+
+def _recorded_runs(study: optuna.Study) -> dict[str, str]:
+    """The run directory each point's latest trial recorded (a point queued again continues
+    it, even where the plan would name it otherwise now)."""
+    recorded = {}
+    for trial in study.get_trials(deepcopy=False):
+        if not storage.excluded(trial) and "run_dir" in trial.user_attrs:
+            recorded[storage.point_key(trial)] = trial.user_attrs["run_dir"]
+    return recorded
 
 
 @dataclass(frozen=True)
@@ -110,11 +137,16 @@ class Grid:
         return optuna.pruners.NopPruner()
 
     def queue(self, study: optuna.Study) -> int:
-        """Queue every point that no live trial holds; returns how many were queued."""
+        """Queue every point that no live trial holds, with the run directory an earlier
+        trial of it recorded; returns how many were queued."""
         live = {storage.point_key(t) for t in storage.counted(study, storage.LIVE)}
         missing = [point for point in self.points() if point.key not in live]
+        recorded = _recorded_runs(study) if missing else {}
         for point in missing:
-            study.enqueue_trial(self.params(point), user_attrs={"point": point.key})
+            attrs = {"point": point.key}
+            if point.key in recorded:
+                attrs["run_dir"] = recorded[point.key]
+            study.enqueue_trial(self.params(point), user_attrs=attrs)
         return len(missing)
 
     def has_work(self, study: optuna.Study) -> bool:
@@ -130,8 +162,11 @@ class Grid:
                 return f"point {point.key} is trial {other.number}'s"
         return None
 
+    def stepped_aside(self, study: optuna.Study) -> None:
+        """Nothing to make up for: every point is in the queue once already."""
+
     def run_name(self, trial: optuna.Trial, point: Point) -> str:
-        return point.key
+        return point.folder
 
 
 @dataclass(frozen=True)
@@ -167,6 +202,27 @@ class Search:
     @property
     def total(self) -> int:
         return self.trials
+
+    @property
+    def size(self) -> int | None:
+        """How many points the space holds; None where a range of floats makes it endless."""
+        sizes = []
+        for space in self.space.values():
+            if not isinstance(space, Range):
+                sizes.append(len(space))
+            elif space.integer:
+                sizes.append(int(space.high) - int(space.low) + 1)
+            else:
+                return None
+        return math.prod(sizes)
+
+    def points(self) -> list[Point]:
+        """Every point of a space that ``size`` counts (a finite one)."""
+        axes = [
+            space if not isinstance(space, Range) else range(int(space.low), int(space.high) + 1)
+            for space in self.space.values()
+        ]
+        return [Point(tuple(zip(self.space, c)), self.seed) for c in itertools.product(*axes)]
 
     def distributions(self) -> dict[str, BaseDistribution]:
         out: dict[str, BaseDistribution] = {}
@@ -215,17 +271,47 @@ class Search:
         waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
         return bool(waiting) or len(storage.counted(study, storage.LIVE)) < self.trials
 
+    def _key(self, trial: optuna.trial.FrozenTrial) -> str | None:
+        """The point a trial holds: recorded, or read from its values once all are stored."""
+        if storage.point_key(trial) is not None:
+            return storage.point_key(trial)
+        if set(self.space) <= set(trial.params):
+            return self.point_of(trial.params).key
+        return None
+
     def refusal(self, study: optuna.Study, trial: optuna.Trial, point: Point) -> str | None:
-        """Why a newly sampled ``trial`` must step aside: the study already has its trials
-        (a retried one, which has its run directory, always runs)."""
+        """Why a newly sampled ``trial`` must step aside: the study already has its trials,
+        or its point is another trial's (done, queued, or running with a lower number). A
+        retried one, which has its run directory, always runs."""
         if "run_dir" in trial.user_attrs:
             return None
-        before = [t for t in storage.counted(study, storage.LIVE) if t.number < trial.number]
-        return (
-            f"the study already has its {self.trials} trials"
-            if len(before) >= self.trials
-            else None
-        )
+        live = storage.counted(study, storage.LIVE)
+        if sum(1 for t in live if t.number < trial.number) >= self.trials:
+            return f"the study already has its {self.trials} trials"
+        for other in live:
+            if other.number == trial.number or self._key(other) != point.key:
+                continue
+            if other.state != TrialState.RUNNING or other.number < trial.number:
+                return f"point {point.key} is trial {other.number}'s"
+        return None
+
+    def stepped_aside(self, study: optuna.Study) -> None:
+        """After a trial stepped aside, while the study lacks trials: in a space of at most
+        ``MAX_POINTS`` points, queue one not run yet (a sampler such as TPE may keep drawing
+        the best point it has seen, and the study would never end); a larger or endless
+        space just draws again."""
+        size = self.size
+        live = storage.counted(study, storage.LIVE)
+        if size is None or size > MAX_POINTS or len(live) >= self.trials:
+            return  # endless or large: draw again; or the study has all its trials
+        taken = {self._key(t) for t in live}
+        left = [point for point in self.points() if point.key not in taken]
+        if left:
+            drawn = len(study.get_trials(deepcopy=False))
+            point = random.Random(self.seed + drawn).choice(left)
+            study.enqueue_trial(
+                {k: param(v) for k, v in point.values}, user_attrs={"point": point.key}
+            )
 
     def run_name(self, trial: optuna.Trial, point: Point) -> str:
         return f"trial-{trial.number:04d}"

@@ -3,9 +3,11 @@ that the kernel kills when its parent dies, so no orphan holds a run's lock; tri
 process is gone are found at once and given back to the queue.
 
 Each trial records its host and its process (``pid:start``, from ``catsdogs.process``);
-running the same command again finds a trial that was running in a process that no longer
-exists (Optuna's heartbeat would only notice after a grace period) and fails it, so that its
-point is queued again and the retry continues the same run directory.
+running the same command again finds a trial of this host that was running in a process that
+no longer exists (Optuna's heartbeat would only notice after a grace period) and fails it,
+queuing its point again, so that the retry continues the same run directory. A trial of
+another host is taken up through the heartbeat (``storage``). The host is the machine's name,
+or ``CATSDOGS_SWEEP_HOST`` where set (two workers on one machine that stand for two machines).
 """
 
 from __future__ import annotations
@@ -23,6 +25,14 @@ from optuna.trial import TrialState
 
 from catsdogs import process
 from catsdogs.errors import UserError
+from catsdogs.sweep import storage
+
+HOST = "CATSDOGS_SWEEP_HOST"
+
+
+def host() -> str:
+    """The name this machine's trials record: ``CATSDOGS_SWEEP_HOST``, else the host name."""
+    return os.environ.get(HOST) or socket.gethostname()
 
 
 def die_with_parent() -> Callable[[], None]:
@@ -54,12 +64,16 @@ def catsdogs(arguments: list[str], env: dict[str, str] | None = None, **popen) -
 
 
 def reap(study: optuna.Study, echo: Callable[[str], None]) -> int:
-    """Fail the trials of this host whose process is gone; they are queued again."""
-    host, count = socket.gethostname(), 0
+    """Fail the trials of this host whose process is gone, and queue each again."""
+    here, count = host(), 0
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         attrs = trial.user_attrs
-        if attrs.get("host") == host and "process" in attrs and not process.alive(attrs["process"]):
-            study.tell(trial.number, state=TrialState.FAIL)
+        if attrs.get("host") == here and "process" in attrs and not process.alive(attrs["process"]):
+            try:
+                study.tell(trial.number, state=TrialState.FAIL)
+            except (ValueError, optuna.exceptions.UpdateFinishedTrialError):
+                continue  # another worker failed it first (and queued it again)
+            storage.retry(study, trial)
             echo(f"trial {trial.number} ({attrs.get('point')}) was cut off; it is tried again")
             count += 1
     return count

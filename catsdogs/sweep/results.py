@@ -24,6 +24,7 @@ RESULTS = [
     "final_val_accuracy",
     "test_accuracy",
     "test_log_loss",
+    "epochs",
     "seconds",
 ]
 SHORT = {"val_accuracy": "val_acc", "val_loss": "val_loss"}
@@ -76,7 +77,9 @@ def trials_frame(study: optuna.Study, sweep: Sweep) -> pd.DataFrame:
 
 def summary_frame(trials: pd.DataFrame, sweep: Sweep) -> pd.DataFrame:
     """Mean, sample standard deviation and standard error over the seeds of every
-    combination's complete trials (a diverged trial counts with the epochs it finished)."""
+    combination's complete trials: ``n`` of them, ``diverged`` of those diverged. A diverged
+    trial counts with the epochs it finished; one that finished none has no value to pool,
+    so each standard error divides by the number of values, not by ``n``."""
     done = trials[trials["state"] == "complete"]
     columns = [
         *sweep.plan.keys,
@@ -109,7 +112,8 @@ def summary_frame(trials: pd.DataFrame, sweep: Sweep) -> pd.DataFrame:
         }
     ).reset_index(drop=True)
     for name in ("val_accuracy", "val_loss"):  # the standard error of each mean over seeds
-        summary[f"{name}_se"] = summary[f"{name}_std"] / np.sqrt(summary["n"])
+        values = grouped[f"best_{name}"].count().reset_index(drop=True)
+        summary[f"{name}_se"] = summary[f"{name}_std"] / np.sqrt(values)
     return summary[columns]
 
 
@@ -179,6 +183,27 @@ def _draw_categories(axis, summary: pd.DataFrame, trials: pd.DataFrame, sweep: S
     return "points: the mean over seeds, bars: +-1 std, dots: each seed"
 
 
+def _mark_diverged(axis, trials: pd.DataFrame, sweep: Sweep) -> str:
+    """A red cross at each diverged trial: at its best value where it finished an epoch,
+    else on the bottom edge of the plot (it has no value)."""
+    diverged = trials[(trials["state"] == "complete") & trials["diverged"].astype(bool)]
+    if diverged.empty:
+        return ""
+    values = diverged[f"best_{sweep.metric}"]
+    cross = {"color": "tab:red", "marker": "x", "linestyle": "", "markersize": 9}
+    judged, unjudged = diverged[values.notna()], diverged[values.isna()]
+    if not judged.empty:
+        x = judged[sweep.x].astype(float)
+        axis.plot(x, judged[f"best_{sweep.metric}"], label="diverged later", **cross)
+    if not unjudged.empty:  # y in axes units: 0 is the bottom edge, whatever the limits
+        x = unjudged[sweep.x].astype(float)
+        edge = axis.get_xaxis_transform()
+        label = "diverged in its first epoch (no value)"
+        axis.plot(x, [0.0] * len(x), transform=edge, clip_on=False, label=label, **cross)
+    axis.legend()
+    return ", red crosses: diverged"
+
+
 DRAW = {"grid": _draw_grid, "search": _draw_search}  # keyed by the plan's kind
 
 
@@ -187,16 +212,19 @@ def figure(summary: pd.DataFrame, trials: pd.DataFrame, sweep: Sweep, path: Path
     metric, x = sweep.metric, sweep.x
     fig, axis = plots.figure(figsize=(7, 4.5))
     shown = ""
-    if summary.empty:
-        axis.text(0.5, 0.5, "no finished trial yet", ha="center")
+    nothing = summary[f"{metric}_mean"].isna().all()  # none yet, or none finished an epoch
+    if nothing:
+        none = "every finished trial diverged in its first epoch"
+        axis.text(0.5, 0.5, "no finished trial yet" if summary.empty else none, ha="center")
     elif x is None:
         shown = _draw_categories(axis, summary, trials, sweep)
     else:
         shown = DRAW[sweep.plan.kind](axis, summary, trials, sweep)
+        shown += _mark_diverged(axis, trials, sweep)
         if _log_axis(x, trials[x].dropna()):
             axis.set_xscale("log")
         axis.set_xlabel(x)
-    if metric == "val_accuracy" and not summary.empty:
+    if metric == "val_accuracy" and not nothing:
         axis.axhline(0.5, color="grey", linestyle=":", label="chance (two balanced classes)")
         axis.legend()
     axis.set_ylabel(f"{metric} at the best epoch")
@@ -234,6 +262,9 @@ def best_line(summary: pd.DataFrame, sweep: Sweep) -> str:
     are within the seeds' noise of it (their means +-1 standard error overlap, ties at chance
     included), they are named with it instead of a winner."""
     metric = sweep.metric
+    summary = summary[summary[f"{metric}_mean"].notna()]  # all diverged before one epoch: none
+    if summary.empty:
+        return "No best combination: every finished trial diverged in its first epoch."
     mean, se = summary[f"{metric}_mean"], summary[f"{metric}_se"]
     best = mean.idxmax() if sweep.direction == "maximize" else mean.idxmin()
 
@@ -242,9 +273,9 @@ def best_line(summary: pd.DataFrame, sweep: Sweep) -> str:
         noise = "" if np.isnan(row[f"{metric}_se"]) else f" +- {row[f'{metric}_se']:.4f}"
         return f"{shown}: {metric} {row[f'{metric}_mean']:.4f}{noise} (n={int(row['n'])})"
 
-    if se.isna().any():  # a single seed somewhere: no noise to judge ties by
+    if np.isnan(se[best]):  # a single value there: no noise to judge ties by
         return f"Best combination: {described(summary.loc[best])}; one seed: no standard error."
-    tied = summary[(mean - mean[best]).abs() <= se + se[best]]
+    tied = summary[(mean - mean[best]).abs() <= se + se[best]]  # rows of one value: left out
     if len(tied) == 1:
         return f"Best combination: {described(summary.loc[best])} (+- one standard error)."
     order = tied[f"{metric}_mean"].sort_values(ascending=sweep.direction != "maximize").index

@@ -9,7 +9,7 @@ from catsdogs import files
 from catsdogs.data import manifests
 from catsdogs.errors import UserError
 from catsdogs.paths import RUNS
-from catsdogs.sweep import pin, processes, results, spec, storage, trials
+from catsdogs.sweep import folder, pin, processes, results, spec, storage, trials
 
 
 def sweep(
@@ -26,24 +26,43 @@ def sweep(
     checked = spec.read(sweep_file)
     if not 1 <= jobs <= 256:
         raise UserError(f"--jobs must be between 1 and 256; got {jobs}")
+    if storage_url is not None:
+        storage.check_url(storage_url)
     data = (data or checked.base_config().data.dir).absolute()
     out = (out or RUNS / "sweeps" / checked.name).absolute()
     files.check_folder(out, "--out")
     settings = trials.Settings(
         checked, data, out, storage_url or storage.default_storage(out), jobs, worker, echo
     )
+    owned = folder.check(out, checked)  # another sweep's folder: refused, nothing read
+    if not owned and folder.used(out) and not storage.has_study(settings.storage, checked.name):
+        raise UserError(
+            f"{out} is not empty and holds no study of sweep {checked.name!r}: a sweep "
+            "needs a folder of its own; pass a new or empty --out"
+        )
     if not summary_only and worker is None:
         manifests.read_training_data(data, echo)  # bad data is one line before any trial
     if summary_only and settings.storage == storage.default_storage(out):
         if not (out / "study.db").is_file():
             raise UserError(f"no study in {out} yet: nothing to sum up")
+    with storage.errors(settings.storage):
+        return _run(settings, sweep_file, owned, summary_only)
+
+
+def _run(settings: trials.Settings, sweep_file: Path, owned: bool, summary_only: bool) -> Path:
+    """The sweep once every check has passed: the study opened (made on first use), the
+    folder claimed, the trials run here or by ``--jobs`` workers, the tables written."""
+    checked, out, echo = settings.sweep, settings.out, settings.echo
+    data, jobs, worker = settings.data, settings.jobs, settings.worker
     out.mkdir(parents=True, exist_ok=True)
     study = trials.open_study(settings, create=not summary_only)
     if summary_only:
         results.write(study, checked, out)
         return out
-    checked = pin.pin(study, checked, out)
-    settings.sweep = checked
+    pinned = pin.pin(study, checked, out)
+    if not owned:
+        folder.claim(out, checked)
+    checked = settings.sweep = pinned
     if worker is not None:
         trials.work(settings, study)
         return out
@@ -53,7 +72,7 @@ def sweep(
     total = checked.plan.total
     echo(
         f"sweep {checked.name}: {total} trials, {len(storage.finished(study))} done; "
-        f"{settings.storage}" + (f"; {jobs} workers" if jobs > 1 else "")
+        f"{storage.shown(settings.storage)}" + (f"; {jobs} workers" if jobs > 1 else "")
     )
     if jobs == 1:
         trials.work(settings, study)

@@ -5,23 +5,34 @@ A sweep file names a base training config, overrides for every trial (``set``), 
 sampler, each with the first seed): a ``plan.Grid`` or a ``plan.Search``. Every dotted key must
 be a key of the training config and every value valid for it: the values are checked by
 loading the base config with them, and the typed values (``1e-4`` read by YAML as a string
-becomes the float it means) are what the sweep uses from then on.
+becomes the float it means) are what the sweep uses from then on; a grid's values equal once
+typed (``0.01`` and ``1e-2``) are one value. A sweep's name is its folder's and its study's,
+so it is a plain folder name.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from catsdogs.config import MAX_SEED, Config, load
 from catsdogs.errors import UserError
-from catsdogs.sweep.plan import Grid, Plan, Point, Range, Search, yaml_text
+from catsdogs.sweep.plan import MAX_POINTS, Grid, Plan, Point, Range, Search, yaml_text
 
 METRICS = {"val_accuracy": "maximize", "val_loss": "minimize"}
 
@@ -50,8 +61,26 @@ class ChoicesField(_Strict):
     choices: list[Any] = Field(min_length=1)
 
 
+class HeartbeatField(_Strict):
+    """How a trial shows it is alive to workers on other machines (Optuna's heartbeat): its
+    worker records a beat every ``interval`` seconds, and a running trial without one for
+    ``grace_period`` seconds is failed by the next worker that looks and run again."""
+
+    interval: int = Field(30, ge=1, le=3600)
+    grace_period: int = Field(120, ge=2, le=86_400)
+
+    @model_validator(mode="after")
+    def _longer(self) -> HeartbeatField:
+        if self.grace_period <= self.interval:
+            raise ValueError("grace_period must be longer than interval")
+        return self
+
+
+NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}")
+
+
 class SweepFile(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str
     base: Path
     set: dict[str, Any] = {}
     grid: dict[str, list[Any]] | None = None
@@ -64,6 +93,24 @@ class SweepFile(_Strict):
     x: str | None = None
     compare: str | None = None  # a grid key with two values: sweep.md compares them, paired
     arm_set: dict[Any, dict[str, Any]] | None = None  # overrides for each value of compare
+    heartbeat: HeartbeatField = HeartbeatField()
+
+    @field_validator("name")
+    @classmethod
+    def _plain(cls, name: str) -> str:
+        if not NAME.fullmatch(name):
+            raise ValueError(
+                "must be a plain folder name: letters, digits, '_', '-' and '.', not "
+                "starting with '.', at most 100 characters"
+            )
+        return name
+
+    @field_validator("grid", "search")
+    @classmethod
+    def _something(cls, swept: dict[str, Any] | None) -> dict[str, Any] | None:
+        if swept == {}:
+            raise ValueError("no key to sweep: give at least one")
+        return swept
 
     @model_validator(mode="after")
     def _one_mode(self) -> SweepFile:
@@ -183,13 +230,40 @@ def _typed(base: Path, overrides: dict[str, Any], origin: str) -> dict[str, Any]
     return typed
 
 
+def _unique(values: list[Any]) -> list[Any]:
+    """Typed values in their order, each once: ``0.01`` and ``1e-2`` are one value."""
+    unique: dict[str, Any] = {}
+    for value in values:
+        unique.setdefault(yaml_text(value), value)
+    return list(unique.values())
+
+
 def _grid(spec: SweepFile, base: Path, fixed: dict[str, Any], path: Path) -> Grid:
-    values = {}
+    """Each key's values typed, those equal once typed kept once (``0.01`` and ``1e-2``);
+    at most ``MAX_POINTS`` trials, and every point with a run name of its own."""
     for key, listed in spec.grid.items():
         if not listed:
             raise UserError(f"{path}: grid.{key} has no values")
-        values[key] = [_typed(base, {**fixed, key: v}, f"{path}: grid")[key] for v in listed]
-    return Grid(values, spec.seeds)
+    count = math.prod(len(listed) for listed in spec.grid.values()) * len(spec.seeds)
+    if count > MAX_POINTS:
+        raise UserError(
+            f"{path}: the grid lists {count:,} trials (combinations x seeds); at most "
+            f"{MAX_POINTS:,} are allowed (a search samples a large space)"
+        )
+    values = {
+        key: _unique([_typed(base, {**fixed, key: v}, f"{path}: grid")[key] for v in listed])
+        for key, listed in spec.grid.items()
+    }
+    grid = Grid(values, spec.seeds)
+    seen: dict[str, Point] = {}
+    for point in grid.points():
+        other = seen.setdefault(point.key, point)
+        if other != point:
+            raise UserError(
+                f"{path}: grid points {dict(other.values)} and {dict(point.values)} have one "
+                f"run name ({point.key}): make the values differ in letters or digits"
+            )
+    return grid
 
 
 def _search(spec: SweepFile, base: Path, fixed: dict[str, Any], path: Path) -> Search:
@@ -198,11 +272,17 @@ def _search(spec: SweepFile, base: Path, fixed: dict[str, Any], path: Path) -> S
         samples = field.choices if isinstance(field, ChoicesField) else [field.low, field.high]
         typed = [_typed(base, {**fixed, key: v}, f"{path}: search")[key] for v in samples]
         if isinstance(field, ChoicesField):
-            space[key] = typed
+            space[key] = _unique(typed)
         else:
             integer = all(isinstance(v, int) and not isinstance(v, bool) for v in typed)
             space[key] = Range(field.low, field.high, field.log, integer)
-    return Search(space, spec.trials, spec.seeds[0], spec.sampler, spec.pruner == "median")
+    search = Search(space, spec.trials, spec.seeds[0], spec.sampler, spec.pruner == "median")
+    if search.size is not None and search.size < search.trials:
+        raise UserError(
+            f"{path}: the search space holds {search.size} points, fewer than trials: "
+            f"{search.trials} (no point is run twice)"
+        )
+    return search
 
 
 def read(path: Path) -> Sweep:
@@ -226,6 +306,10 @@ def read(path: Path) -> Sweep:
     swept = list(spec.grid or spec.search)
     if "seed" in swept or "seed" in spec.set:
         raise UserError(f"{path}: the seed is given by seeds: [...], not by set, grid or search")
+    both = [key for key in swept if key in spec.set]
+    if both:
+        mode = "grid" if spec.grid is not None else "search"
+        raise UserError(f"{path}: {both[0]} is in both set and {mode}: give it in one of them")
     fixed = _typed(base, spec.set, f"{path}: set")
     plan = (
         _grid(spec, base, fixed, path)
@@ -234,7 +318,8 @@ def read(path: Path) -> Sweep:
     )
     if spec.x is not None and spec.x not in swept:
         raise UserError(f"{path}: x {spec.x!r} is not a swept key")
-    if spec.compare is not None and len((spec.grid or {}).get(spec.compare, [])) != 2:
+    arms = plan.values.get(spec.compare, []) if isinstance(plan, Grid) else []
+    if spec.compare is not None and len(arms) != 2:
         raise UserError(
             f"{path}: compare {spec.compare!r} must be a grid key with two values (the arms)"
         )

@@ -4,11 +4,15 @@
 A worker pops a trial from the queue (an atomic update in the storage, so two workers never
 pop the same trial); the plan decides whether it runs or steps aside (see ``plan``). Each
 epoch's metric is reported to the study as the run writes it, so a pruner can stop a trial.
+While a trial runs its worker records Optuna's heartbeat; a worker with nothing left to take
+waits while trials record one elsewhere, and takes up any whose heartbeat stops for the grace
+period (its machine died). A trial whose loss went non-finite is a result, not a failure:
+complete, marked ``diverged``, with the epochs it finished (maybe none), never run again.
 """
 
 from __future__ import annotations
 
-import socket
+import math
 import subprocess
 import time
 from collections.abc import Callable
@@ -17,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from catsdogs import durations, process
 from catsdogs.data import manifests
@@ -27,6 +31,7 @@ from catsdogs.sweep.spec import Sweep, shell_line
 from catsdogs.training.rundir import STATE, RunDir
 
 POLL_SECONDS = 1.0
+WAIT_SECONDS = 10  # at most, between looks at trials running elsewhere
 
 
 @dataclass
@@ -41,18 +46,32 @@ class Settings:
 
 
 def open_study(settings: Settings, create: bool = True) -> optuna.Study:
-    """The sweep's study: reproducible with one worker, and several workers never all draw
-    the same points (each samples from its own seed)."""
-    sweep = settings.sweep
-    seed = sweep.spec.seeds[0] + (settings.worker or 0)
+    """The sweep's study: reproducible with one worker from start to end; several workers
+    never all draw the same points (each samples from its own seed), nor does a restarted
+    one draw the points it drew before (its seed moves on by the trials drawn so far)."""
+    sweep, heartbeat = settings.sweep, settings.sweep.spec.heartbeat
+
+    def sampler_for(drawn: int) -> optuna.samplers.BaseSampler:
+        return sweep.plan.sampler((sweep.spec.seeds[0] + (settings.worker or 0) + drawn) % 2**32)
+
+    def take_up(study: optuna.Study, trial: FrozenTrial) -> None:
+        storage.retry(study, trial)
+        settings.echo(
+            f"trial {trial.number} ({trial.user_attrs.get('point')}) on "
+            f"{trial.user_attrs.get('host', 'another machine')} recorded no heartbeat for "
+            f"{heartbeat.grace_period} s: taken for lost, it is tried again"
+        )
+
     return storage.open_study(
         settings.storage,
         sweep.name,
         sweep.direction,
-        sweep.plan.sampler(seed),
+        sampler_for,
         sweep.plan.pruner(),
         sweep.text,
         sweep.path.name,
+        (heartbeat.interval, heartbeat.grace_period),
+        take_up,
         create,
     )
 
@@ -147,8 +166,9 @@ def run_trial(settings: Settings, trial: optuna.Trial, point: Point) -> Outcome:
     for key, value in {
         "point": point.key,
         "run_dir": name,
-        "host": socket.gethostname(),
+        "host": processes.host(),
         "process": process.this_process(),
+        "heartbeat": sweep.spec.heartbeat.interval,
         "command": shell_line(arguments),
     }.items():
         trial.set_user_attr(key, value)
@@ -164,13 +184,13 @@ def run_trial(settings: Settings, trial: optuna.Trial, point: Point) -> Outcome:
         return Outcome(TrialState.PRUNED, None, attrs)
     if code == 0 and found:
         return Outcome(TrialState.COMPLETE, value, {**attrs, **_test_scores(settings, run)})
-    if "diverged" in message and found:
-        attrs = {**attrs, "diverged": True, **_test_scores(settings, run)}
-        return Outcome(TrialState.COMPLETE, value, attrs)
+    if "diverged" in message:  # train stopped at a non-finite loss (training/loop.py)
+        if not found:  # not one epoch finished: the worst value there is, no best values
+            value = -math.inf if sweep.direction == "maximize" else math.inf
+        attrs = {"epochs": 0, **attrs, "diverged": True, "error": message}
+        return Outcome(TrialState.COMPLETE, value, {**attrs, **_test_scores(settings, run)})
     reason = message or f"catsdogs train exited with {code}"
-    return Outcome(
-        TrialState.FAIL, None, {**attrs, "error": reason, "diverged": "diverged" in message}
-    )
+    return Outcome(TrialState.FAIL, None, {**attrs, "error": reason})
 
 
 def _progress(
@@ -193,7 +213,9 @@ def _progress(
     place = sum(1 for t in done if t.datetime_complete <= mine) if mine else None
     left = max(0, total - len(done))
     what = ", ".join(results.label(k, v) for k, v in point.values) + f", seed {point.seed}"
-    if outcome.state == TrialState.COMPLETE:
+    if outcome.state == TrialState.COMPLETE and not math.isfinite(outcome.value):
+        result = "diverged in its first epoch (no epoch to judge)"
+    elif outcome.state == TrialState.COMPLETE:
         result = f"{results.short_metric(sweep.metric)} {outcome.value:.3f}"
         if "test_accuracy" in outcome.attrs:
             result += f", test_acc {outcome.attrs['test_accuracy']:.3f}"
@@ -212,25 +234,61 @@ def _progress(
     return f"{head}: {what} -> {result} ({took}); {left} left{eta}"
 
 
+def _wait(settings: Settings, study: optuna.Study, said: bool) -> bool:
+    """Whether trials are running elsewhere with a heartbeat (then wait a little: one may
+    be taken up here); says so once."""
+    others = storage.beating(study)
+    if not others:
+        return False
+    if not said:
+        heartbeat = settings.sweep.spec.heartbeat
+        settings.echo(
+            f"waiting for {len(others)} trial(s) running elsewhere: one that records no "
+            f"heartbeat for {heartbeat.grace_period} s is taken up here"
+        )
+    time.sleep(min(settings.sweep.spec.heartbeat.interval, WAIT_SECONDS))
+    return True
+
+
 def work(settings: Settings, study: optuna.Study) -> None:
-    """Take trials until the study has nothing left for this worker."""
+    """Take trials until the study has nothing left for this worker and no trial runs
+    elsewhere that it might have to take up."""
     sweep, plan = settings.sweep, settings.sweep.plan
     spaces = plan.distributions()
     took_each: list[float] = []
-    while plan.has_work(study):
+    waited = False
+    while True:
+        processes.reap(study, settings.echo)
+        storage.fail_stale(study)
+        if not plan.has_work(study):
+            if _wait(settings, study, waited):
+                waited = True
+                continue
+            return
+        waited = False
         trial = study.ask(fixed_distributions=spaces)
         point = plan.point_of(trial.params)
         refusal = plan.refusal(study, trial, point)
         if refusal is not None:
             storage.step_aside(study, trial, refusal)
+            plan.stepped_aside(study)
             continue
         started = time.monotonic()
         try:
-            outcome = run_trial(settings, trial, point)
+            with storage.beat(study, trial, sweep.spec.heartbeat.interval):
+                outcome = run_trial(settings, trial, point)
         except BaseException:
-            trial.set_user_attr("error", "interrupted")
-            study.tell(trial, state=TrialState.FAIL)
+            if storage.state(study, trial) == TrialState.RUNNING:
+                trial.set_user_attr("error", "interrupted")
+                study.tell(trial, state=TrialState.FAIL)
             raise
+        if storage.state(study, trial) != TrialState.RUNNING:
+            settings.echo(
+                f"trial {trial.number} ({point.key}) was taken up by another worker while it "
+                f"ran here (no heartbeat recorded for {sweep.spec.heartbeat.grace_period} s); "
+                "its result here is left out"
+            )
+            continue
         for key, value in outcome.attrs.items():
             trial.set_user_attr(key, value)
         study.tell(trial, outcome.value, state=outcome.state)

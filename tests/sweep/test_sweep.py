@@ -74,6 +74,29 @@ def read_outputs(out: Path) -> dict[str, bytes]:
         (SWEEP + "compare: seed\n", "compare 'seed' must be a grid key"),
         (SWEEP + "arm_set: {true: {optimizer.momentum: 0.5}}\n", "arm_set goes with compare"),
         ("grid: [1, 2\n", "is not valid YAML"),
+        # A name is a plain folder name: '..' wrote the study outside runs/sweeps/.
+        (SWEEP.replace("name: tiny", "name: '..'"), "name: must be a plain folder name"),
+        (SWEEP.replace("name: tiny", "name: a/b"), "name: must be a plain folder name"),
+        (SWEEP.replace("name: tiny", "name: .hidden"), "name: must be a plain folder name"),
+        (SWEEP.replace("name: tiny", f"name: {'n' * 101}"), "name: must be a plain folder name"),
+        # Nothing to sweep, or a key in two places: tracebacks or silence before.
+        (SWEEP.split("grid:")[0] + "grid: {}\nseeds: [0]\n", "grid: no key to sweep"),
+        (SWEEP.split("grid:")[0] + "search: {}\ntrials: 2\n", "search: no key to sweep"),
+        (SWEEP.replace("[1e-2, 0.1]", "[]"), "grid.optimizer.learning_rate has no values"),
+        (
+            SWEEP.replace("training.epochs: 1,", "training.epochs: 1, optimizer.learning_rate: 1,"),
+            "optimizer.learning_rate is in both set and grid: give it in one of them",
+        ),
+        (
+            SWEEP.split("grid:")[0].replace("data.batch_size: 4", "model.pooling: avg")
+            + "search: {model.pooling: {choices: [avg, max]}}\ntrials: 2\n",
+            "model.pooling is in both set and search",
+        ),
+        (
+            SWEEP.split("grid:")[0]
+            + "search: {model.pooling: {choices: [avg, max, avg]}}\ntrials: 3\n",
+            "the search space holds 2 points, fewer than trials: 3",
+        ),
     ],
 )
 def test_a_bad_sweep_file_is_one_error_line(tmp_path, text, message):

@@ -1,0 +1,72 @@
+"""The study's storage: a URL that cannot hold a study, or a storage that fails, is one error
+line naming the URL (its password hidden), without SQL or links."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import SMOKE, cli, free_ports
+
+from catsdogs.sweep import storage
+
+SWEEP = f"""\
+name: stored
+base: {SMOKE}
+grid:
+  optimizer.learning_rate: [0.02]
+"""
+
+
+def sweep_file(folder: Path) -> Path:
+    (folder / "sweep.yaml").write_text(SWEEP)
+    return folder / "sweep.yaml"
+
+
+def one_line(done) -> str:
+    assert done.exit_code == 1, done.output
+    [line] = done.output.strip().splitlines()
+    assert line.startswith("error: ")
+    for noise in ("[SQL", "SELECT", "sqlalche.me", "Traceback", "secret"):
+        assert noise not in line, line
+    return line
+
+
+@pytest.mark.parametrize("url", ["sqlite:///", "sqlite://", "sqlite:///:memory:"])
+def test_an_in_memory_study_is_refused(tmp_path, url):
+    # Was accepted: the study was lost when the command ended, and no worker could join it.
+    done = cli("sweep", sweep_file(tmp_path), "--out", tmp_path / "out", "--storage", url)
+    assert one_line(done) == (
+        f"error: --storage {url}: an in-memory SQLite database is lost when the sweep ends; "
+        "name a file: sqlite:///path/to/study.db"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_storage_that_fails_is_one_line_naming_its_url(shared_data, tmp_path):
+    # Was: the SQLAlchemy error, its SQL and an sqlalche.me link, on several lines.
+    from helpers import real_data
+
+    data = real_data(shared_data, tmp_path / "data")
+    path, out = sweep_file(tmp_path), tmp_path / "out"
+    missing = f"sqlite:///{tmp_path}/no/such/folder/study.db"
+    line = one_line(cli("sweep", path, "--data", data, "--out", out, "--storage", missing))
+    assert line == f"error: storage {missing}: unable to open database file"
+    [port] = free_ports(1)
+    server = f"postgresql+psycopg://sweeper:secret@127.0.0.1:{port}/study"
+    line = one_line(cli("sweep", path, "--data", data, "--out", out, "--storage", server))
+    shown = f"postgresql+psycopg://sweeper:***@127.0.0.1:{port}/study"
+    assert line.startswith(f"error: storage {shown}: ")
+    assert "refused" in line or "pip install" in line  # no server there, or no driver here
+    line = one_line(cli("sweep", path, "--out", out, "--storage", "study.db"))
+    assert line == (
+        "error: --storage 'study.db' is not a database URL (e.g. sqlite:///path/to/study.db "
+        "or postgresql+psycopg://user:password@host/database)"
+    )
+
+
+def test_a_password_is_never_shown():
+    assert storage.shown("postgresql+psycopg://me:pa55@db.lan/sweeps") == (
+        "postgresql+psycopg://me:***@db.lan/sweeps"
+    )
+    assert storage.shown("sqlite:////tmp/a b/study.db") == "sqlite:////tmp/a b/study.db"
