@@ -62,8 +62,48 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
     return removed
 
 
+# A full disk, a full quota and a failing disk: what to do before the same command, which
+# finds every file whole or absent, goes on where it stopped.
+_STORAGE = {errno.ENOSPC: "free space", errno.EDQUOT: "free space", errno.EIO: "check the disk"}
+_REFUSED = (errno.EACCES, errno.EPERM, errno.EROFS, errno.EISDIR, *_STORAGE)
+
+
 def _cannot_write(path: Path, err: OSError) -> UserError:
+    if err.errno in _STORAGE:
+        return UserError(
+            f"{os.strerror(err.errno).lower()} writing {printable(path)}: "
+            f"{_STORAGE[err.errno]} and run the same command again"
+        )
     return UserError(f"cannot write {path}: {err.strerror or err}")
+
+
+def _storage_failure(text: str) -> OSError | None:
+    """The storage failure an error's message names in the C library's words (TensorFlow's
+    errors carry no errno)."""
+    for code in _STORAGE:
+        if os.strerror(code) in text:
+            return OSError(code, os.strerror(code))
+    return None
+
+
+@contextlib.contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Around writers that are not this module's (TensorFlow's checkpoints and event files,
+    which name ``path``): a full or failing disk becomes the one line this module gives for
+    its own files; other errors pass unchanged."""
+    try:
+        yield
+    except OSError as err:
+        if err.errno in _STORAGE:
+            raise _cannot_write(path, err) from None
+        raise
+    except UserError:
+        raise
+    except Exception as err:
+        failure = _storage_failure(str(err))
+        if failure is None:
+            raise
+        raise _cannot_write(path, failure) from None
 
 
 def write_with(path: Path, write: Callable[[Path], None]) -> None:
@@ -85,7 +125,7 @@ def write_with(path: Path, write: Callable[[Path], None]) -> None:
         os.replace(tmp, path)
     except OSError as err:
         tmp.unlink(missing_ok=True)
-        if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EISDIR):
+        if err.errno in _REFUSED:
             raise _cannot_write(path, err) from None
         raise
     except BaseException:

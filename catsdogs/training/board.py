@@ -1,6 +1,7 @@
 """What TensorBoard shows of a run (``RUN/logs``): every step's training loss and learning
 rate; every epoch's scores; and a few validation images with the model's P(dog) under each,
-so that TensorBoard shows how the run learns, step by step, and what it gets wrong."""
+so that TensorBoard shows how the run learns, step by step, and what it gets wrong. A full disk
+is one line naming the folder, as for every file the run writes."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from catsdogs import plots
+from catsdogs import files, plots
 from catsdogs.data import manifests, pipeline
 from catsdogs.training.trainer import Trainer
 
@@ -23,7 +24,9 @@ class Board:
     def __init__(
         self, folder: Path, trainer: Trainer, data: manifests.TrainingData | None = None
     ) -> None:
-        self.writer = tf.summary.create_file_writer(str(folder))
+        self.folder = folder
+        with files.writing(folder):
+            self.writer = tf.summary.create_file_writer(str(folder))
         self.trainer = trainer
         self.images: np.ndarray | None = None
         self.labels: list[int] = []
@@ -36,14 +39,14 @@ class Board:
 
     def step(self, step: int, loss: float, learning_rate: float) -> None:
         """The training loss of the steps up to ``step`` and the learning rate they used."""
-        with self.writer.as_default(step=step):
+        with files.writing(self.folder), self.writer.as_default(step=step):
             tf.summary.scalar("step/loss", loss)
             tf.summary.scalar("step/learning_rate", learning_rate)
 
     def epoch(self, row: dict) -> None:
         """An epoch's scores, and the validation images with P(dog) from the model as it is
         now (call it where the model holds the weights the run is judged by)."""
-        with self.writer.as_default(step=int(row["epoch"])):
+        with files.writing(self.folder), self.writer.as_default(step=int(row["epoch"])):
             for key in EPOCH_SCALARS:
                 tf.summary.scalar(key, row[key])
             if self.images is not None:
@@ -53,7 +56,8 @@ class Board:
                 )
 
     def close(self) -> None:
-        self.writer.close()
+        with files.writing(self.folder):
+            self.writer.close()
 
 
 def _figure(images: np.ndarray, labels: list[int], dog: np.ndarray) -> tf.Tensor:

@@ -2,17 +2,21 @@
 Lookahead's slow weights, the epochs done) in a tf.train.Checkpoint saved at every epoch's end.
 
 The last two are kept: a damaged newest one (every tensor is read before one is restored)
-falls back to the one before. A checkpoint that does not fit the config's model or optimizer
-is refused before anything in the run changes, naming the config keys that differ.
+falls back to the one before, and so does one newer than history.csv (an epoch whose end was
+not written in full: see ``loop.record_epoch``). A checkpoint that does not fit the config's
+model or optimizer is refused before anything in the run changes, naming the config keys that
+differ. A save that fails (a full disk) is one line and leaves no part of itself behind.
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import tensorflow as tf
 
+from catsdogs import files
 from catsdogs.errors import UserError, first_line
 from catsdogs.training.rundir import CHECKPOINTS, RunDir
 from catsdogs.training.runs import config_changes
@@ -30,6 +34,11 @@ def _damage(path: str) -> str | None:
     except Exception as err:  # truncated or garbled files raise OpError, IndexError and more
         return first_line(err)
     return None
+
+
+def _number(path: str) -> int:
+    """The epochs a checkpoint holds, from its name (``ckpt-3``: the number it was saved as)."""
+    return int(Path(path).name.rsplit("-", 1)[1])
 
 
 def _differences(before: str, after: str) -> str:
@@ -69,10 +78,17 @@ class Checkpoints:
         numbered = sorted((int(p.stem.split("-")[1]), p) for p in found if p.stem[5:].isdigit())
         return [str(path.with_suffix("")) for _, path in numbered]
 
-    def restore(self, before: str, now: str, echo: Callable[[str], None]) -> bool:
-        """Load the newest usable checkpoint; False where the run has none. ``before`` is the
-        run's config as it was and ``now`` the one it goes on with, to name what differs."""
+    def restore(self, before: str, now: str, echo: Callable[[str], None], most: int) -> bool:
+        """Load the newest usable checkpoint of at most ``most`` epochs (those history.csv
+        records); False where the run has none. ``before`` is the run's config as it was and
+        ``now`` the one it goes on with, to name what differs."""
         for path in reversed(self.saved()):
+            if _number(path) > most:
+                echo(
+                    f"checkpoint {Path(path).name} is newer than history.csv (its epoch's end "
+                    "was not written in full): that epoch is trained again"
+                )
+                continue
             damage = _damage(path)
             if damage is not None:
                 echo(
@@ -97,4 +113,14 @@ class Checkpoints:
         return False
 
     def save(self, epoch: int) -> None:
-        self.manager.save(checkpoint_number=epoch)
+        """Save the checkpoint of ``epoch`` epochs done. A failed save leaves the ones before as
+        they were and none of its own files (a full disk keeps what space it has)."""
+        name = f"ckpt-{epoch}"
+        try:
+            with files.writing(self.folder / name):
+                self.manager.save(checkpoint_number=epoch)
+        except BaseException:
+            shutil.rmtree(self.folder / f"{name}_temp", ignore_errors=True)  # TensorFlow's
+            for part in self.folder.glob(f"{name}.*"):
+                part.unlink(missing_ok=True)
+            raise

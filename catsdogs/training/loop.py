@@ -3,21 +3,25 @@ order that survives a crash at any instant, then decide the learning rate and wh
 
 The learning-rate and early-stopping decisions are derived from ``history.csv``, so a run
 continued after a crash decides as the uninterrupted run would have. With a time budget, a
-``Watch`` sees every window of steps and every epoch's end, and may shorten the run.
+``Watch`` sees every window of steps and every epoch's end, and may shorten the run. An error
+that ends training leaves the run "failed" with its line (``failures``), and an image changed
+under a running run is named.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pandas as pd
+import tensorflow as tf
 
 from catsdogs import durations, progress
 from catsdogs.config import dump
 from catsdogs.data import manifests
-from catsdogs.errors import UserError
+from catsdogs.errors import UserError, first_line
 from catsdogs.training import decisions, devices, timing
 from catsdogs.training.board import Board
 from catsdogs.training.budget import Start, Watch
@@ -28,6 +32,49 @@ from catsdogs.training.trainer import Sums, Trainer
 
 class NonFiniteLoss(UserError):
     """Training diverged: the loss became NaN or infinite."""
+
+
+class ImageChanged(UserError):
+    """An image the run trains on changed, went away or stopped decoding while it trained."""
+
+
+@contextlib.contextmanager
+def failures(run: RunDir, data: manifests.TrainingData) -> Iterator[None]:
+    """Around training (the epochs and what follows them): an error that ends it leaves
+    state.json "failed" with its first line (as far as the disk lets: ``RunDir.fail``), and
+    TensorFlow failing to read or decode an image that changed under the run (overwritten,
+    truncated, deleted) becomes one line naming the image."""
+    try:
+        yield
+    except tf.errors.OpError as err:
+        changed = _changed_image(data)
+        run.fail(first_line(changed or err))
+        if changed is None:
+            raise
+        raise changed from None
+    except Exception as err:
+        run.fail(first_line(err))
+        raise
+
+
+def _changed_image(data: manifests.TrainingData) -> ImageChanged | None:
+    """The first image of the run's manifests that is no longer as the start of the run found
+    it, in the words of the manifests' own check (gone; other bytes than prepare hashed; in a
+    manifest without hashes, no longer decodable); None where every one still is. Images that
+    ``data.cache`` holds in memory were read once, before: a change to them does not matter."""
+    go_on = "put the image back and run the same command again to continue this run"
+    rerun = manifests.RERUN
+    for manifest in (data.train, data.val):
+        try:
+            manifests.read(manifest.path, "labelled", echo=lambda line: None)
+        except UserError as found:
+            text = str(found)
+            if rerun in text:
+                text = text.replace(rerun, f"{rerun} and train anew, or {go_on}")
+            else:
+                text = f"{text}; {go_on}"
+            return ImageChanged(f"an image changed while training: {text}")
+    return None
 
 
 def train_epoch(
@@ -96,19 +143,22 @@ def record_epoch(
     board: Board,
     checkpoints: Checkpoints,
 ) -> pd.DataFrame:
-    """Record a finished epoch: history, the models and TensorBoard, then the checkpoint and
-    the run's state. History first, checkpoint second: a crash in between leaves a history
-    row more than the checkpoint holds, which the resumed run drops and trains again."""
+    """Record a finished epoch: the checkpoint, the models and TensorBoard, then history.csv,
+    then the run's state. history.csv is the record a run continues from (the newest
+    checkpoint it reaches: ``Checkpoints.restore``), and it is written after everything it
+    needs, so a write that fails (a full disk) or a kill at any instant leaves it either
+    without this epoch (what was written of it is written again when the epoch is trained
+    again) or with this epoch and its checkpoint; state.json, last, only repeats its count."""
     epoch = row["epoch"]
     history = pd.concat([history, pd.DataFrame([row])], ignore_index=True)
-    run.write_history(history)
+    trainer.epochs_done.assign(epoch)
+    checkpoints.save(epoch)
     with trainer.judged_weights():  # the models hold the weights validation used
         run.save_model(LAST, trainer.model)
         if decisions.epochs_since_best(history) == 0:
             run.save_model(BEST, trainer.model)
         board.epoch(row)
-    trainer.epochs_done.assign(epoch)
-    checkpoints.save(epoch)
+    run.write_history(history)
     run.set_state("running", epoch)
     return history
 
@@ -159,8 +209,13 @@ def fit(
             if decide(trainer, history, echo, trainer.val_images):
                 break
             epoch += 1
-    finally:
-        board.close()  # TensorBoard's events are on disk however the loop ends
+    except BaseException:
+        # TensorBoard's events are flushed however the loop ends; where that fails too (the
+        # disk that ended the loop), the first error is the one to report.
+        with contextlib.suppress(Exception):
+            board.close()
+        raise
+    board.close()
     return history
 
 

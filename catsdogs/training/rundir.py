@@ -17,6 +17,9 @@ holds its weights, early stopping and the plateau rule count from it, and every
 Rules that keep a run whole:
 * a new run directory appears complete (config and state written in a temporary folder,
   then renamed into place), so a ``kill -9`` at any instant leaves no half-made run;
+* an epoch's end is written checkpoint first and history.csv after the models
+  (``loop.record_epoch``); history.csv is what a run continues from, so a write that fails
+  (a full disk) or a kill at any instant leaves a run the same command continues;
 * a process that trains a run holds an OS lock on it (``flock``, released by the kernel when
   the process dies), so two processes never train one run;
 * a finished run is never written into, except with ``--resume``; a run never continues on
@@ -26,6 +29,7 @@ Rules that keep a run whole:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -169,6 +173,14 @@ class RunDir:
     def set_state(self, status: str, epochs_done: int, message: str = "") -> None:
         state = {"status": status, "epochs_done": epochs_done, "message": message}
         self.write_json(STATE, state)
+
+    def fail(self, message: str) -> None:
+        """Mark the run failed with ``message`` after the epochs history.csv records (those the
+        same command continues from). Where state.json cannot be written (the full disk that
+        ended the run) it stays "running": the next run reads that the same way, and the lock
+        died with the process that held it."""
+        with contextlib.suppress(OSError, UserError, ValueError):
+            self.set_state("failed", len(self.history()), message)
 
     def write_config(self, text: str) -> None:
         """The config the run goes on with (a time budget's plan, shortened)."""

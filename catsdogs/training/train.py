@@ -42,19 +42,27 @@ def with_data(config: Config, data: manifests.TrainingData) -> Config:
 
 
 def _restore(trainer: Trainer, run: RunDir, checkpoints: Checkpoints, now: str, echo) -> int:
-    """The epochs the run's newest usable checkpoint holds (0 for a new run); a run that
-    trained epochs but has no usable checkpoint is refused, never silently started over."""
+    """The epochs the run's newest usable checkpoint that history.csv reaches holds (0 for a
+    new run); epochs of history.csv beyond it are trained again, saying so. A run whose
+    state.json counts epochs (written only after their checkpoint) but that has no usable
+    checkpoint is refused, never silently started over."""
     if not run.exists:
         return 0
-    if checkpoints.restore(run.config_text(), now, echo):
-        return int(trainer.epochs_done.numpy())
-    trained = int(run.state.get("epochs_done", 0)) or len(run.history())
-    if trained:
+    recorded = len(run.history())
+    start = 0
+    if checkpoints.restore(run.config_text(), now, echo, most=recorded):
+        start = int(trainer.epochs_done.numpy())
+    elif trained := int(run.state.get("epochs_done", 0)):
         raise UserError(
             f"run {run.path} trained {trained} epoch(s) but has no usable checkpoint in "
             f"{CHECKPOINTS}/; train into another --run-dir"
         )
-    return 0
+    if recorded > start:
+        echo(
+            f"history.csv records {recorded} epoch(s), the checkpoints {start}: training from "
+            f"epoch {start + 1} again"
+        )
+    return start
 
 
 def _continued(run: RunDir, config: Config, text: str) -> Config:
@@ -140,9 +148,10 @@ def train(
             f"{'on' if trainer.mixed else 'off'}, XLA {'on' if trainer.jit else 'off'}"
         )
         echo(sizes(trainer, data))
-        history = loop.fit(trainer, run, checkpoints, start, echo, first, watch, data)
-        if len(history):
-            _finish(run, trainer, data, history, watch, echo)
+        with loop.failures(run, data):
+            history = loop.fit(trainer, run, checkpoints, start, echo, first, watch, data)
+            if len(history):
+                _finish(run, trainer, data, history, watch, echo)
     echo("\n".join(closing(run, watch.usage() if watch else None)))
     return run.path
 
