@@ -70,15 +70,21 @@ def show_batch(
     out: Path = Path("show_batch.png"),
     count: int = COUNT,
     echo: Callable[[str], None] = print,
+    config_file: Path | None = None,
 ) -> Path:
-    """Draw the first ``count`` training images of ``config``'s pipeline on the manifests in
-    ``data_dir`` (default: the config's ``data.dir``) into ``out``; returns ``out``."""
+    """Draw the first ``count`` training images of ``config``'s pipeline (read from
+    ``config_file``) on the manifests in ``data_dir`` (default: the config's ``data.dir``)
+    into ``out``, which may not be one of those inputs; returns ``out``."""
     _check(count, out)
     import numpy as np
 
     from catsdogs.data import manifests, pipeline
 
-    data = manifests.read_training_data(data_dir or config.data.dir, echo)
+    folder = data_dir or config.data.dir
+    config_input = [] if config_file is None else [(config_file, "the config")]
+    files.check_not_input([(out, "--out")], [*config_input, *manifests.set_files(folder)])
+    data = manifests.read_training_data(folder, echo)
+    files.check_not_input([(out, "--out")], data.images())
     batches = pipeline.dataset(data.train, config.data, True, config.seed, repeat=True)
     images, labels = [], []
     for batch_images, batch_labels in batches:
