@@ -92,7 +92,7 @@ def random_crop(image: tf.Tensor, seed: tf.Tensor, config: DataConfig) -> tf.Ten
 
 
 def decode_random_crop(
-    contents: tf.Tensor, orientation: tf.Tensor, seed: tf.Tensor, config: DataConfig
+    contents: tf.Tensor, orientation: tf.Tensor | int, seed: tf.Tensor, config: DataConfig
 ):
     """Random resized crop straight from the file, upright: a JPEG decodes only the crop
     window (a box drawn on the image as stored, then turned with it: a random crop of the
@@ -218,15 +218,15 @@ def dataset(
     """
     if manifest.labels is None:
         raise UserError(f"manifest {manifest.path} has no 'label' column")
-    columns = (
-        (manifest.paths, manifest.orientation_list()),
-        [[float(label)] for label in manifest.labels],
-    )
+    orientations = manifest.orientation_list()
+    columns = ((manifest.paths, orientations), [[float(label)] for label in manifest.labels])
     side = _cached_short_side(config)
+    # Where every image is stored upright (all of Kaggle's), the decode has no turn at all.
+    turned = any(orientation != 1 for orientation in orientations)
 
     def decode(file, label):
         path, orientation = file
-        return decode_rgb(tf.io.read_file(path), orientation), label
+        return decode_rgb(tf.io.read_file(path), orientation if turned else 1), label
 
     def shrink(image, label):
         """A decoded image with its short side at ``side`` at most, as uint8."""
@@ -249,6 +249,7 @@ def dataset(
             cropped = random_crop(source, crop_seed, config)
         else:
             path, orientation = source
+            orientation = orientation if turned else 1
             cropped = decode_random_crop(tf.io.read_file(path), orientation, crop_seed, config)
         return augment(cropped, augment_seed, config), label
 

@@ -12,6 +12,7 @@ Each tile is drawn pixel for pixel (no smoothing), titled with its label and its
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +26,8 @@ if TYPE_CHECKING:  # the CLI reads COUNT from here without loading the config's 
 COUNT = 16
 MOST = 100  # tiles one figure holds readably
 TILE_INCHES = 2.0
+CHARACTERS_PER_INCH = 12  # of the figure's title at 11 points
+TITLE_LINE_INCHES = 0.2
 LABELS = ("cat", "dog")  # by label: 0 cat, 1 dog
 
 
@@ -49,10 +52,13 @@ def draw(images, labels: list[int], title: str, path: Path) -> None:
     from catsdogs import plots  # matplotlib loads to draw, not when the CLI reads COUNT
 
     rows, columns = grid(len(images))
+    # A narrow grid (a few images) wraps the title rather than cutting it at the edges.
+    title = textwrap.fill(title, width=int(columns * TILE_INCHES * CHARACTERS_PER_INCH))
+    extra = TITLE_LINE_INCHES * title.count("\n")
     figure, axes = plots.figure(
         rows,
         columns,
-        figsize=(columns * TILE_INCHES, rows * TILE_INCHES + 0.6),
+        figsize=(columns * TILE_INCHES, rows * TILE_INCHES + 0.6 + extra),
         squeeze=False,
     )
     for axis, image, label in zip(axes.flat, images, labels):
