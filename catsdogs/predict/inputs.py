@@ -102,7 +102,7 @@ def photos(sources: list[Path], scratch: Path, echo: Callable[[str], None] = pri
     not_utf8: list[str] = []
     for index, source in enumerate(sources):
         if not source.exists():
-            raise UserError(f"{source} does not exist")
+            raise UserError(f"{printable(source)} does not exist")
         if source.is_dir():
             found = sorted(p for p in source.rglob("*") if p.is_file())
             shown = [str(p) for p in found]
@@ -111,9 +111,8 @@ def photos(sources: list[Path], scratch: Path, echo: Callable[[str], None] = pri
             found = sorted(p for p in folder.rglob("*") if p.is_file())
             shown = [f"{source}:{p.relative_to(folder).as_posix()}" for p in found]
         elif is_junk(source) or source.suffix.lower() not in IMAGE_SUFFIXES:
-            raise UserError(
-                f"{source} is not an image ({', '.join(sorted(IMAGE_SUFFIXES))}) or a zip"
-            )
+            known = ", ".join(sorted(IMAGE_SUFFIXES))
+            raise UserError(f"{printable(source)} is not an image ({known}) or a zip")
         else:  # a photo named by the user: used as it is, or refused when it cannot be read
             rows.append((str(source), str(source)))
             continue
@@ -138,5 +137,5 @@ def photos(sources: list[Path], scratch: Path, echo: Callable[[str], None] = pri
             f"not UTF-8 (rename to use): {_listed(not_utf8)}"
         )
     if not rows:
-        raise UserError(f"no images in {', '.join(str(s) for s in sources)}")
+        raise UserError(f"no images in {', '.join(printable(s) for s in sources)}")
     return pd.DataFrame(rows, columns=["path", "file"])
