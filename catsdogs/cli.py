@@ -214,7 +214,7 @@ def lr_find(
         checked = load(config, overrides)  # before TensorFlow loads (~4 s)
         from catsdogs.training.lr_find import lr_find as run_lr_find
 
-        run_lr_find(checked, data, out, start_lr, end_lr, steps, typer.echo)
+        run_lr_find(checked, data, out, start_lr, end_lr, steps, typer.echo, config_file=config)
 
     _run(run)
 
@@ -236,7 +236,7 @@ def show_batch(
         checked = load(config, overrides)
         from catsdogs.data.show_batch import show_batch as run_show_batch
 
-        run_show_batch(checked, data, out, count, typer.echo)
+        run_show_batch(checked, data, out, count, typer.echo, config_file=config)
 
     _run(run)
 

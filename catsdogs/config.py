@@ -412,7 +412,21 @@ def load(path: Path, overrides: list[str] = ()) -> Config:
     if not path.is_file():
         raise UserError(f"config file {path} does not exist")
     try:
-        tree = yaml.safe_load(path.read_text()) or {}
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise UserError(
+            f"config file {path} is not UTF-8 text (byte {err.start + 1} is "
+            f"{err.object[err.start]:#04x}): a binary file? give a YAML file"
+        ) from None
+    except OSError as err:
+        raise UserError(f"cannot read config file {path}: {err.strerror or err}") from None
+    try:
+        tree = yaml.safe_load(text) or {}
+    except yaml.reader.ReaderError as err:  # characters YAML does not allow: NUL, controls
+        raise UserError(
+            f"config file {path} is not YAML text (character {err.position + 1} is "
+            f"U+{err.character:04X}, which YAML does not allow): a binary file? give a YAML file"
+        ) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark else ""

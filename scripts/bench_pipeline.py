@@ -71,7 +71,7 @@ def main() -> None:
         decode_only = (
             tf.data.Dataset.from_tensor_slices(([str(f) for f in files], labels))
             .map(
-                lambda p, y: (tf.image.resize(decode_rgb(tf.io.read_file(p)), [size, size]), y),
+                lambda p, y: (tf.image.resize(decode_rgb(tf.io.read_file(p), 1), [size, size]), y),
                 num_parallel_calls=tf.data.AUTOTUNE,
             )
             .repeat()

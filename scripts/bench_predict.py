@@ -32,11 +32,12 @@ def main() -> None:
     config = ModelConfig(backbone="vgg19", weights="none", pooling="flatten")
     model = build(config, args.image_size, "stretch")
     loaded = Loaded(Path("vgg19"), model, args.image_size, "stretch")
-    p_dog(loaded, paths[:64], tta=True, checked=True)  # trace and warm up
+    upright = [1] * len(paths)  # Kaggle's images carry no EXIF orientation
+    p_dog(loaded, paths[:64], tta=True, orientations=upright[:64])  # trace and warm up
     seconds = benchlib.alternate(
         {
-            "plain": lambda: p_dog(loaded, paths, tta=False, checked=True),
-            "tta": lambda: p_dog(loaded, paths, tta=True, checked=True),
+            "plain": lambda: p_dog(loaded, paths, tta=False, orientations=upright),
+            "tta": lambda: p_dog(loaded, paths, tta=True, orientations=upright),
         },
         args.repeats,
     )

@@ -23,9 +23,11 @@ def jpeg_bytes(size=(48, 40), mode="RGB", seed=0, progressive=False) -> bytes:
     return out.getvalue()
 
 
-def image_bytes(fmt: str, size=(40, 32), seed=0) -> bytes:
+def image_bytes(fmt: str, size=(40, 32), seed=0, mode="RGB") -> bytes:
     rng = np.random.default_rng(seed)
-    image = Image.fromarray(rng.integers(0, 255, size=(size[1], size[0], 3), dtype=np.uint8))
+    channels = len(mode)  # RGB or RGBA
+    pixels = rng.integers(0, 255, size=(size[1], size[0], channels), dtype=np.uint8)
+    image = Image.fromarray(pixels, mode=mode)
     if fmt == "GIF":
         image = image.convert("P")
     out = io.BytesIO()
@@ -98,3 +100,22 @@ def copy_real(shared: Path, dest: Path, names: list[str]) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     for name in names:
         shutil.copyfile(shared / name, dest / Path(name).name)
+
+
+def sideways(size=(40, 24)) -> Image.Image:
+    """An image whose left half is red and right half blue: a camera held sideways stored it
+    so, and its EXIF orientation 6 (turn 90 degrees clockwise) puts the red half on top."""
+    width, height = size
+    pixels = np.zeros((height, width, 3), dtype=np.uint8)
+    pixels[:, : width // 2] = (255, 0, 0)
+    pixels[:, width // 2 :] = (0, 0, 255)
+    return Image.fromarray(pixels)
+
+
+def with_orientation(image: Image.Image, orientation: int, fmt: str = "JPEG") -> bytes:
+    """``image`` saved in ``fmt`` with the EXIF orientation tag ``orientation``."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    out = io.BytesIO()
+    image.save(out, format=fmt, exif=exif, **({"quality": 95} if fmt == "JPEG" else {}))
+    return out.getvalue()

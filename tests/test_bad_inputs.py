@@ -3,6 +3,7 @@ before any slow work, and never a traceback."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import zipfile
@@ -252,7 +253,7 @@ CASES = [
     (
         "predict a text file",
         lambda w: ["predict", "--model", str(w.model), str(write(w.root / "notes.txt", b"hi"))],
-        "notes.txt is not an image (.bmp, .gif, .jpeg, .jpg, .png) or a zip",
+        "notes.txt is not an image (.bmp, .gif, .jpeg, .jpg, .png, .webp) or a zip",
     ),
     (
         "evaluate with a damaged model",
@@ -442,3 +443,218 @@ def test_evaluate_shows_its_scores_when_it_cannot_save_them(world, read_only):
     assert shown["images"] == str(len(val))
     assert float(shown["accuracy"]) == pytest.approx(accuracy, abs=5e-5)
     assert float(shown["log loss"]) == pytest.approx(loss, abs=5e-5)
+
+
+def hard_link(target: Path, link: Path) -> Path:
+    os.link(target, link)
+    return link
+
+
+def symbolic_link(target: Path, link: Path) -> Path:
+    link.symlink_to(target)
+    return link
+
+
+def with_test_manifest(w: World) -> Path:
+    return write(w.data / "test.csv", f"path,id\n{w.images}/cat.0.jpg,1\n{w.images}/dog.1.jpg,2\n")
+
+
+def config_copy(w: World) -> Path:
+    return write(w.root / "c.yaml", SMOKE.read_bytes())
+
+
+def scored_by_a_link(w: World) -> Path:
+    """val.csv, whose eval file beside the model is already a hard link of it."""
+    hard_link(w.data / "val.csv", eval_path(w.model, w.data / "val.csv", True))
+    return w.data / "val.csv"
+
+
+def run_with_a_linked_figure(w: World) -> Path:
+    """The run, whose roc.png is a hard link of a validation image."""
+    hard_link(w.images / "cat.2.jpg", w.run / "roc.png")
+    return w.run
+
+
+# (name, a function that sets the case up in the world and returns the command's arguments,
+# expected text in the error line)
+OWN_INPUTS = [
+    (
+        "predict --out the photo itself",
+        lambda w: [
+            "predict",
+            "--model",
+            w.model,
+            w.images / "cat.0.jpg",
+            "--out",
+            w.images / "cat.0.jpg",
+        ],
+        "cat.0.jpg would overwrite an input (a photo, folder or zip given); nothing was written",
+    ),
+    (
+        "predict --out a hard link of a photo in the folder",
+        lambda w: [
+            "predict",
+            "--model",
+            w.model,
+            w.images,
+            "--out",
+            hard_link(w.images / "dog.3.jpg", w.root / "p.csv"),
+        ],
+        "p.csv would overwrite an input (one of the photos {images}/dog.3.jpg, the same file)",
+    ),
+    (
+        "predict --out a symbolic link to the model",
+        lambda w: [
+            "predict",
+            "--model",
+            w.model,
+            w.images,
+            "--out",
+            symbolic_link(w.model, w.root / "p.csv"),
+        ],
+        "p.csv would overwrite an input (the model {root}/m.keras, the same file)",
+    ),
+    (
+        "predict --out the test manifest",
+        lambda w: [
+            "predict",
+            "--model",
+            w.model,
+            "--test",
+            with_test_manifest(w),
+            "--out",
+            w.data / "test.csv",
+        ],
+        "test.csv would overwrite an input (the test set)",
+    ),
+    (
+        "predict --out the data's train.csv",
+        lambda w: [
+            "predict",
+            "--model",
+            w.model,
+            "--test",
+            with_test_manifest(w),
+            "--out",
+            w.data / "train.csv",
+        ],
+        "train.csv would overwrite an input (the manifest train.csv of {data})",
+    ),
+    (
+        "predict --out a hard link of a test image",
+        lambda w: [
+            "predict",
+            "--model",
+            w.model,
+            "--test",
+            with_test_manifest(w),
+            "--out",
+            hard_link(w.images / "dog.1.jpg", w.root / "s.csv"),
+        ],
+        "s.csv would overwrite an input (a test image {images}/dog.1.jpg, the same file)",
+    ),
+    (
+        "evaluate's eval file a hard link of the manifest it scores",
+        lambda w: ["evaluate", "--model", w.model, "--data", scored_by_a_link(w)],
+        "would overwrite an input (the manifest scored {data}/val.csv, the same file)",
+    ),
+    (
+        "report's roc.png a hard link of a validation image",
+        lambda w: ["report", run_with_a_linked_figure(w), "--data", w.data],
+        "the report's file {run}/roc.png would overwrite an input (an image of val.csv "
+        "{images}/cat.2.jpg, the same file)",
+    ),
+    (
+        "lr-find --out beside train.csv",
+        lambda w: ["lr-find", "--config", SMOKE, "--data", w.data, "--out", w.data / "train.png"],
+        "the curve's CSV {data}/train.csv would overwrite an input (the manifest train.csv",
+    ),
+    (
+        "show-batch --out a hard link of the config",
+        lambda w: [
+            "show-batch",
+            "--config",
+            config_copy(w),
+            "--data",
+            w.data,
+            "--out",
+            hard_link(w.root / "c.yaml", w.root / "c.png"),
+        ],
+        "c.png would overwrite an input (the config {root}/c.yaml, the same file)",
+    ),
+    (
+        "show-batch --out a link to a training image",
+        lambda w: [
+            "show-batch",
+            "--config",
+            SMOKE,
+            "--data",
+            w.data,
+            "--out",
+            symbolic_link(w.images / "cat.4.jpg", w.root / "grid.png"),
+        ],
+        "grid.png would overwrite an input (an image of train.csv {images}/cat.4.jpg",
+    ),
+    (
+        "prepare --out the --source folder",
+        lambda w: ["prepare", "--source", w.images, "--out", w.images, "--raw-dir", w.root / "raw"],
+        "--out {images} would overwrite an input (the --source)",
+    ),
+    (
+        "prepare --exclude its own rejected.csv",
+        lambda w: [
+            "prepare",
+            "--source",
+            w.images,
+            "--out",
+            w.root / "prepared",
+            "--raw-dir",
+            w.root / "raw",
+            "--exclude",
+            write(w.root / "prepared" / "rejected.csv", "cat.0.jpg\n"),
+        ],
+        "rejected.csv would overwrite an input (the --exclude list)",
+    ),
+    (
+        "train --run-dir the data folder",
+        lambda w: ["train", "--config", SMOKE, "--data", w.data, "--run-dir", w.data],
+        "--run-dir {data} exists and is not a run directory",
+    ),
+    (
+        "train --run-dir the config file",
+        lambda w: [
+            "train",
+            "--config",
+            config_copy(w),
+            "--data",
+            w.data,
+            "--run-dir",
+            w.root / "c.yaml",
+        ],
+        "--run-dir {root}/c.yaml is a file, not a folder",
+    ),
+]
+
+
+def tree(root: Path) -> dict[str, object]:
+    """Every file, link and folder under ``root``: a link by its target, a file by its bytes."""
+    found: dict[str, object] = {}
+    for path in sorted(root.rglob("*")):
+        name = str(path.relative_to(root))
+        if path.is_symlink():
+            found[name] = ("link", os.readlink(path))
+        elif path.is_file():
+            found[name] = ("file", path.read_bytes())
+        else:
+            found[name] = ("folder",)
+    return found
+
+
+@pytest.mark.parametrize(("name", "setup", "message"), OWN_INPUTS, ids=[c[0] for c in OWN_INPUTS])
+def test_no_command_writes_over_its_own_inputs(world, name, setup, message):
+    args = setup(world)
+    before = tree(world.root)
+    done = cli(*args)
+    places = {"root": world.root, "images": world.images, "data": world.data, "run": world.run}
+    assert_one_error(done, message.format(**places))
+    assert tree(world.root) == before  # nothing written, nothing removed

@@ -10,6 +10,7 @@ from typing import get_args
 import keras
 import pytest
 from helpers import CONFIGS, SMOKE, cli
+from imagefactory import jpeg_bytes
 from pydantic import BaseModel
 
 from catsdogs.config import Config, load
@@ -76,6 +77,26 @@ def test_missing_config_file_through_the_cli(tmp_path):
     done = cli("train", "--config", tmp_path / "nope.yaml")
     assert done.exit_code == 1
     assert done.output.strip() == f"error: config file {tmp_path / 'nope.yaml'} does not exist"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (jpeg_bytes(), "is not UTF-8 text (byte 1 is 0xff)"),
+        ("name: a\n".encode("utf-16"), "is not UTF-8 text (byte 1 is 0xff)"),
+        (b"name: a\x00b\n", "is not YAML text (character 8 is U+0000, which YAML does not allow)"),
+    ],
+    ids=["a JPEG", "UTF-16", "a NUL byte"],
+)
+def test_a_binary_or_non_utf8_config_is_one_error_line(tmp_path, data, message):
+    path = tmp_path / "c.yaml"
+    path.write_bytes(data)
+    done = cli("train", "--config", path)
+    assert done.exit_code == 1 and isinstance(done.exception, SystemExit), done.output
+    assert (
+        done.output.strip()
+        == f"error: config file {path} {message}: a binary file? give a YAML file"
+    )
 
 
 def test_overrides_apply_with_types(tmp_path):

@@ -19,7 +19,7 @@ import dataclasses
 import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,12 +30,14 @@ import pandas as pd
 from PIL import Image
 
 from catsdogs import files, progress
-from catsdogs.data.validate import validate
+from catsdogs.data.validate import read_orientation, validate
 from catsdogs.errors import UserError
 
 RECORD = "prepare.json"
-TRAIN, VAL, TEST = "train.csv", "val.csv", "test.csv"
+TRAIN, VAL, TEST, REJECTED = "train.csv", "val.csv", "test.csv", "rejected.csv"
+SET = (TRAIN, VAL, TEST, REJECTED, RECORD)  # what prepare writes into its --out
 REQUIRED = {"labelled": ("path", "label"), "test": ("path", "id")}
+ORIENTATION = "orientation"  # the column of each image's EXIF orientation (see Manifest)
 READ_BYTES = 1 << 20
 RERUN = "run `catsdogs prepare --force` again"
 
@@ -49,7 +51,13 @@ class Manifest:
     labels: list[int] | None
     ids: list[int] | None
     sha256: str  # of the manifest file itself
-    recorded_sizes: list[tuple[int, int]] | None = None  # width, height, as prepare read them
+    recorded_sizes: list[tuple[int, int]] | None = None  # width, height, as stored
+    # Each image's EXIF orientation (1-8, 1: show as stored): the pipeline turns it upright.
+    orientations: list[int] | None = None  # None: all as stored
+
+    def orientation_list(self) -> list[int]:
+        """Each image's EXIF orientation (1 where none is known)."""
+        return self.orientations if self.orientations is not None else [1] * len(self)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -65,6 +73,9 @@ class Manifest:
             recorded_sizes=None
             if self.recorded_sizes is None
             else [self.recorded_sizes[i] for i in order],
+            orientations=None
+            if self.orientations is None
+            else [self.orientations[i] for i in order],
         )
 
     def sizes(self) -> list[tuple[int, int]]:
@@ -91,6 +102,13 @@ class TrainingData:
     def identity(self) -> str:
         return _identity(self.train.sha256, self.val.sha256)
 
+    def images(self) -> Iterator[tuple[str, str]]:
+        """Every image of train.csv and val.csv, with what it is, for
+        ``files.check_not_input``."""
+        for manifest in (self.train, self.val):
+            for image in manifest.paths:
+                yield image, f"an image of {manifest.path.name}"
+
 
 def _identity(train_sha256: str, val_sha256: str) -> str:
     """A short hash of the two manifests' hashes: the same data, the same identity (and not
@@ -105,6 +123,12 @@ def identity(folder: Path) -> str | None:
     if not (train.is_file() and val.is_file()):
         return None
     return _identity(file_sha256(train), file_sha256(val))
+
+
+def set_files(folder: Path) -> list[tuple[Path, str]]:
+    """The files of the prepared set in ``folder`` (those prepare writes), each with what it
+    is: what no command may write over (``files.check_not_input``)."""
+    return [(folder / name, f"the manifest {name} of {folder}") for name in SET]
 
 
 def file_sha256(path: Path) -> str:
@@ -273,9 +297,10 @@ def _changed(image: str, sha256: str) -> bool | None:
         return None
 
 
-def _check_images(path: Path, images: list[str], frame: pd.DataFrame) -> None:
+def _check_images(path: Path, images: list[str], frame: pd.DataFrame) -> dict[int, int]:
     """Every image present; unchanged since prepare hashed it or, for rows without a hash
-    (a hand-made manifest), decodable by Pillow and TensorFlow as prepare checks them."""
+    (a hand-made manifest), decodable by Pillow and TensorFlow as prepare checks them.
+    Returns the EXIF orientation of each row so checked (by its index)."""
     missing = pd.Series([not os.path.isfile(p) for p in images], index=frame.index)
     _first_bad(
         path,
@@ -303,16 +328,40 @@ def _check_images(path: Path, images: list[str], frame: pd.DataFrame) -> None:
         ),
     )
     unhashed = hashes[hashes == ""].index
-    if len(unhashed):
-        verdicts = validate([Path(images[i]) for i in unhashed], os.cpu_count() or 1)
-        bad = pd.Series(False, frame.index)
-        reasons = {}
-        for index, verdict in zip(unhashed, verdicts):
-            bad[index] = not verdict.ok
-            reasons[index] = (
-                f"{verdict.reason}: {verdict.detail}" if verdict.detail else verdict.reason
-            )
-        _first_bad(path, bad, lambda i: f"image {images[i]} cannot be used ({reasons[i]})")
+    if not len(unhashed):
+        return {}
+    verdicts = validate([Path(images[i]) for i in unhashed], os.cpu_count() or 1)
+    bad = pd.Series(False, frame.index)
+    reasons = {}
+    for index, verdict in zip(unhashed, verdicts):
+        bad[index] = not verdict.ok
+        reasons[index] = f"{verdict.reason}: {verdict.detail}" if verdict.detail else verdict.reason
+    _first_bad(path, bad, lambda i: f"image {images[i]} cannot be used ({reasons[i]})")
+    return {index: verdict.orientation for index, verdict in zip(unhashed, verdicts)}
+
+
+def _orientations(
+    path: Path, images: list[str], frame: pd.DataFrame, checked: dict[int, int]
+) -> list[int]:
+    """Each image's EXIF orientation: the ``orientation`` column prepare writes (1-8), else
+    as the images' checks found it, else read from the files' headers (a set prepared before
+    prepare recorded it)."""
+    if ORIENTATION in frame:
+        text = frame[ORIENTATION].str.strip()
+        _first_bad(
+            path,
+            ~text.isin([str(n) for n in range(1, 9)]),
+            lambda i: f"orientation {frame[ORIENTATION][i]!r} is not an EXIF orientation (1-8)",
+        )
+        return text.astype(int).tolist()
+    unread = [i for i in range(len(images)) if i not in checked]
+    with progress.bar(
+        total=len(unread), desc="reading orientations", unit="img", delay=1.0, leave=False
+    ) as bar:
+        for index in unread:
+            checked[index] = read_orientation(images[index])
+            bar.update(1)
+    return [checked[i] for i in range(len(images))]
 
 
 def labelled_test(folder: Path) -> Path | None:
@@ -351,8 +400,9 @@ def read(
     images = _absolute(path, frame)
     labels = _labels(path, frame) if "label" in frame else None
     ids = _ids(path, frame) if kind == "test" else None
-    _check_images(path, images, frame)
-    return Manifest(path, images, labels, ids, digest, _recorded_sizes(frame))
+    checked = _check_images(path, images, frame)
+    orientations = _orientations(path, images, frame, checked)
+    return Manifest(path, images, labels, ids, digest, _recorded_sizes(frame), orientations)
 
 
 def _recorded_sizes(frame: pd.DataFrame) -> list[tuple[int, int]] | None:

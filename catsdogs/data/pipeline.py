@@ -1,9 +1,10 @@
 """The tf.data input pipeline: prepare's manifests in, batches of (image, label) out.
 
-One readable path: read file -> decode (3 channels, any format prepare accepted) -> on training
-data, random resized crop and flip/rotate/brightness/contrast -> resize by the chosen policy ->
-batch -> prefetch. Images stay in [0, 255] float32: each backbone's own preprocessing is part
-of the model, so training and prediction cannot disagree on it. Every random op is stateless
+One readable path: read file -> decode (3 channels, any format prepare accepted, turned upright
+by the EXIF orientation the manifest records) -> on training data, random resized crop and
+flip/rotate/brightness/contrast -> resize by the chosen policy -> batch -> prefetch. Images
+stay in [0, 255] float32: each backbone's own preprocessing is part of the model, so training
+and prediction cannot disagree on it. Every random op is stateless
 and seeded per element from one seed, so a seed gives the same batches on every run.
 """
 
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 import tensorflow as tf
 
 from catsdogs.config import DataConfig
-from catsdogs.data.images import decode_rgb
+from catsdogs.data.images import decode_rgb, orient
 from catsdogs.data.manifests import Manifest
 from catsdogs.errors import UserError
 
@@ -90,17 +91,24 @@ def random_crop(image: tf.Tensor, seed: tf.Tensor, config: DataConfig) -> tf.Ten
     return tf.slice(image, begin, size)
 
 
-def decode_random_crop(contents: tf.Tensor, seed: tf.Tensor, config: DataConfig):
-    """Random resized crop straight from the file: a JPEG decodes only the crop window."""
+def decode_random_crop(
+    contents: tf.Tensor, orientation: tf.Tensor | int, seed: tf.Tensor, config: DataConfig
+):
+    """Random resized crop straight from the file, upright: a JPEG decodes only the crop
+    window (a box drawn on the image as stored, then turned with it: a random crop of the
+    upright image, its aspect range [3/4, 4/3] the same either way)."""
 
     def jpeg() -> tf.Tensor:
         begin, size = _crop_box(tf.io.extract_jpeg_shape(contents), seed, config)
         window = tf.stack([begin[0], begin[1], size[0], size[1]])
-        return tf.image.decode_and_crop_jpeg(contents, window, channels=3)
+        return orient(tf.image.decode_and_crop_jpeg(contents, window, channels=3), orientation)
 
-    return tf.cond(
-        tf.io.is_jpeg(contents), jpeg, lambda: random_crop(decode_rgb(contents), seed, config)
-    )
+    def other() -> tf.Tensor:
+        return random_crop(decode_rgb(contents, orientation), seed, config)
+
+    cropped = tf.cond(tf.io.is_jpeg(contents), jpeg, other)
+    cropped.set_shape([None, None, 3])
+    return cropped
 
 
 def augment(cropped: tf.Tensor, seed: tf.Tensor, config: DataConfig) -> tf.Tensor:
@@ -210,11 +218,15 @@ def dataset(
     """
     if manifest.labels is None:
         raise UserError(f"manifest {manifest.path} has no 'label' column")
-    columns = (manifest.paths, [[float(label)] for label in manifest.labels])
+    orientations = manifest.orientation_list()
+    columns = ((manifest.paths, orientations), [[float(label)] for label in manifest.labels])
     side = _cached_short_side(config)
+    # Where every image is stored upright (all of Kaggle's), the decode has no turn at all.
+    turned = any(orientation != 1 for orientation in orientations)
 
-    def decode(path, label):
-        return decode_rgb(tf.io.read_file(path)), label
+    def decode(file, label):
+        path, orientation = file
+        return decode_rgb(tf.io.read_file(path), orientation if turned else 1), label
 
     def shrink(image, label):
         """A decoded image with its short side at ``side`` at most, as uint8."""
@@ -227,16 +239,18 @@ def dataset(
         return resize(image, config.image_size, config.resize), label
 
     def finish_training(item, element_seed):
-        source, label = item  # a decoded image when cached, else a path
+        source, label = item  # a decoded image when cached, else (path, orientation)
         crop_seed, augment_seed = tf.unstack(
             tf.random.experimental.stateless_split(element_seed, 2)
         )
         if not config.augment:  # cached images are finished already
-            return (source, label) if cache else finish(decode_rgb(tf.io.read_file(source)), label)
+            return (source, label) if cache else finish(*decode(source, label))
         if cache:
             cropped = random_crop(source, crop_seed, config)
         else:
-            cropped = decode_random_crop(tf.io.read_file(source), crop_seed, config)
+            path, orientation = source
+            orientation = orientation if turned else 1
+            cropped = decode_random_crop(tf.io.read_file(path), orientation, crop_seed, config)
         return augment(cropped, augment_seed, config), label
 
     data = tf.data.Dataset.from_tensor_slices(columns)

@@ -17,20 +17,33 @@ from catsdogs.data.options import Options
 from catsdogs.data.validate import validate
 from catsdogs.errors import UserError
 
+# scikit-learn's random_state, which the split takes the seed as, is a 32-bit unsigned integer.
+MAX_SEED = 2**32 - 1
+# Threads that validate images; more only wastes memory (and 2**31 aborts TensorFlow).
+MAX_WORKERS = 1024
+
 
 def _check(options: Options) -> None:
+    """Every option that can be judged alone, before anything is read or written."""
     for name in ("val_fraction", "test_fraction"):
         value = getattr(options, name)
         if not 0.0 < value < 1.0:
             raise UserError(f"--{name.replace('_', '-')} must be between 0 and 1; got {value}")
-    if options.workers is not None and options.workers < 1:
-        raise UserError(f"--workers must be at least 1; got {options.workers}")
+    if not 0 <= options.seed <= MAX_SEED:
+        raise UserError(f"--seed must be between 0 and {MAX_SEED}; got {options.seed}")
+    if options.workers is not None and not 1 <= options.workers <= MAX_WORKERS:
+        raise UserError(f"--workers must be between 1 and {MAX_WORKERS}; got {options.workers}")
     if options.source not in sources.NAMED and not Path(options.source).expanduser().exists():
         raise UserError(
             f"--source {options.source!r} is neither auto, kaggle, petimages nor an existing path"
         )
     files.check_folder(options.out, "--out")
     files.check_folder(options.raw_dir, "--raw-dir")
+    read = [] if options.exclude is None else [(options.exclude, "the --exclude list")]
+    if options.source not in sources.NAMED:
+        read.append((Path(options.source).expanduser(), "the --source"))
+    written = [(options.out / name, "the manifest") for name in manifests.SET]
+    files.check_not_input([(options.out, "--out"), *written], read)
     if options.competition not in sources.COMPETITIONS:
         raise UserError(
             f"--competition must be one of {', '.join(sources.COMPETITIONS)}; "
@@ -148,6 +161,14 @@ def prepare(
     rejected = list(found.rejected)
     excluded = {c.path for c in found.train if _excluded(c.path, roots, exclusions)}
     candidates = [c for c in found.train if c.path not in excluded]
+    cats = sum(c.label == 0 for c in candidates)  # before the image pass: a split that
+    splits.check_sizes(  # cannot work with every image kept is refused now
+        cats,
+        len(candidates) - cats,
+        options.val_fraction,
+        options.test_fraction,
+        held_out_test=not found.test,
+    )
     rejected += [(path, "excluded", str(options.exclude)) for path in sorted(excluded)]
     everything = candidates + found.test
     checks = validate([c.path for c in everything], options.workers or os.cpu_count() or 1)
@@ -161,8 +182,9 @@ def prepare(
 
     made = splits.split(train, test, options.val_fraction, options.test_fraction, options.seed)
     rejected += made.rejected
+    text = files.spreadsheet_text  # rejected.csv is for people: no cell runs as a formula
     rejected_frame = pd.DataFrame(
-        sorted((files.printable(p), reason, detail) for p, reason, detail in rejected),
+        sorted((text(files.printable(p)), reason, text(detail)) for p, reason, detail in rejected),
         columns=["path", "reason", "detail"],
     )
     summary = {
@@ -191,8 +213,8 @@ def prepare(
     frames = {
         manifests.TRAIN: made.train,
         manifests.VAL: made.val,
-        "test.csv": made.test,
-        "rejected.csv": rejected_frame,
+        manifests.TEST: made.test,
+        manifests.REJECTED: rejected_frame,
     }
     record = manifests.write_set(options.out, frames, summary)
     echo(table(summary))

@@ -12,6 +12,7 @@ Each tile is drawn pixel for pixel (no smoothing), titled with its label and its
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +26,8 @@ if TYPE_CHECKING:  # the CLI reads COUNT from here without loading the config's 
 COUNT = 16
 MOST = 100  # tiles one figure holds readably
 TILE_INCHES = 2.0
+CHARACTERS_PER_INCH = 12  # of the figure's title at 11 points
+TITLE_LINE_INCHES = 0.2
 LABELS = ("cat", "dog")  # by label: 0 cat, 1 dog
 
 
@@ -49,10 +52,13 @@ def draw(images, labels: list[int], title: str, path: Path) -> None:
     from catsdogs import plots  # matplotlib loads to draw, not when the CLI reads COUNT
 
     rows, columns = grid(len(images))
+    # A narrow grid (a few images) wraps the title rather than cutting it at the edges.
+    title = textwrap.fill(title, width=int(columns * TILE_INCHES * CHARACTERS_PER_INCH))
+    extra = TITLE_LINE_INCHES * title.count("\n")
     figure, axes = plots.figure(
         rows,
         columns,
-        figsize=(columns * TILE_INCHES, rows * TILE_INCHES + 0.6),
+        figsize=(columns * TILE_INCHES, rows * TILE_INCHES + 0.6 + extra),
         squeeze=False,
     )
     for axis, image, label in zip(axes.flat, images, labels):
@@ -70,15 +76,21 @@ def show_batch(
     out: Path = Path("show_batch.png"),
     count: int = COUNT,
     echo: Callable[[str], None] = print,
+    config_file: Path | None = None,
 ) -> Path:
-    """Draw the first ``count`` training images of ``config``'s pipeline on the manifests in
-    ``data_dir`` (default: the config's ``data.dir``) into ``out``; returns ``out``."""
+    """Draw the first ``count`` training images of ``config``'s pipeline (read from
+    ``config_file``) on the manifests in ``data_dir`` (default: the config's ``data.dir``)
+    into ``out``, which may not be one of those inputs; returns ``out``."""
     _check(count, out)
     import numpy as np
 
     from catsdogs.data import manifests, pipeline
 
-    data = manifests.read_training_data(data_dir or config.data.dir, echo)
+    folder = data_dir or config.data.dir
+    config_input = [] if config_file is None else [(config_file, "the config")]
+    files.check_not_input([(out, "--out")], [*config_input, *manifests.set_files(folder)])
+    data = manifests.read_training_data(folder, echo)
+    files.check_not_input([(out, "--out")], data.images())
     batches = pipeline.dataset(data.train, config.data, True, config.seed, repeat=True)
     images, labels = [], []
     for batch_images, batch_labels in batches:

@@ -6,6 +6,7 @@ give byte-identical files.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from sklearn.model_selection import train_test_split
 from catsdogs.data.validate import ImageCheck
 from catsdogs.errors import UserError
 
-META = ["width", "height", "mode", "format", "sha256"]
+META = ["width", "height", "mode", "format", "sha256", "orientation"]
 
 
 @dataclass
@@ -99,10 +100,43 @@ def _labelled_frame(items: list[Labelled]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["path", "label", *META])
 
 
-def _stratified(items: list[Labelled], fraction: float, seed: int) -> tuple[list, list]:
+def _held_out(count: int, fraction: float, option: str) -> int:
+    """How many of ``count`` images a stratified split by ``fraction`` holds out, as
+    scikit-learn counts them (the fraction rounded up); fails, naming ``option``, where either
+    side would have fewer than 2 images (one of each class)."""
+    held = math.ceil(fraction * count)
+    if held < 2 or count - held < 2:
+        raise UserError(
+            f"{option} {fraction} splits {count} images into {count - held} and {held}; each "
+            "side needs at least 2 (one of each class): choose a fraction nearer 0.5"
+        )
+    return held
+
+
+def check_sizes(
+    cats: int, dogs: int, val_fraction: float, test_fraction: float, held_out_test: bool
+) -> None:
+    """Fail now, in one line, if ``cats`` and ``dogs`` labelled images (at most: validation
+    may reject some) cannot be split as asked: a test split by ``test_fraction`` where
+    ``held_out_test``, then the validation split of the rest."""
+    if min(cats, dogs) < 2:
+        raise UserError(
+            f"need at least 2 images of each class to make a stratified split; found {cats} "
+            f"cats and {dogs} dogs"
+        )
+    count = cats + dogs
+    if held_out_test:
+        count -= _held_out(count, test_fraction, "--test-fraction")
+    _held_out(count, val_fraction, "--val-fraction")
+
+
+def _stratified(
+    items: list[Labelled], fraction: float, seed: int, option: str
+) -> tuple[list, list]:
     labels = [item.label for item in items]
     if min(labels.count(0), labels.count(1)) < 2:
         raise UserError("need at least 2 images of each class to make a stratified split")
+    _held_out(len(items), fraction, option)
     try:
         return train_test_split(items, test_size=fraction, random_state=seed, stratify=labels)
     except ValueError as err:
@@ -125,13 +159,13 @@ def split(
     if test:
         test_rows = [_row(check, id=test_id) for check, test_id in sorted(test, key=lambda t: t[1])]
     else:
-        train, held_out = _stratified(train, test_fraction, seed)
+        train, held_out = _stratified(train, test_fraction, seed, "--test-fraction")
         held_out.sort(key=lambda item: str(item.check.path))
         test_rows = [
             _row(item.check, id=number, label=item.label)
             for number, item in enumerate(held_out, start=1)
         ]
-    fit, val = _stratified(train, val_fraction, seed)
+    fit, val = _stratified(train, val_fraction, seed, "--val-fraction")
     test_columns = ["path", "id", *(["label"] if not test else []), *META]
     test_frame = pd.DataFrame(test_rows, columns=test_columns)
     by_sha = {row["sha256"]: row["path"] for row in test_rows}

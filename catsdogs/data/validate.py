@@ -27,6 +27,7 @@ from catsdogs.files import printable
 # since training would try to allocate it.
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS
 FILES_PER_CHUNK = 1024
+ORIENTATION = 0x0112  # the EXIF tag that says how a camera held the image
 
 
 @dataclass(frozen=True)
@@ -39,10 +40,35 @@ class ImageCheck:
     width: int = 0
     height: int = 0
     sha256: str = ""
+    orientation: int = 1  # EXIF orientation, 1-8 (see ``orientation``)
 
     @property
     def ok(self) -> bool:
         return self.reason is None
+
+
+def orientation(image: Image.Image) -> int:
+    """How ``image`` is to be turned to be seen as its camera meant (its EXIF orientation,
+    or XMP's where EXIF has none: what Pillow's ``ImageOps.exif_transpose`` applies): 1 as
+    stored, 2 mirrored, 3 rotated 180 degrees, 4 flipped, 5 transposed, 6 rotated 90 degrees
+    clockwise, 7 transversed, 8 rotated 90 degrees counter-clockwise. Any other value, or
+    EXIF Pillow cannot parse, is 1, as exif_transpose leaves such images. A JPEG's or WebP's
+    EXIF is in its header; a PNG's may follow the pixels, which Pillow then reads."""
+    try:
+        value = image.getexif().get(ORIENTATION, 1)
+    except Exception:  # malformed EXIF: Pillow's parsers raise many types
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def read_orientation(path: str) -> int:
+    """The EXIF orientation of the image file at ``path`` (see ``orientation``); 1 for a file
+    Pillow cannot open (its reader checks it apart from this)."""
+    try:
+        with Image.open(path) as image:
+            return orientation(image)
+    except Exception:  # not an image Pillow reads: shown as stored
+        return 1
 
 
 def pillow_check(path: Path) -> ImageCheck:
@@ -64,9 +90,14 @@ def pillow_check(path: Path) -> ImageCheck:
             meta.update(format=image.format or "", mode=image.mode, width=width, height=height)
             if width * height > MAX_PIXELS:
                 return ImageCheck(path, "decompression-bomb", f"{width}x{height} pixels", **meta)
+            if image.format == "WEBP" and getattr(image, "is_animated", False):
+                # TensorFlow's WebP decoder corrupts memory on animations: it never sees one.
+                detail = "an animation; TensorFlow decodes still WebP images only"
+                return ImageCheck(path, "animated-webp", detail, **meta)
             if image.format == "JPEG":
                 image.draft(image.mode, (max(1, width // 8), max(1, height // 8)))
             image.load()
+            meta["orientation"] = orientation(image)
     except Image.DecompressionBombError as err:
         return ImageCheck(path, "decompression-bomb", str(err), **meta)
     except UnidentifiedImageError:
@@ -157,9 +188,12 @@ def validate(paths: list[Path], workers: int) -> list[ImageCheck]:
     return results
 
 
-def require_decodable(paths: list[str], names: list[str] | None = None, what: str = "test") -> None:
+def require_decodable(
+    paths: list[str], names: list[str] | None = None, what: str = "test"
+) -> list[int]:
     """Fail before the slow work, naming the first file (as ``names`` shows it, where given),
-    if any image cannot be used as prepare would judge it."""
+    if any image cannot be used as prepare would judge it; else each image's EXIF
+    orientation."""
     checks = validate([Path(p) for p in paths], os.cpu_count() or 1)
     bad = [check for check in checks if not check.ok]
     if bad:
@@ -167,3 +201,4 @@ def require_decodable(paths: list[str], names: list[str] | None = None, what: st
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
         name = printable(Path(shown.get(str(bad[0].path), bad[0].path)))
         raise UserError(f"cannot read {what} image {name}: {bad[0].reason}{more}")
+    return [check.orientation for check in checks]

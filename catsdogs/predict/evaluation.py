@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from statistics import NormalDist
 
@@ -141,14 +141,28 @@ def trained_on(model: Path, manifest: manifests.Manifest) -> str | None:
     )
 
 
+def inputs(model: Path, manifest: manifests.Manifest) -> Iterator[tuple[Path | str, str]]:
+    """What scoring ``model`` on ``manifest`` reads, for ``files.check_not_input``: the
+    model, the manifest and the set it belongs to, and its images."""
+    yield model, "the model"
+    yield manifest.path, "the manifest scored"
+    yield from manifests.set_files(manifest.path.parent)
+    for image in manifest.paths:
+        yield image, f"an image of {manifest.path.name}"
+
+
 def evaluate(model: Path, data: Path, tta: bool = TTA, echo: Callable[[str], None] = print) -> Path:
     """`catsdogs evaluate`: score ``model`` on a labelled manifest, print the table, write
     the eval file beside the model; returns its path."""
     model_path = predictor.find(model)
     manifest = manifests.read(data, "labelled", echo)
+    scores = eval_path(model_path, data, tta)
+    files.check_not_input([(scores, "the eval file")], inputs(model_path, manifest))
     loaded = predictor.load(model_path)  # a bad model fails before the images
     echo(predictor.tta_line(tta))
-    probabilities = predictor.p_dog(loaded, manifest.paths, tta, checked=True)
+    probabilities = predictor.p_dog(
+        loaded, manifest.paths, tta, orientations=manifest.orientation_list()
+    )
     result = record(model_path, data, tta, manifest.labels, probabilities)
     echo(table(result))
     if warning := trained_on(model_path, manifest):

@@ -34,11 +34,15 @@ def classify(
 ) -> pd.DataFrame:
     """P(dog) for every image in ``sources`` (images, folders, zips), printed; a CSV at
     ``out`` when given."""
+    outputs = [] if out is None else [(out, "--out")]
     if out is not None:
         files.check_file(out, "--out")
     model_path = predictor.find(model)
+    given = ((source, "a photo, folder or zip given") for source in sources)
+    files.check_not_input(outputs, [(model_path, "the model"), *given])
     with tempfile.TemporaryDirectory(prefix="catsdogs-photos-") as scratch:
-        images = inputs.photos(sources, Path(scratch))
+        images = inputs.photos(sources, Path(scratch), echo)
+        files.check_not_input(outputs, ((path, "one of the photos") for path in images["path"]))
         loaded = predictor.load(model_path)
         count = f"{len(images)} image" + ("s" if len(images) != 1 else "")
         echo(f"model: {loaded}, {count}")
@@ -55,7 +59,8 @@ def classify(
         }
     )
     echo(table(frame))
-    if out is not None:
-        files.write_text(out, frame.to_csv(index=False, lineterminator="\n", float_format="%.6f"))
+    if out is not None:  # a file people open: names that look like formulas stay text
+        safe = frame.assign(file=frame["file"].map(files.spreadsheet_text))
+        files.write_text(out, safe.to_csv(index=False, lineterminator="\n", float_format="%.6f"))
         echo(f"wrote {out}: {len(frame)} rows")
     return frame

@@ -93,15 +93,16 @@ def tta_line(tta: bool) -> str:
     return "TTA off: one pass per image (--tta also averages in the mirrored image)"
 
 
-def model_input(loaded: Loaded, path):
-    """One image as the model takes it (and as prediction and Grad-CAM show it): decoded, made
-    square by its resize policy at its predict size; float32 RGB in [0, 255]."""
+def model_input(loaded: Loaded, path, orientation):
+    """One image as the model takes it (and as prediction and Grad-CAM show it): decoded,
+    turned upright by its EXIF ``orientation``, made square by its resize policy at its
+    predict size; float32 RGB in [0, 255]."""
     import tensorflow as tf
 
     from catsdogs.data.images import decode_rgb
     from catsdogs.data.pipeline import resize
 
-    return resize(decode_rgb(tf.io.read_file(path)), loaded.size, loaded.policy)
+    return resize(decode_rgb(tf.io.read_file(path), orientation), loaded.size, loaded.policy)
 
 
 def p_dog(
@@ -109,21 +110,22 @@ def p_dog(
     paths: list[str],
     tta: bool,
     *,
-    checked: bool = False,
+    orientations: list[int] | None = None,
     names: list[str] | None = None,
     what: str = "test",
     batch_size: int = 64,
 ) -> np.ndarray:
-    """P(dog) for each path, in order. Images not ``checked`` already (a manifest's reader
-    checks its images) are checked first: an unreadable one is an error naming it, as
-    ``names`` shows it, never a silently missing row."""
+    """P(dog) for each path, in order, each image upright by its EXIF orientation. Images a
+    manifest's reader checked come with their ``orientations`` (``Manifest.orientations``);
+    others (None) are checked here first, which reads them: an unreadable one is an error
+    naming it, as ``names`` shows it, never a silently missing row."""
     import tensorflow as tf
 
-    if not checked:
-        require_decodable(paths, names, what)
+    if orientations is None:
+        orientations = require_decodable(paths, names, what)
     data = (
-        tf.data.Dataset.from_tensor_slices(paths)
-        .map(lambda p: model_input(loaded, p), num_parallel_calls=tf.data.AUTOTUNE)
+        tf.data.Dataset.from_tensor_slices((paths, orientations))
+        .map(lambda p, o: model_input(loaded, p, o), num_parallel_calls=tf.data.AUTOTUNE)
         .batch(batch_size)
         .prefetch(tf.data.AUTOTUNE)
     )

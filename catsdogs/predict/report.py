@@ -26,6 +26,7 @@ from catsdogs.training.rundir import (
     ROC,
     RunDir,
     Summary,
+    eval_path,
     open_run,
 )
 
@@ -187,10 +188,24 @@ def build(
     files.check_folder(run_dir, "run directory")
     model_path = run.best_model()
     manifest = manifests.read(_validation_manifest(run, data), "labelled", echo)
-    frame = pd.DataFrame({"path": manifest.paths, "label": manifest.labels})
+    written = [run.path / name for name in (CURVES, ROC, CONFUSION, MISTAKES, CORRECT, REPORT)]
+    written.append(eval_path(model_path, manifest.path, tta))
+    files.check_not_input(
+        [(path, "the report's file") for path in written],
+        evaluation.inputs(model_path, manifest),
+    )
+    frame = pd.DataFrame(
+        {
+            "path": manifest.paths,
+            "orientation": manifest.orientation_list(),
+            "label": manifest.labels,
+        }
+    )
     loaded = predictor.load(model_path)
     echo(predictor.tta_line(tta))
-    frame["probability"] = predictor.p_dog(loaded, manifest.paths, tta, checked=True)
+    frame["probability"] = predictor.p_dog(
+        loaded, manifest.paths, tta, orientations=manifest.orientation_list()
+    )
     result = evaluation.record(model_path, manifest.path, tta, frame["label"], frame["probability"])
     if warning := evaluation.trained_on(model_path, manifest):
         echo(warning)

@@ -18,6 +18,14 @@ from catsdogs.predict.command import TTA
 FORMATS = ("auto", "proba", "class")
 
 
+def sample_submission(test: Path) -> Path | None:
+    """The competition's sample submission that prepare found, as ``prepare.json`` beside
+    the test manifest ``test`` records it (None for other test sets)."""
+    record = manifests.read_record(test.parent) if inputs.is_manifest(test) else None
+    sample = (record or {}).get("sample_submission")
+    return Path(sample) if sample else None
+
+
 def choose_format(fmt: str, test: Path) -> tuple[str, str]:
     """``auto``: the format of the competition's sample submission, which prepare records in
     ``prepare.json`` beside the test manifest. dogs-vs-cats scores 0/1 labels by accuracy (its
@@ -26,9 +34,8 @@ def choose_format(fmt: str, test: Path) -> tuple[str, str]:
         raise UserError(f"--format must be auto, proba or class; got {fmt!r}")
     if fmt != "auto":
         return fmt, "asked for with --format"
-    record = manifests.read_record(test.parent) if test.suffix.lower() == ".csv" else None
-    sample = (record or {}).get("sample_submission")
-    first = pd.read_csv(sample, nrows=1) if sample and Path(sample).is_file() else pd.DataFrame()
+    sample = sample_submission(test)
+    first = pd.read_csv(sample, nrows=1) if sample and sample.is_file() else pd.DataFrame()
     if "label" not in first or first.empty:
         return "proba", "no competition sample submission known; --format class for 0/1 labels"
     if float(first["label"].iloc[0]).is_integer():
@@ -77,15 +84,24 @@ def predict_and_write(
     fmt, why = choose_format(fmt, test)
     table([], np.zeros(0), fmt, clip)  # argument errors before any slow work
     files.check_file(out, "--out")
-    echo(f"format: {fmt} ({why})")
     model_path = predictor.find(model)
+    named = [(model_path, "the model"), (test, "the test set")]
+    if inputs.is_manifest(test):
+        named += manifests.set_files(test.parent)
+        if sample := sample_submission(test):
+            named.append((sample, "the competition's sample submission"))
+    files.check_not_input([(out, "--out")], named)
+    echo(f"format: {fmt} ({why})")
     with tempfile.TemporaryDirectory(prefix="catsdogs-predict-") as scratch:
         images = inputs.test_images(test, Path(scratch), echo)
+        files.check_not_input([(out, "--out")], ((path, "a test image") for path in images["path"]))
         loaded = predictor.load(model_path)  # a bad model fails before the images
         echo(f"model: {loaded}, {len(images)} test images from {test}")
         echo(predictor.tta_line(tta))
-        paths, checked = images["path"].tolist(), inputs.is_manifest(test)
-        probabilities = predictor.p_dog(loaded, paths, tta, checked=checked)
+        orientations = images["orientation"].tolist() if "orientation" in images else None
+        probabilities = predictor.p_dog(
+            loaded, images["path"].tolist(), tta, orientations=orientations
+        )
     frame = table(images["id"].tolist(), probabilities, fmt, clip)
     write(frame, out)
     echo(f"wrote {out}: {len(frame)} rows, ids {frame['id'].min()}..{frame['id'].max()}")

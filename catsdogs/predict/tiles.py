@@ -44,7 +44,7 @@ def grid(count: int, widest: int = WIDEST) -> tuple[int, int]:
 
 def worst_mistakes(frame: pd.DataFrame, most: int = MOST_MISTAKES) -> tuple[pd.DataFrame, int, int]:
     """The mistakes with the highest loss that fill a grid, worst first; the grid's columns;
-    and how many mistakes there are. ``frame``: path, label, probability."""
+    and how many mistakes there are. ``frame``: path, orientation, label, probability."""
     scored = frame.assign(loss=losses(frame["label"], frame["probability"]))
     wrong = scored[(scored["probability"] >= 0.5) != (scored["label"] == 1)]
     rows, columns = grid(min(len(wrong), most))
@@ -108,7 +108,7 @@ def draw(
     path: Path,
     nothing: str,
 ) -> None:
-    """Write ``tiles`` (path, label, probability, loss; a full grid of ``columns``) to
+    """Write ``tiles`` (path, orientation, label, probability, loss; a full grid of ``columns``) to
     ``path``: each image as ``loaded`` takes it, beside its Grad-CAM map; ``nothing`` is
     what the figure says when there are no tiles."""
     if tiles.empty:
@@ -120,7 +120,12 @@ def draw(
         return
     from catsdogs.predict.gradcam import GradCam  # Keras: only where a model runs
 
-    images = np.stack([predictor.model_input(loaded, p).numpy() for p in tiles["path"]])
+    images = np.stack(
+        [
+            predictor.model_input(loaded, path, orientation).numpy()
+            for path, orientation in zip(tiles["path"], tiles["orientation"])
+        ]
+    )
     heat, _ = GradCam(loaded.model).maps(images)
     captions = [_caption(row, not cam.any()) for (_, row), cam in zip(tiles.iterrows(), heat)]
     lines = max(caption.count("\n") + 1 for caption in captions)

@@ -156,10 +156,12 @@ def lr_find(
     end: float = lr_range.END,
     steps: int = lr_range.STEPS,
     echo: Callable[[str], None] = print,
+    config_file: Path | None = None,
 ) -> Suggestion:
-    """Run the range test of ``config`` on the manifests in ``data_dir`` (default: the
-    config's ``data.dir``), write the figure to ``out`` and the curve to ``out`` with a .csv
-    suffix, print the suggestion and return it."""
+    """Run the range test of ``config`` (read from ``config_file``) on the manifests in
+    ``data_dir`` (default: the config's ``data.dir``), write the figure to ``out`` and the
+    curve to ``out`` with a .csv suffix, print the suggestion and return it. Neither may be
+    one of its inputs: the config file, the data's manifests, their images."""
     learning_rates = lr_range.rates(start, end, steps)
     table = _outputs(out)
     from catsdogs.data import manifests
@@ -167,8 +169,13 @@ def lr_find(
     from catsdogs.training.train import with_data
     from catsdogs.training.trainer import Trainer
 
+    folder = data_dir or config.data.dir
+    outputs = [(out, "--out"), (table, "the curve's CSV")]
+    config_input = [] if config_file is None else [(config_file, "the config")]
+    files.check_not_input(outputs, [*config_input, *manifests.set_files(folder)])
     strategy = devices.strategy()
-    data = manifests.read_training_data(data_dir or config.data.dir, echo)
+    data = manifests.read_training_data(folder, echo)
+    files.check_not_input(outputs, data.images())
     config = range_test_config(with_data(config, data), start)
     trainer = Trainer(config, data, strategy)
     trainer.head_only(config.model.warmup_epochs)  # every layer trains, as after a warm-up

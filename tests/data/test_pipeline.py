@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 from helpers import real_manifest
-from imagefactory import image_bytes, jpeg_bytes
+from imagefactory import image_bytes, jpeg_bytes, sideways, with_orientation
+from PIL import Image
 from pydantic import ValidationError
 
 from catsdogs.config import RESIZE_POLICIES, DataConfig
@@ -85,6 +86,39 @@ def test_any_format_prepare_accepts_becomes_three_channels(tmp_path):
     options = DataConfig(image_size=32, batch_size=5)
     images, labels = next(iter(dataset(checked(csv), options, False)))
     assert images.shape == (5, 32, 32, 3) and labels.numpy().ravel().tolist() == [0, 1, 0, 1, 0]
+
+
+def sideways_manifest(folder: Path, kind: str) -> Path:
+    """val.csv over three photos stored sideways with EXIF orientation 6 and one stored
+    upright without EXIF (each, upright: red on top, blue below), as a user writes one
+    (``handmade``), as prepare writes one (``prepared``: hashes and the orientation column) or
+    as prepare wrote one before it recorded the orientation (``older``: hashes only)."""
+    folder.mkdir()
+    paths = [folder / f"{('cat', 'dog')[i % 2]}.{i}.jpg" for i in range(4)]
+    for path in paths[:3]:
+        path.write_bytes(with_orientation(sideways((40, 24)), 6))
+    sideways((40, 24)).transpose(Image.Transpose.ROTATE_270).save(paths[3], quality=95)
+    frame = pd.DataFrame({"path": [str(p) for p in paths], "label": [0, 1, 0, 1]})
+    if kind != "handmade":
+        frame["sha256"] = [manifests.file_sha256(p) for p in paths]
+    if kind == "prepared":
+        frame["orientation"] = [6, 6, 6, 1]
+    frame.to_csv(folder / "val.csv", index=False)
+    return folder / "val.csv"
+
+
+@pytest.mark.parametrize("kind", ["handmade", "prepared", "older"])
+@pytest.mark.parametrize(("training", "cache"), [(False, False), (True, False), (True, True)])
+def test_photos_reach_the_model_upright_as_their_exif_says(tmp_path, kind, training, cache):
+    manifest = checked(sideways_manifest(tmp_path / "photos", kind))
+    assert manifest.orientations == [6, 6, 6, 1]
+    # Augmented: a random crop of at least 60% of the image (of aspect 3/4 to 4/3) still
+    # spans the middle, so its top row is red and its bottom row blue, flipped or not.
+    options = DataConfig(image_size=32, batch_size=4, cache=cache, brightness=0, contrast=0)
+    images = next(iter(dataset(manifest, options, training=training, seed=7)))[0].numpy()
+    top, bottom = images[:, 0].mean(axis=1), images[:, -1].mean(axis=1)  # (image, RGB)
+    assert (top[:, 0] > 200).all() and (top[:, 2] < 60).all(), top
+    assert (bottom[:, 2] > 200).all() and (bottom[:, 0] < 60).all(), bottom
 
 
 def test_resize_policies_on_a_known_image():

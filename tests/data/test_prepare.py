@@ -10,7 +10,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from helpers import FakeKaggle, cli, die_after_writing, free_ports, smoke_train
-from imagefactory import copy_real, jpeg_bytes, zip_folder
+from imagefactory import (
+    copy_real,
+    jpeg_bytes,
+    labelled_images,
+    sideways,
+    with_orientation,
+    zip_folder,
+)
 from loopback import FileServer, serve
 
 from catsdogs import files
@@ -84,8 +91,10 @@ def test_competition_zip_end_to_end(shared_data, tmp_path):
     assert shown["test"] == ["-", "-", str(len(test))]
     assert f"rejected: {len(rejected)}" in lines
     rejected.index = rejected.path.map(lambda p: Path(p).name)
-    assert list(train.columns) == ["path", "label", "width", "height", "mode", "format", "sha256"]
-    assert list(test.columns) == ["path", "id", "width", "height", "mode", "format", "sha256"]
+    meta = ["width", "height", "mode", "format", "sha256", "orientation"]
+    assert list(train.columns) == ["path", "label", *meta]
+    assert list(test.columns) == ["path", "id", *meta]
+    assert set(train.orientation) == set(test.orientation) == {1}  # Kaggle's carry no EXIF
     # Kept: cat.0-11 and dog.0-11 less dog.1 (its copy cat.951 claims another label), so
     # 12 cats + 11 dogs, split 3:1 stratified.
     assert (len(train), len(val)) == (17, 6)
@@ -318,7 +327,7 @@ def test_extracted_folder_and_exclusion_list(shared_data, tmp_path):
         (["--source", "/no/such/place"], "neither auto, kaggle, petimages nor an existing path"),
         (["--source", "kaggle", "--competition", "cats"], "--competition must be one of"),
         (["--val-fraction", "1.5"], "--val-fraction must be between 0 and 1"),
-        (["--workers", "0"], "--workers must be at least 1"),
+        (["--workers", "0"], "--workers must be between 1 and 1024; got 0"),
         (["--exclude", "/no/such/list.txt"], "exclusion list /no/such/list.txt does not exist"),
     ],
 )
@@ -328,6 +337,82 @@ def test_bad_input_is_one_line_and_exit_1(tmp_path, args, message):
     assert done.output.strip().startswith("error: ") and message in done.output
     assert "Traceback" not in done.output
     assert not (tmp_path / "out").exists()
+
+
+def small_competition(folder: Path) -> Path:
+    """train/ with 4 cats and 4 dogs, test1/ with one image: a source too small for some
+    splits, made in milliseconds."""
+    labelled_images(folder / "train", 8)
+    (folder / "test1").mkdir()
+    (folder / "test1" / "1.jpg").write_bytes(jpeg_bytes(seed=99))
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--seed", "-1"], "--seed must be between 0 and 4294967295; got -1"),
+        (["--seed", str(2**32)], "--seed must be between 0 and 4294967295; got 4294967296"),
+        (["--workers", str(2**31)], f"--workers must be between 1 and 1024; got {2**31}"),
+        (["--val-fraction", "0.1"], "--val-fraction 0.1 splits 8 images into 7 and 1; each side"),
+        (["--val-fraction", "0.9"], "--val-fraction 0.9 splits 8 images into 0 and 8; each side"),
+    ],
+)
+def test_arguments_are_refused_in_our_words_before_the_image_pass(
+    tmp_path, monkeypatch, args, message
+):
+    source = small_competition(tmp_path / "source")
+
+    def validate(*_):
+        raise AssertionError("the images were validated before the arguments were checked")
+
+    monkeypatch.setattr("catsdogs.data.prepare.validate", validate)
+    out = tmp_path / "out"
+    done = cli("prepare", "--source", source, "--out", out, "--raw-dir", tmp_path / "raw", *args)
+    assert done.exit_code == 1, done.output
+    errors = [line for line in done.output.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and message in errors[0], done.output
+    assert "Traceback" not in done.output and "should be" not in done.output  # sklearn's words
+    assert not out.exists()
+
+
+def test_each_images_exif_orientation_is_recorded_and_rejected_csv_is_spreadsheet_safe(
+    tmp_path, monkeypatch
+):
+    source = small_competition(tmp_path / "source")
+    (source / "train" / "cat.9.jpg").write_bytes(with_orientation(sideways((40, 24)), 6))
+    (source / "test1" / "2.jpg").write_bytes(with_orientation(sideways((40, 24)), 8))
+    monkeypatch.chdir(tmp_path)
+    Path("=HYPERLINK(1).txt").write_text("dog.1.jpg\n")  # an exclusion list, oddly named
+    done = cli(
+        "prepare",
+        "--source",
+        source,
+        "--out",
+        "out",
+        "--raw-dir",
+        "raw",
+        "--val-fraction",
+        "0.25",
+        "--exclude",
+        "=HYPERLINK(1).txt",
+    )
+    assert done.exit_code == 0, done.output
+    kept = pd.concat(pd.read_csv(Path("out") / name) for name in ("train.csv", "val.csv"))
+    test = pd.read_csv("out/test.csv")
+    orientation = {
+        Path(p).name: o
+        for p, o in zip([*kept.path, *test.path], [*kept.orientation, *test.orientation])
+    }
+    assert orientation.pop("cat.9.jpg") == 6 and orientation.pop("2.jpg") == 8
+    assert set(orientation.values()) == {1}
+    row = kept[kept.path.str.endswith("cat.9.jpg")].iloc[0]
+    assert (row.width, row.height) == (40, 24)  # as stored; the pipeline turns it
+    # The exclusion list's name is the detail of its rows: written so that no spreadsheet
+    # runs it, and read back as text with the quote that says so.
+    rejected = Path("out/rejected.csv").read_text().splitlines()
+    assert rejected[1].endswith(",excluded,'=HYPERLINK(1).txt")
+    assert rejected[1].startswith(str(source.resolve() / "train" / "dog.1.jpg"))
 
 
 def test_hostile_archive_source_is_refused(tmp_path):

@@ -22,7 +22,7 @@ from helpers import (
     smoke_train,
     tiny_model,
 )
-from imagefactory import jpeg_bytes, labelled_images
+from imagefactory import image_bytes, jpeg_bytes, labelled_images, sideways, with_orientation
 from sklearn import metrics as skm
 
 from catsdogs.data import manifests
@@ -389,12 +389,74 @@ def test_the_competition_test_folder_is_still_a_submission(tmp_path):
 
 def test_a_photo_whose_name_is_not_utf8_is_one_error_line(tmp_path):
     model = str(tiny_model(tmp_path / "m.keras"))
-    write_images(tmp_path / "pets", ["ok.jpg"])
-    latin = tmp_path / "pets" / os.fsdecode(b"k\xe4tze.jpg")
-    latin.write_bytes((tmp_path / "pets" / "ok.jpg").read_bytes())
-    done = cli("predict", "--model", model, tmp_path / "pets")
+    latin = tmp_path / os.fsdecode(b"k\xe4tze.jpg")
+    latin.write_bytes(jpeg_bytes())
+    done = cli("predict", "--model", model, latin)  # named alone: refused, not skipped
     assert done.exit_code == 1
     assert "k\\xe4tze.jpg: name-not-utf8" in done.output
+
+
+def test_a_folder_names_each_file_it_skips_and_predicts_the_rest(tmp_path):
+    model = tiny_model(tmp_path / "m.keras", flip_invariant=False)
+    pets = tmp_path / "pets"
+    write_images(pets, ["a.jpg"])
+    (pets / "b.webp").write_bytes(image_bytes("WEBP", seed=1))
+    (pets / "c.webp").write_bytes(image_bytes("WEBP", seed=2, mode="RGBA"))
+    (pets / "scan.tiff").write_bytes(image_bytes("TIFF"))
+    (pets / os.fsdecode(b"k\xe4tze.jpg")).write_bytes(jpeg_bytes(seed=3))
+    done = cli("predict", "--model", model, pets, "--no-tta")
+    assert done.exit_code == 0, done.output
+    rows = read_table(done.output)
+    assert [r[0] for r in rows] == [str(pets / n) for n in ("a.jpg", "b.webp", "c.webp")]
+    expected = p_dog_by_hand(model, [pets / "a.jpg", pets / "b.webp"])  # RGB: TF alone reads it
+    assert [r[1] for r in rows[:2]] == pytest.approx(expected, abs=5e-4)
+    lines = done.output.splitlines()
+    assert (
+        "skipped 1 file that is not an image TensorFlow reads (.bmp .gif .jpeg .jpg .png "
+        f".webp): {pets / 'scan.tiff'}" in lines
+    )
+    assert f"skipped 1 file whose name is not UTF-8 (rename to use): {pets}/k\\xe4tze.jpg" in lines
+
+
+def test_a_photo_taken_sideways_is_seen_as_its_camera_meant(tmp_path):
+    import tensorflow as tf
+    from PIL import Image
+
+    model = tiny_model(tmp_path / "m.keras", flip_invariant=False)
+    phone = tmp_path / "phone.jpg"  # red left, blue right, tagged: turn 90 degrees clockwise
+    phone.write_bytes(with_orientation(sideways((40, 24)), 6))
+    stored = tf.io.decode_jpeg(phone.read_bytes(), channels=3).numpy()
+    for name, pixels in (("upright.png", np.rot90(stored, k=-1)), ("stored.png", stored)):
+        Image.fromarray(np.ascontiguousarray(pixels)).save(tmp_path / name)  # lossless
+    upright, as_stored = p_dog_by_hand(model, [tmp_path / "upright.png", tmp_path / "stored.png"])
+    assert abs(upright - as_stored) > 0.01  # the model tells them apart
+    done = cli("predict", "--model", model, phone, "--no-tta")
+    assert done.exit_code == 0, done.output
+    assert read_table(done.output)[0][1] == pytest.approx(upright, abs=5e-4)
+    # evaluate reads it from a manifest, as train and report do: upright too.
+    val = tmp_path / "val.csv"
+    val.write_text(f"path,label\n{phone},1\n")
+    done = cli("evaluate", "--model", model, "--data", val, "--no-tta")
+    assert done.exit_code == 0, done.output
+    shown = float(re.search(r"log loss +(\S+)\n", done.output).group(1))
+    assert shown == pytest.approx(-np.log(upright), abs=5e-5)
+
+
+def test_photo_names_that_look_like_formulas_stay_text_in_the_csv(tmp_path, monkeypatch):
+    model = tiny_model(tmp_path / "m.keras", flip_invariant=False)
+    monkeypatch.chdir(tmp_path)
+    names = ["=1+2.jpg", "+cat.jpg", "@dog.jpg", "-0.5.jpg", "plain.jpg"]
+    write_images(tmp_path, names)
+    done = cli("predict", "--model", model, "--out", "photos.csv", "--", *names)
+    assert done.exit_code == 0, done.output
+    assert [r[0] for r in read_table(done.output)] == names  # the terminal shows them as named
+    lines = (tmp_path / "photos.csv").read_text().splitlines()
+    cells = [line.split(",")[0] for line in lines[1:]]
+    assert cells == ["'=1+2.jpg", "'+cat.jpg", "'@dog.jpg", "'-0.5.jpg", "plain.jpg"]
+    written = pd.read_csv(tmp_path / "photos.csv")
+    assert written["p_dog"].dtype == np.float64  # numbers stay numbers
+    expected = p_dog_by_hand(model, [tmp_path / n for n in names], tta=True)
+    assert written["p_dog"].to_numpy() == pytest.approx(expected, abs=1e-6)
 
 
 def test_a_runs_own_test_set_is_the_default(shared_data, tmp_path, monkeypatch):
