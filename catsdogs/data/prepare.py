@@ -112,7 +112,9 @@ def _prepared(record: dict) -> str:
     """What a prepared folder holds, in a few words: where from and how many images."""
     source = (record.get("options") or {}).get("source") or record.get("source", "?")
     counts = record.get("counts") or {}
-    sizes = ", ".join(f"{counts[n]['total']} {n}" for n in ("train", "val", "test") if n in counts)
+    sizes = ", ".join(
+        f"{counts[n]['total']:,} {n}" for n in ("train", "val", "test") if n in counts
+    )
     return f"from {source}" + (f": {sizes}" if sizes else "")
 
 

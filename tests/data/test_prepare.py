@@ -162,7 +162,9 @@ def test_competition_zip_end_to_end(shared_data, tmp_path):
     # make run's plain prepare asks nothing of the data: the folder is used, whatever its
     # source and options, and the line says what it holds.
     plain = cli("prepare", "--out", str(out), "--raw-dir", str(raw))
-    sizes = ", ".join(f"{len(pd.read_csv(out / f'{n}.csv'))} {n}" for n in ("train", "val", "test"))
+    sizes = ", ".join(
+        f"{len(pd.read_csv(out / f'{n}.csv')):,} {n}" for n in ("train", "val", "test")
+    )
     assert plain.exit_code == 0, plain.output
     assert plain.output.splitlines()[-1] == (
         f"{out} is already prepared (from {archive.resolve()}: {sizes}): using it; --force "
@@ -563,3 +565,11 @@ def test_a_file_name_that_is_not_utf8_is_rejected_and_listed_readably(shared_dat
     assert row["reason"].tolist() == ["no-label"]  # not cat.N.jpg; written as \xe4, no crash
     assert row["path"].iloc[0].endswith("train/cat.k\\xe4tze.jpg")
     assert not pd.read_csv(out / "train.csv")["path"].str.contains("tze").any()
+
+
+def test_a_prepared_folder_is_said_in_a_few_words():
+    from catsdogs.data.prepare import _prepared
+
+    record = {"options": {"source": "/data/x"}, "counts": {n: {"total": 17818} for n in ("train",)}}
+    assert _prepared(record) == "from /data/x: 17,818 train"
+    assert _prepared({"source": "petimages"}) == "from petimages"
