@@ -61,8 +61,11 @@ ROC, CONFUSION, MISTAKES, CORRECT = "roc.png", "confusion.png", "mistakes.png", 
 
 
 def best_position(history: pd.DataFrame) -> int:
-    """The row of the best epoch: the lowest validation loss, the first of equals."""
-    return int(np.argmin(history["val_loss"].to_numpy()))
+    """The row of the best epoch: the lowest validation loss, the first of equals. An epoch
+    whose validation loss is NaN is never the best (np.argmin would pick the first NaN, and
+    best.keras would take that epoch's model); when every epoch's is NaN, the first."""
+    losses = history["val_loss"].to_numpy(dtype=float)
+    return int(np.argmin(np.where(np.isnan(losses), np.inf, losses)))
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from helpers import SMOKE
 
 from catsdogs.config import load
 from catsdogs.training import timing
-from catsdogs.training.decisions import at_chance, plateau, should_stop
+from catsdogs.training.decisions import at_chance, epochs_since_best, plateau, should_stop
+from catsdogs.training.rundir import best_position
 
 
 def history(val_losses: list[float], rates: list[float]) -> pd.DataFrame:
@@ -28,6 +29,18 @@ def config():
             "training.early_stopping.patience=3",
         ],
     )
+
+
+def test_an_epoch_with_a_nan_validation_loss_is_never_the_best(config):
+    # np.argmin picked the first NaN: best.keras took that epoch's model, and the plateau and
+    # early-stopping counts started again from it.
+    nan = float("nan")
+    assert best_position(history([0.6, 0.4, nan], [1.0] * 3)) == 1
+    assert epochs_since_best(history([0.6, 0.4, nan], [1.0] * 3)) == 1
+    assert best_position(history([nan, 0.5, 0.7], [1.0] * 3)) == 1
+    assert best_position(history([nan, nan], [1.0] * 2)) == 0
+    assert should_stop(history([0.9, 0.8, nan, nan, nan], [1.0] * 5), config)
+    assert plateau(history([0.9, 0.8, nan, nan], [1.0] * 4), config) == 0.5
 
 
 def test_plateau_waits_patience_epochs_after_the_best(config):
