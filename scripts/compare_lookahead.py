@@ -7,9 +7,10 @@ mean over the learning rates (robustness, the paper's second claim).
 
     python scripts/compare_lookahead.py docs/studies/lookahead_sgd/trials.csv \
         [--figure docs/studies/lookahead_sgd/sweep.png --sweep configs/sweeps/lookahead_sgd.yaml]
+        [--pairs docs/studies/lookahead_sgd/paired.png]
 
 With --figure it also draws the sweep's figure (as `catsdogs sweep` does: each seed a dot)
-from the trials alone.
+from the trials alone; with --pairs the figure of the pairs (each seed's two runs joined).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from catsdogs import plots
 from catsdogs.sweep import compare, results, spec
 
 ARM = "optimizer.lookahead.enabled"
@@ -45,6 +47,7 @@ def main() -> None:
     parser.add_argument("trials", help="a sweep's trials.csv")
     parser.add_argument("--figure", type=Path, help="draw the sweep's figure here")
     parser.add_argument("--sweep", type=Path, help="the sweep file (for --figure)")
+    parser.add_argument("--pairs", type=Path, help="draw each seed's two runs, joined, here")
     args = parser.parse_args()
     trials = pd.read_csv(args.trials)
     trials[ARM] = trials[ARM].astype(str).str.lower() == "true"
@@ -56,6 +59,8 @@ def main() -> None:
         checked = spec.read(args.sweep)
         results.figure(results.summary_frame(trials, checked), trials, checked, args.figure)
     names = ("lookahead on", "lookahead off")
+    if args.pairs:
+        plots.save(compare.figure(trials, ARM, (True, False), names, [LR]), args.pairs)
     print(compare.markdown(trials, ARM, (True, False), names, [LR]))
     print(spread(trials))
 

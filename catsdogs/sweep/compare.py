@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from catsdogs import plots
+
 CONFIDENCE = 0.95
 
 
@@ -176,6 +178,73 @@ def _at_best(
     seeds = sorted(set(chosen[0].index) & set(chosen[1].index))
     a, b = chosen[0].loc[seeds].to_numpy(), chosen[1].loc[seeds].to_numpy()
     return {**{k: "each arm's best" for k in others}, **_row(a, b, score), "holm_p": float("nan")}
+
+
+def figure(
+    trials: pd.DataFrame,
+    key: str,
+    arms: tuple[Any, Any],
+    names: tuple[str, str],
+    others: list[str],
+):
+    """The pairs themselves, one panel per score the trials have: at each point of the
+    ``others`` keys, each seed's two arms joined by a grey line, and each arm's mean over
+    those seeds as a large dot. A difference that a few seeds carry, or that every seed
+    shares, shows here as it cannot in a mean and a band."""
+    done = trials[trials["state"] == "complete"]
+    scores = [s for s in SCORES if s.column in done and not done[s.column].isna().all()]
+    if not scores:
+        return None
+    fig, axes = plots.figure(
+        1, len(scores), figsize=(max(6.0, 3.6 * len(scores)), 4.4), squeeze=False
+    )
+    groups = (
+        list(done.groupby([done[k].map(repr) for k in others], sort=False))
+        if others
+        else [((), done)]
+    )
+    for axis, score in zip(axes[0], scores):
+        for place, (_, group) in enumerate(groups):
+            a, b = _pairs(group, key, arms, score.column)
+            scale = 100.0 if score.points else 1.0
+            left, right = place - 0.18, place + 0.18
+            for first, second in zip(a, b):
+                axis.plot(
+                    [left, right],
+                    [scale * first, scale * second],
+                    "-",
+                    color="grey",
+                    alpha=0.6,
+                    linewidth=1,
+                )
+            for spot, values, colour in ((left, a, "tab:blue"), (right, b, "tab:orange")):
+                if len(values):
+                    axis.plot([spot] * len(values), scale * values, ".", color=colour)
+                    label = names[0] if colour == "tab:blue" else names[1]
+                    axis.plot(
+                        spot,
+                        scale * values.mean(),
+                        "o",
+                        color=colour,
+                        markersize=9,
+                        label=label if place == 0 else None,
+                    )
+        ticks = [
+            ", ".join(
+                f"{g[k].iloc[0]:g}" if isinstance(g[k].iloc[0], float) else str(g[k].iloc[0])
+                for k in others
+            )
+            for _, g in groups
+        ]
+        axis.set_xticks(range(len(groups)), ticks if others else [""])
+        if others:
+            axis.set_xlabel(", ".join(others))
+        axis.set_xlim(-0.5, len(groups) - 0.5)
+        axis.set_title(score.name + (" (points)" if score.points else ""), fontsize=10)
+        axis.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(f"{names[0]} against {names[1]}\ngrey lines join one seed's two runs", fontsize=10)
+    return fig
 
 
 def _number(value: float, points: bool, signed: bool = False) -> str:

@@ -1,6 +1,7 @@
 """What a sweep shows, rebuilt from its study after every trial: ``trials.csv`` (one row a
 trial), ``summary.csv`` (one row a combination, seeds pooled), ``sweep.png`` (the metric against
-the swept number, mean and +-1 std over seeds: the paper's robustness figure) and ``sweep.md``.
+the swept number, mean and +-1 std over seeds: the paper's robustness figure), ``paired.png``
+(a sweep with ``compare``: each seed's two arms joined) and ``sweep.md``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ RESULTS = [
     "epochs",
     "seconds",
 ]
+PAIRED = "paired.png"
 SHORT = {"val_accuracy": "val_acc", "val_loss": "val_loss"}
 
 
@@ -313,18 +315,19 @@ def markdown(
         "",
     ]
     if sweep.arms is not None and not trials.empty:
-        key = sweep.spec.compare
         lines += [
             compare.markdown(
                 trials,
-                key,
+                sweep.spec.compare,
                 sweep.arms,
-                (label(key, sweep.arms[0]), label(key, sweep.arms[1])),
-                [k for k in sweep.plan.keys if k != key],
+                _arm_names(sweep),
+                _others(sweep),
                 f"best_{metric}",
                 sweep.direction == "maximize",
             ),
         ]
+        if (trials["state"] == "complete").any():
+            lines += [f"![each seed's two runs]({PAIRED})", ""]
     lines += [
         "## Sweep file",
         "",
@@ -336,13 +339,37 @@ def markdown(
     return "\n".join(lines)
 
 
+def _arm_names(sweep: Sweep) -> tuple[str, str]:
+    """How to call each arm: its value, and what ``arm_set`` sets apart for it."""
+    key, arms = sweep.spec.compare, sweep.arms
+
+    def name(arm: Any) -> str:
+        point = next(p for p in sweep.plan.points() if dict(p.values)[key] == arm)
+        own = sweep.arm_overrides(point)
+        apart = ", ".join(label(k, v) for k, v in own.items())
+        return f"{label(key, arm)} ({apart})" if apart else label(key, arm)
+
+    return name(arms[0]), name(arms[1])
+
+
+def _others(sweep: Sweep) -> list[str]:
+    """The swept keys besides the compared one: the points at which the arms are paired."""
+    return [k for k in sweep.plan.keys if k != sweep.spec.compare]
+
+
 def write(study: optuna.Study, sweep: Sweep, out: Path) -> None:
-    """All four files, each atomically, from the study as it is now."""
+    """All the files, each atomically, from the study as it is now."""
     trials = trials_frame(study, sweep)
     summary = summary_frame(trials, sweep)
     files.write_text(out / "trials.csv", trials.to_csv(index=False, lineterminator="\n"))
     files.write_text(out / "summary.csv", summary.to_csv(index=False, lineterminator="\n"))
     figure(summary, trials, sweep, out / "sweep.png")
+    if sweep.arms is not None:
+        pairs = compare.figure(
+            trials, sweep.spec.compare, sweep.arms, _arm_names(sweep), _others(sweep)
+        )
+        if pairs is not None:
+            plots.save(pairs, out / PAIRED)
     text = markdown(summary, trials, sweep, _wall_time(study), pin.pinned_digest(study))
     versions = study.user_attrs.get(pin.CODE)
     if versions:  # the code that ran the study, by the git tree of the package

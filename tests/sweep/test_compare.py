@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -121,3 +122,33 @@ def test_the_markdown_shows_each_score_the_trials_have():
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[:5] == ["0.01", "3", "72.0", "70.0", "+2.0"]
     assert cells[-1] == "3-0"
+
+
+def test_the_figure_joins_each_seeds_two_runs():
+    names = ("lookahead on", "lookahead off")
+    figure = compare.figure(trials_frame(), ARM, (True, False), names, [LR])
+    try:
+        panels = [axis.get_title() for axis in figure.axes]
+        assert panels == ["val accuracy, best epoch (points)", "test log loss"]
+        accuracy, loss = figure.axes
+        joins = [line for line in accuracy.lines if line.get_color() == "grey"]
+        # 3 pairs at 0.01, 2 at 0.1 (the failed seed has no pair)
+        assert len(joins) == 5
+        ends = sorted(tuple(np.round(line.get_ydata(), 6)) for line in joins)
+        assert ends == sorted(
+            [(70.0, 68.0), (72.0, 69.0), (74.0, 73.0), (66.0, 60.0), (64.0, 61.0)]
+        )
+        x = sorted({tuple(np.round(line.get_xdata(), 2)) for line in joins})
+        assert x == [(-0.18, 0.18), (0.82, 1.18)]  # on left, off right, at each rate
+        means = [line for line in loss.lines if line.get_marker() == "o"]
+        assert [round(float(m.get_ydata()[0]), 6) for m in means] == pytest.approx(
+            [1 - 0.72, 1 - np.mean([0.68, 0.69, 0.73]), 1 - 0.65, 1 - 0.605]
+        )
+        assert [t.get_text() for t in accuracy.get_xticklabels()] == ["0.01", "0.1"]
+    finally:
+        plt.close(figure)
+
+
+def test_no_finished_trial_draws_no_figure():
+    trials = trials_frame().assign(state="running")
+    assert compare.figure(trials, ARM, (True, False), ("a", "b"), [LR]) is None

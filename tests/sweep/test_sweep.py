@@ -142,7 +142,9 @@ def test_every_shipped_sweep_file_resolves_each_point_to_a_valid_config(path):
         assert (
             config.optimizer.lookahead.enabled == dict(point.values)["optimizer.lookahead.enabled"]
         )
-        assert config.optimizer.learning_rate == dict(point.values)["optimizer.learning_rate"]
+        # the learning rate: the grid's, or each arm's own (arm_set)
+        rate = {**checked.arm_overrides(point), **dict(point.values)}["optimizer.learning_rate"]
+        assert config.optimizer.learning_rate == rate
         assert (
             config.optimizer.lookahead.sync_period,
             config.optimizer.lookahead.slow_step_size,
