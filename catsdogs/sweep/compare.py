@@ -124,10 +124,7 @@ def table(
     if score.column not in done or done[score.column].isna().all():
         return pd.DataFrame()
     rows = []
-    groups = (
-        done.groupby([done[k].map(repr) for k in others], sort=False) if others else [((), done)]
-    )
-    for _, group in groups:
+    for group in _points(done, others):
         a, b = _pairs(group, key, arms, score.column)
         rows.append({**{k: group[k].iloc[0] for k in others}, **_row(a, b, score)})
     frame = pd.DataFrame(rows)
@@ -137,6 +134,14 @@ def table(
         if best is not None:
             frame = pd.concat([frame, pd.DataFrame([best])], ignore_index=True)
     return frame
+
+
+def _points(done: pd.DataFrame, others: list[str]) -> list[pd.DataFrame]:
+    """The trials of each point of the ``others`` keys (all of them when there are none), in
+    the order the trials first reach them."""
+    if not others:
+        return [done]
+    return [group for _, group in done.groupby([done[k].map(repr) for k in others], sort=False)]
 
 
 def _row(a: np.ndarray, b: np.ndarray, score: Score) -> dict[str, Any]:
@@ -198,13 +203,9 @@ def figure(
     fig, axes = plots.figure(
         1, len(scores), figsize=(max(6.0, 3.6 * len(scores)), 4.4), squeeze=False
     )
-    groups = (
-        list(done.groupby([done[k].map(repr) for k in others], sort=False))
-        if others
-        else [((), done)]
-    )
+    groups = _points(done, others)
     for axis, score in zip(axes[0], scores):
-        for place, (_, group) in enumerate(groups):
+        for place, group in enumerate(groups):
             a, b = _pairs(group, key, arms, score.column)
             scale = 100.0 if score.points else 1.0
             left, right = place - 0.18, place + 0.18
@@ -229,13 +230,7 @@ def figure(
                         markersize=9,
                         label=label if place == 0 else None,
                     )
-        ticks = [
-            ", ".join(
-                f"{g[k].iloc[0]:g}" if isinstance(g[k].iloc[0], float) else str(g[k].iloc[0])
-                for k in others
-            )
-            for _, g in groups
-        ]
+        ticks = [", ".join(_cell(g[k].iloc[0]) for k in others) for g in groups]
         axis.set_xticks(range(len(groups)), ticks if others else [""])
         if others:
             axis.set_xlabel(", ".join(others))
