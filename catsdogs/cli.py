@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -37,6 +38,24 @@ DEFAULTS = Options()  # prepare's defaults, written once there
 _STARTED: float | None = None  # when this process started, where main() is its entry point
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM ended the command (``kill PID``, ``docker stop``, a batch scheduler's stop): it
+    unwinds as Ctrl-C does (files already whole, the run's lock released, a sweep's trial
+    marked interrupted) instead of vanishing without a word."""
+
+
+def _terminate(signum: int, frame: object) -> NoReturn:
+    raise Terminated
+
+
+def _stopped(err: KeyboardInterrupt) -> NoReturn:
+    """One line, and the shell's exit status for the signal (128 + its number)."""
+    terminated = isinstance(err, Terminated)
+    what = "stopped (SIGTERM)" if terminated else "interrupted"
+    typer.echo(f"{what}; run the same command again to go on", err=True)
+    raise typer.Exit(128 + (signal.SIGTERM if terminated else signal.SIGINT)) from None
+
+
 def _run(action: Callable[[], T]) -> T:
     """Turn a UserError into one line on stderr and exit status 1 (no traceback)."""
     try:
@@ -44,9 +63,8 @@ def _run(action: Callable[[], T]) -> T:
     except UserError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        typer.echo("interrupted; run the same command again to go on", err=True)
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as err:
+        _stopped(err)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -56,6 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     global _STARTED
     if argv is None:  # this process is the command: its clock started with the process
         _STARTED = time.monotonic() - process.age()
+        signal.signal(signal.SIGTERM, _terminate)
     if argv is None and quiet.wanted(sys.argv[1:]):
         # What TF_CPP_MIN_LOG_LEVEL silences it silences early; the filter takes the rest.
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import keras
@@ -135,6 +136,58 @@ def test_kill_9_while_the_run_folder_is_made_then_the_same_command_trains(shared
     )
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
     [run] = list((tmp_path / "runs").iterdir())  # the killed one's leftovers are gone
+    assert json.loads((run / "state.json").read_text())["status"] == "finished"
+
+
+def test_sigterm_stops_training_in_one_line_and_the_same_command_goes_on(shared_data, tmp_path):
+    # SIGTERM (kill PID, docker stop, a scheduler's stop) ended the process without a word,
+    # leaving whatever the moment held; now it unwinds as Ctrl-C does: one line, exit 143,
+    # the lock released, and the same command continues after the epochs it finished.
+    data = real_data(shared_data, tmp_path / "data")
+    run = tmp_path / "r"
+    args = ["--config", str(SMOKE), "--data", str(data), "--run-dir", str(run)]
+    longer = ["--set", "training.epochs=500", "--set", "training.steps_per_epoch=1"]
+    training = subprocess.Popen(
+        module_command("train", *args, *longer),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        history = run / "history.csv"
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and training.poll() is None:
+            if history.exists() and len(pd.read_csv(history)) >= 2:
+                break
+            time.sleep(0.2)
+        assert training.poll() is None, training.stderr.read()[-2000:]
+        training.send_signal(signal.SIGTERM)
+        _, stderr = training.communicate(timeout=120)
+    finally:
+        training.kill()
+    assert training.returncode == 128 + signal.SIGTERM, stderr[-2000:]
+    assert stderr.strip().splitlines()[-1] == (
+        "stopped (SIGTERM); run the same command again to go on"
+    )
+    done = len(pd.read_csv(history))
+    again = subprocess.run(
+        module_command(
+            "train",
+            *args,
+            "--set",
+            f"training.epochs={done + 1}",
+            "--set",
+            "training.steps_per_epoch=1",
+        ),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert f"after epoch {done} of {done + 1}" in again.stdout + again.stderr
+    assert pd.read_csv(history)["epoch"].tolist() == list(range(1, done + 2))
     assert json.loads((run / "state.json").read_text())["status"] == "finished"
 
 
