@@ -5,6 +5,12 @@ The paired comparison is the one `catsdogs sweep` writes into sweep.md for a swe
 for any trials.csv (studies that ran before sweep.md had it), then the spread of each arm's
 mean over the learning rates (robustness, the paper's second claim).
 
+Several trials.csv files (studies with one point each, such as each optimizer's arms at their
+own rates) are one family: one row per study, Holm's correction over the studies.
+
+    python scripts/compare_lookahead.py docs/studies/lookahead_full_adam/trials.csv \
+        docs/studies/lookahead_full_sgd/trials.csv
+
     python scripts/compare_lookahead.py docs/studies/lookahead_sgd/trials.csv \
         [--figure docs/studies/lookahead_sgd/sweep.png --sweep configs/sweeps/lookahead_sgd.yaml]
         [--pairs docs/studies/lookahead_sgd/paired.png]
@@ -42,17 +48,38 @@ def spread(trials: pd.DataFrame, column: str = "best_val_accuracy") -> str:
     return "\n".join(lines)
 
 
+def read(path: Path) -> pd.DataFrame:
+    """A trials.csv as the sweep wrote it, its switch typed, the columns of older ones added."""
+    trials = pd.read_csv(path)
+    trials[ARM] = trials[ARM].astype(str).str.lower() == "true"
+    missing = [c for c in results.RESULTS if c not in trials]  # older trials.csv files
+    return trials.reindex(columns=[*trials.columns, *missing])
+
+
+def family(paths: list[Path]) -> str:
+    """The studies as one family: a row each (named by its folder), Holm over the rows."""
+    frames = [read(path).assign(study=path.parent.name) for path in paths]
+    for path, frame in zip(paths, frames):
+        if frame.duplicated([ARM, "seed"]).any():
+            raise SystemExit(
+                f"error: {path} runs an arm more than once per seed (several points): "
+                "a family takes studies of one point each"
+            )
+    names = ("lookahead on", "lookahead off")
+    return compare.markdown(pd.concat(frames), ARM, (True, False), names, ["study"], at_best=False)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("trials", help="a sweep's trials.csv")
+    parser.add_argument("trials", nargs="+", type=Path, help="a sweep's trials.csv (or several)")
     parser.add_argument("--figure", type=Path, help="draw the sweep's figure here")
     parser.add_argument("--sweep", type=Path, help="the sweep file (for --figure)")
     parser.add_argument("--pairs", type=Path, help="draw each seed's two runs, joined, here")
     args = parser.parse_args()
-    trials = pd.read_csv(args.trials)
-    trials[ARM] = trials[ARM].astype(str).str.lower() == "true"
-    missing = [c for c in results.RESULTS if c not in trials]  # older trials.csv files
-    trials = trials.reindex(columns=[*trials.columns, *missing])
+    if len(args.trials) > 1:
+        print(family(args.trials))
+        return
+    trials = read(args.trials[0])
     if args.figure:
         if args.sweep is None:
             raise SystemExit("error: --figure needs --sweep (the sweep file the trials ran)")

@@ -117,9 +117,11 @@ def table(
     score: Score,
     metric: str = "best_val_accuracy",
     maximize: bool = True,
+    at_best: bool = True,
 ) -> pd.DataFrame:
-    """One row per point of the ``others`` keys, then one for each arm at its own best point
-    (by the mean of ``metric``): the paired difference of ``score`` between the arms."""
+    """One row per point of the ``others`` keys, then (``at_best``, where there are other
+    keys) one for each arm at its own best point (by the mean of ``metric``): the paired
+    difference of ``score`` between the arms."""
     done = trials[trials["state"] == "complete"]
     if score.column not in done or done[score.column].isna().all():
         return pd.DataFrame()
@@ -129,7 +131,7 @@ def table(
         rows.append({**{k: group[k].iloc[0] for k in others}, **_row(a, b, score)})
     frame = pd.DataFrame(rows)
     frame["holm_p"] = holm(frame["p"].tolist())
-    if others:
+    if others and at_best:
         best = _at_best(done, key, arms, others, score, metric, maximize)
         if best is not None:
             frame = pd.concat([frame, pd.DataFrame([best])], ignore_index=True)
@@ -262,22 +264,27 @@ def markdown(
     others: list[str],
     metric: str = "best_val_accuracy",
     maximize: bool = True,
+    at_best: bool = True,
 ) -> str:
     """The comparison as markdown tables, one per score that the trials have; ``names``:
     how to call the arms."""
+    best_row = (
+        " (the last row, each arm at its best point by validation, is outside that family)"
+        if others and at_best
+        else ""
+    )
     lines = [
         f"## {names[0]} against {names[1]}, paired over seeds",
         "",
         f"Each row: the mean of each arm over the seeds both finished, their difference "
         f"({names[0]} minus {names[1]}; accuracies in points) with its {CONFIDENCE:.0%} "
         "confidence interval from the t distribution, the paired t and its two-sided p, "
-        "the p adjusted by Holm's method over the rows of the table (the last row, each arm "
-        "at its best point by validation, is outside that family), and the seeds on which "
-        "each arm scores better.",
+        f"the p adjusted by Holm's method over the rows of the table{best_row}, and the "
+        "seeds on which each arm scores better.",
         "",
     ]
     for score in SCORES:
-        frame = table(trials, key, arms, others, score, metric, maximize)
+        frame = table(trials, key, arms, others, score, metric, maximize, at_best)
         if frame.empty:
             continue
         header = [*others, "n", names[0], names[1], "difference", "95% CI", "t", "p", "Holm p"]

@@ -8,6 +8,7 @@ import sys
 import pandas as pd
 import pytest
 from helpers import ROOT
+from scipy import stats
 
 SCRIPT = ROOT / "scripts" / "compare_lookahead.py"
 spec = importlib.util.spec_from_file_location("compare_lookahead", SCRIPT)
@@ -64,4 +65,43 @@ def test_a_figure_needs_the_sweep_file(tmp_path, monkeypatch):
     arguments = ["compare_lookahead.py", trials_csv(tmp_path), "--figure", "x.png"]
     monkeypatch.setattr(sys, "argv", arguments)
     with pytest.raises(SystemExit, match="--figure needs --sweep"):
+        compare.main()
+
+
+def one_point_study(folder, on: list[float], off: list[float]) -> str:
+    """A study of one point (each arm at its own rate): trials.csv has no learning rate."""
+    rows = [
+        {"state": "complete", "seed": seed, "optimizer.lookahead.enabled": arm, "test_log_loss": v}
+        for arm, values in ((True, on), (False, off))
+        for seed, v in enumerate(values)
+    ]
+    folder.mkdir()
+    pd.DataFrame(rows).to_csv(folder / "trials.csv", index=False)
+    return str(folder / "trials.csv")
+
+
+def test_several_studies_are_one_family_holm_over_them(tmp_path, monkeypatch, capsys):
+    adam = one_point_study(tmp_path / "adam", [0.30, 0.32, 0.35], [0.34, 0.35, 0.40])
+    sgd = one_point_study(tmp_path / "sgd", [0.40, 0.45, 0.41], [0.41, 0.44, 0.43])
+    monkeypatch.setattr(sys, "argv", ["compare_lookahead.py", adam, sgd])
+    compare.main()
+    text = capsys.readouterr().out
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if "| 3 |" in line}
+    assert set(rows) == {"adam", "sgd"}  # one row a study, no "each arm's best" row
+    p_adam = stats.ttest_rel([0.30, 0.32, 0.35], [0.34, 0.35, 0.40]).pvalue
+    p_sgd = stats.ttest_rel([0.40, 0.45, 0.41], [0.41, 0.44, 0.43]).pvalue
+    smaller, larger = sorted([p_adam, p_sgd])
+    holm = {p_adam: None, p_sgd: None}
+    holm[smaller] = 2 * smaller
+    holm[larger] = max(2 * smaller, larger)
+    for name, p in (("adam", p_adam), ("sgd", p_sgd)):
+        cells = [c.strip() for c in rows[name].strip("|").split("|")]
+        assert cells[7] == f"{p:.3f}" and cells[8] == f"{min(1.0, holm[p]):.3f}", cells
+    assert rows["adam"].rstrip().endswith("| 3-0 |")  # Lookahead's loss lower on every seed
+
+
+def test_a_family_refuses_a_study_of_several_points(tmp_path, monkeypatch):
+    one = one_point_study(tmp_path / "one", [0.3, 0.3, 0.3], [0.4, 0.4, 0.4])
+    monkeypatch.setattr(sys, "argv", ["compare_lookahead.py", one, trials_csv(tmp_path)])
+    with pytest.raises(SystemExit, match="more than once per seed"):
         compare.main()
