@@ -13,13 +13,16 @@ at validation, so only the test split's difference there is free of it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from catsdogs import plots
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 CONFIDENCE = 0.95
 
@@ -193,11 +196,11 @@ def figure(
     arms: tuple[Any, Any],
     names: tuple[str, str],
     others: list[str],
-):
+) -> Figure | None:
     """The pairs themselves, one panel per score the trials have: at each point of the
     ``others`` keys, each seed's two arms joined by a grey line, and each arm's mean over
     those seeds as a large dot. A difference that a few seeds carry, or that every seed
-    shares, shows here as it cannot in a mean and a band."""
+    shares, shows here as it cannot in a mean and a band. None when no trial has finished."""
     done = trials[trials["state"] == "complete"]
     scores = [s for s in SCORES if s.column in done and not done[s.column].isna().all()]
     if not scores:
@@ -220,17 +223,17 @@ def figure(
                     alpha=0.6,
                     linewidth=1,
                 )
-            for spot, values, colour in ((left, a, "tab:blue"), (right, b, "tab:orange")):
+            sides = ((left, a, "tab:blue", names[0]), (right, b, "tab:orange", names[1]))
+            for spot, values, colour, name in sides:
                 if len(values):
                     axis.plot([spot] * len(values), scale * values, ".", color=colour)
-                    label = names[0] if colour == "tab:blue" else names[1]
                     axis.plot(
                         spot,
                         scale * values.mean(),
                         "o",
                         color=colour,
                         markersize=9,
-                        label=label if place == 0 else None,
+                        label=name if place == 0 else None,
                     )
         ticks = [", ".join(_cell(g[k].iloc[0]) for k in others) for g in groups]
         axis.set_xticks(range(len(groups)), ticks if others else [""])
