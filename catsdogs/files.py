@@ -134,6 +134,12 @@ def write_with(path: Path, write: Callable[[Path], None]) -> None:
         raise
 
 
+def rename(source: Path, target: Path) -> None:
+    """Put a file that is already whole in place of ``target``: one rename, atomic, and
+    needing no space."""
+    os.replace(source, target)
+
+
 def write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` whole or not at all."""
     write_with(path, lambda tmp: tmp.write_bytes(data))

@@ -26,7 +26,7 @@ from catsdogs.training import decisions, devices, timing
 from catsdogs.training.board import Board
 from catsdogs.training.budget import Start, Watch
 from catsdogs.training.checkpoints import Checkpoints
-from catsdogs.training.rundir import BEST, LAST, LOGS, RunDir
+from catsdogs.training.rundir import BEST_PENDING, LAST, LOGS, RunDir
 from catsdogs.training.trainer import Sums, Trainer
 
 
@@ -143,12 +143,14 @@ def record_epoch(
     board: Board,
     checkpoints: Checkpoints,
 ) -> pd.DataFrame:
-    """Record a finished epoch: the checkpoint, the models and TensorBoard, then history.csv,
-    then the run's state. history.csv is the record a run continues from (the newest
-    checkpoint it reaches: ``Checkpoints.restore``), and it is written after everything it
-    needs, so a write that fails (a full disk) or a kill at any instant leaves it either
-    without this epoch (what was written of it is written again when the epoch is trained
-    again) or with this epoch and its checkpoint; state.json, last, only repeats its count."""
+    """Record a finished epoch: the checkpoint, the models (a new best one pending) and
+    TensorBoard, then history.csv, the best model put in place, then the run's state.
+    history.csv is the record a run continues from (the newest checkpoint it reaches:
+    ``Checkpoints.restore``), and it is written after everything it needs, so a write that
+    fails (a full disk) or a kill at any instant leaves it either without this epoch (what
+    was written of it is written again when the epoch is trained again) or with this epoch
+    and its checkpoint; best.keras follows history.csv (``RunDir.settle_best``); state.json,
+    last, only repeats its count."""
     epoch = row["epoch"]
     history = pd.concat([history, pd.DataFrame([row])], ignore_index=True)
     trainer.epochs_done.assign(epoch)
@@ -156,9 +158,10 @@ def record_epoch(
     with trainer.judged_weights():  # the models hold the weights validation used
         run.save_model(LAST, trainer.model)
         if decisions.epochs_since_best(history) == 0:
-            run.save_model(BEST, trainer.model)
+            run.save_model(BEST_PENDING, trainer.model)
         board.epoch(row)
     run.write_history(history)
+    run.settle_best()
     run.set_state("running", epoch)
     return history
 

@@ -19,7 +19,9 @@ Rules that keep a run whole:
   then renamed into place), so a ``kill -9`` at any instant leaves no half-made run;
 * an epoch's end is written checkpoint first and history.csv after the models
   (``loop.record_epoch``); history.csv is what a run continues from, so a write that fails
-  (a full disk) or a kill at any instant leaves a run the same command continues;
+  (a full disk) or a kill at any instant leaves a run the same command continues; a new best
+  model waits as ``best.pending.keras`` until history.csv records its epoch, so best.keras
+  never holds an epoch that history.csv (and every score read from it) does not;
 * a process that trains a run holds an OS lock on it (``flock``, released by the kernel when
   the process dies), so two processes never train one run;
 * a finished run is never written into, except with ``--resume``; a run never continues on
@@ -51,6 +53,7 @@ STATE = "state.json"
 HISTORY = "history.csv"
 METRICS = "metrics.json"
 BEST, LAST = "best.keras", "last.keras"
+BEST_PENDING = "best.pending.keras"  # a new best model until history.csv records its epoch
 CURVES = "curves.png"
 CHECKPOINTS = "checkpoints"
 LOGS = "logs"
@@ -201,6 +204,21 @@ class RunDir:
 
     def save_model(self, name: str, model) -> None:
         files.write_with(self.path / name, model.save)
+
+    def settle_best(self) -> None:
+        """Put a pending best model in place once history.csv records its epoch, else drop it.
+
+        The pending model is written before history.csv, so one older than history.csv was
+        recorded there (history.csv was written after it: the process ended before the
+        rename); one that is not older belongs to an epoch that history.csv does not hold
+        (the process ended between the two writes), which the run trains again."""
+        pending, history = self.path / BEST_PENDING, self.path / HISTORY
+        if not pending.exists():
+            return
+        if history.exists() and pending.stat().st_mtime_ns < history.stat().st_mtime_ns:
+            files.rename(pending, self.path / BEST)
+        else:
+            pending.unlink()
 
     # --- training: lock, create, continue ---------------------------------------------------
 

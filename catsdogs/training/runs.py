@@ -145,4 +145,5 @@ def _continue(run: RunDir, identity: str, resume: bool, what: str, reuse: bool =
             "(more epochs) or choose another --run-dir"
         )
     files.remove_stale_temporaries(run.path)
+    run.settle_best()
     return run

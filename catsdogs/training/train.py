@@ -128,7 +128,9 @@ def train(
         checkpoints = Checkpoints(trainer.checkpoint, run)
         resumed = run.exists
         start = _restore(trainer, run, checkpoints, dump(config), echo)
-        if resume and start >= config.training.epochs:
+        # A finished run trains on only with more epochs; an unfinished one (ended after
+        # recording its last epoch) goes on to finish.
+        if resume and run.finished and start >= config.training.epochs:
             raise UserError(
                 f"run {run.path} has trained {start} epochs; --resume trains on only with "
                 f"training.epochs above {start}"

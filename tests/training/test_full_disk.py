@@ -26,7 +26,7 @@ TENSORBOARD = "TensorBoard's events"
 EPOCH_END = {
     "checkpoints/ckpt-1": "checkpoints/ckpt-1",
     "last.keras": "last.keras",
-    "best.keras": "best.keras",
+    "best.pending.keras": "best.pending.keras",
     TENSORBOARD: "logs",
     "history.csv": "history.csv",
     "state.json": "state.json",

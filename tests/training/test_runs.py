@@ -18,12 +18,20 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from helpers import SMOKE, cli, data_identity, module_command, real_data, smoke_train
+from helpers import (
+    SMOKE,
+    cli,
+    data_identity,
+    die_after_writing,
+    module_command,
+    real_data,
+    smoke_train,
+)
 
 from catsdogs.config import dump, load
 from catsdogs.data import manifests
 from catsdogs.optim import find_lookahead
-from catsdogs.training import batchnorm, loop
+from catsdogs.training import batchnorm, board, decisions, loop, rundir
 from catsdogs.training.checkpoints import Checkpoints
 from catsdogs.training.rundir import RunDir
 from catsdogs.training.train import with_data
@@ -189,6 +197,49 @@ def test_sigterm_stops_training_in_one_line_and_the_same_command_goes_on(shared_
     assert f"after epoch {done} of {done + 1}" in again.stdout + again.stderr
     assert pd.read_csv(history)["epoch"].tolist() == list(range(1, done + 2))
     assert json.loads((run / "state.json").read_text())["status"] == "finished"
+
+
+def test_best_keras_never_holds_an_epoch_that_history_csv_does_not(
+    shared_data, tmp_path, monkeypatch
+):
+    # best.keras was written before history.csv, TensorBoard's epoch record between them: a
+    # run ended there kept the dropped epoch's model as its best while history.csv, and every
+    # score read from it, named another epoch (the epoch trained again need not be the best).
+    data = real_data(shared_data, tmp_path / "data")
+    run = tmp_path / "r"
+    fixed = "--set training.steps_per_epoch=1 --set data.predict_size=32".split()
+    command = ["--data", data, "--run-dir", run, "--resume", *fixed]
+    assert smoke_train(*command, "--set", "training.epochs=1").exit_code == 0
+    epoch_1 = (run / "best.keras").read_bytes()
+    more = [*command, "--set", "training.epochs=2"]
+    real_epoch = board.Board.epoch
+
+    def recorded_then_died(self, row):  # after TensorBoard, before history.csv
+        real_epoch(self, row)
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as crash:
+        crash.setattr(decisions, "epochs_since_best", lambda history: 0)  # epoch 2 is a best
+        crash.setattr(board.Board, "epoch", recorded_then_died)
+        assert smoke_train(*more).exit_code == 130
+    assert len(pd.read_csv(run / "history.csv")) == 1
+    assert (run / "best.keras").read_bytes() == epoch_1
+    assert smoke_train(*more).exit_code == 0  # epoch 2 trained again
+    assert not (run / rundir.BEST_PENDING).exists()
+
+    # Killed after history.csv recorded a best epoch, before its model was put in place: the
+    # next command puts it there.
+    with monkeypatch.context() as crash:
+        crash.setattr(decisions, "epochs_since_best", lambda history: 0)
+        die_after_writing(crash, "history.csv")
+        died = smoke_train(*command, "--set", "training.epochs=3")
+        assert died.exit_code == 130, died.output
+    epoch_3 = (run / rundir.BEST_PENDING).read_bytes()
+    assert pd.read_csv(run / "history.csv")["epoch"].tolist() == [1, 2, 3]
+    done = smoke_train(*command, "--set", "training.epochs=3")
+    assert done.exit_code == 0, done.output
+    assert (run / "best.keras").read_bytes() == epoch_3
+    assert not (run / rundir.BEST_PENDING).exists()
 
 
 def test_resume_with_another_model_is_refused_before_anything_changes(shared_data, tmp_path):
