@@ -198,9 +198,10 @@ def figure(
     others: list[str],
 ) -> Figure | None:
     """The pairs themselves, one panel per score the trials have: at each point of the
-    ``others`` keys, each seed's two arms joined by a grey line, and each arm's mean over
-    those seeds as a large dot. A difference that a few seeds carry, or that every seed
-    shares, shows here as it cannot in a mean and a band. None when no trial has finished."""
+    ``others`` keys, each finished run a dot, each seed's two runs joined by a grey line, and
+    each arm's mean over the paired seeds as a large dot. A difference that a few seeds
+    carry, or that every seed shares, shows here as it cannot in a mean and a band. None when
+    no trial has finished."""
     done = trials[trials["state"] == "complete"]
     scores = [s for s in SCORES if s.column in done and not done[s.column].isna().all()]
     if not scores:
@@ -224,17 +225,14 @@ def figure(
                     linewidth=1,
                 )
             sides = ((left, a, "tab:blue", names[0]), (right, b, "tab:orange", names[1]))
-            for spot, values, colour, name in sides:
-                if len(values):
-                    axis.plot([spot] * len(values), scale * values, ".", color=colour)
-                    axis.plot(
-                        spot,
-                        scale * values.mean(),
-                        "o",
-                        color=colour,
-                        markersize=9,
-                        label=name if place == 0 else None,
-                    )
+            for (spot, matched, colour, name), arm in zip(sides, arms):
+                # every finished seed a dot (an arm whose partner has not run yet too), the
+                # mean over the paired seeds a large one
+                every = scale * group[group[key] == arm][score.column].dropna().to_numpy()
+                label = name if place == 0 else None
+                axis.plot([spot] * len(every), every, ".", color=colour, label=label)
+                if len(matched):
+                    axis.plot(spot, scale * matched.mean(), "o", color=colour, markersize=9)
         ticks = [", ".join(_cell(g[k].iloc[0]) for k in others) for g in groups]
         axis.set_xticks(range(len(groups)), ticks if others else [""])
         if others:
@@ -242,7 +240,7 @@ def figure(
         axis.set_xlim(-0.5, len(groups) - 0.5)
         axis.set_title(score.name + (" (points)" if score.points else ""), fontsize=10)
         axis.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8)
+    axes[0][0].legend(fontsize=8, markerscale=2)
     fig.suptitle(f"{names[0]} against {names[1]}\ngrey lines join one seed's two runs", fontsize=10)
     return fig
 

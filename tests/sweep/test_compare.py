@@ -140,6 +140,10 @@ def test_the_figure_joins_each_seeds_two_runs():
         )
         x = sorted({tuple(np.round(line.get_xdata(), 2)) for line in joins})
         assert x == [(-0.18, 0.18), (0.82, 1.18)]  # on left, off right, at each rate
+        # every finished run a dot, the on arm's seed 2 at 0.1 too (its partner failed)
+        dots = [line for line in accuracy.lines if line.get_marker() == "."]
+        assert [len(d.get_ydata()) for d in dots] == [3, 3, 3, 2]
+        assert sorted(np.round(dots[2].get_ydata(), 6)) == [64.0, 65.0, 66.0]
         means = [line for line in loss.lines if line.get_marker() == "o"]
         assert [round(float(m.get_ydata()[0]), 6) for m in means] == pytest.approx(
             [1 - 0.72, 1 - np.mean([0.68, 0.69, 0.73]), 1 - 0.65, 1 - 0.605]
