@@ -193,7 +193,9 @@ def test_the_same_command_after_a_crash_continues_the_plan_exactly(
     data = real_data(shared_data, tmp_path / "data", train=16, val=8)
     monkeypatch.chdir(tmp_path)
     text = BUDGET_CONFIG.replace("time_budget: 30s", "time_budget: 40s")
-    budgeted.write_text(text.replace("training: {", "training: {steps_per_epoch: 6, "))
+    # At most 12 epochs of 6 steps: without a ceiling the plan fills the 40 s with ~99 epochs,
+    # which the continued run then trains (two minutes of CI for nothing this test checks).
+    budgeted.write_text(text.replace("training: {", "training: {epochs: 12, steps_per_epoch: 6, "))
     from catsdogs import files
 
     write_text = files.write_text
