@@ -33,7 +33,7 @@ class Paired:
 
     n: int
     mean: float
-    low: float  # the confidence interval's ends (nan below 2 pairs)
+    low: float  # the confidence interval's ends (nan below 2 pairs, or without spread)
     high: float
     t: float
     p: float
@@ -53,11 +53,14 @@ def paired(a: np.ndarray, b: np.ndarray) -> Paired:
     if n < 2:
         mean = float(differences.mean()) if n else float("nan")
         return Paired(n, mean, float("nan"), float("nan"), float("nan"), float("nan"), wins)
-    # No spread (up to the rounding of the scores' subtraction): no interval, no t.
+    # No spread (up to the rounding of the scores' subtraction; accuracies on a test split
+    # move in steps of 1/images, so equal differences happen): the t interval and t are not
+    # defined, and a zero-width interval would claim a certainty three seeds do not give. The
+    # p is 1 where every difference is 0, else not defined (holm still counts the row).
     if np.allclose(differences, differences[0], rtol=0, atol=1e-12):
         mean = float(differences.mean())
         p = 1.0 if mean == 0 else float("nan")
-        return Paired(n, mean, mean, mean, float("nan"), p, wins)
+        return Paired(n, mean, float("nan"), float("nan"), float("nan"), p, wins)
     result = stats.ttest_rel(a, b)
     interval = result.confidence_interval(CONFIDENCE)
     return Paired(
@@ -72,10 +75,13 @@ def paired(a: np.ndarray, b: np.ndarray) -> Paired:
 
 
 def holm(p_values: list[float]) -> list[float]:
-    """Holm's step-down adjustment of a family of p values (nan ones are left out, kept nan):
-    the i-th smallest of m is multiplied by m - i, and the adjusted values never decrease."""
+    """Holm's step-down adjustment of a family of p values: the i-th smallest of m is
+    multiplied by m - i, and the adjusted values never decrease. The family is every entry,
+    a nan one (a comparison with too few pairs so far, or without spread) included: it was
+    planned, so leaving it out would correct the others for fewer comparisons than were
+    made. Nan ones stay nan."""
     order = [i for i in np.argsort(p_values) if not np.isnan(p_values[i])]
-    m = len(order)
+    m = len(p_values)
     adjusted = [float("nan")] * len(p_values)
     running = 0.0
     for rank, index in enumerate(order):
@@ -106,8 +112,21 @@ def _pairs(
     done: pd.DataFrame, key: str, arms: tuple[Any, Any], column: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """The two arms' values of ``column`` over the seeds both have, in seed order."""
-    a = done[done[key] == arms[0]].set_index("seed")[column].dropna()
-    b = done[done[key] == arms[1]].set_index("seed")[column].dropna()
+    return _matched(*(_by_seed(done[done[key] == arm], column, f"{key}={arm}") for arm in arms))
+
+
+def _by_seed(runs: pd.DataFrame, column: str, arm: str) -> pd.Series:
+    """One arm's finished values of ``column`` at one point, by seed. Two runs of one seed
+    there have no pairing: refused."""
+    values = runs.set_index("seed")[column].dropna()
+    if values.index.has_duplicates:
+        seed = values.index[values.index.duplicated()][0]
+        raise ValueError(f"{arm} has more than one run of seed {seed} at one point")
+    return values
+
+
+def _matched(a: pd.Series, b: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The values of the seeds both have, in seed order."""
     seeds = sorted(set(a.index) & set(b.index))
     return a.loc[seeds].to_numpy(), b.loc[seeds].to_numpy()
 
@@ -184,9 +203,8 @@ def _at_best(
         best = means.idxmax() if maximize else means.idxmin()
         best = best if isinstance(best, tuple) else (best,)
         at = mine[np.logical_and.reduce([mine[k].map(repr) == v for k, v in zip(others, best)])]
-        chosen.append(at.set_index("seed")[score.column].dropna())
-    seeds = sorted(set(chosen[0].index) & set(chosen[1].index))
-    a, b = chosen[0].loc[seeds].to_numpy(), chosen[1].loc[seeds].to_numpy()
+        chosen.append(_by_seed(at, score.column, f"{key}={arm}"))
+    a, b = _matched(*chosen)
     return {**{k: "each arm's best" for k in others}, **_row(a, b, score), "holm_p": float("nan")}
 
 
@@ -280,7 +298,8 @@ def markdown(
         f"Each row: the mean of each arm over the seeds both finished, their difference "
         f"({names[0]} minus {names[1]}; accuracies in points) with its {CONFIDENCE:.0%} "
         "confidence interval from the t distribution, the paired t and its two-sided p, "
-        f"the p adjusted by Holm's method over the rows of the table{best_row}, and the "
+        f"the p adjusted by Holm's method over the rows of the table (each row counts, also "
+        f"one without a p so far){best_row}, and the "
         "seeds on which each arm scores better.",
         "",
     ]
@@ -293,7 +312,7 @@ def markdown(
         lines.append("|" + " --- |" * (len(header) + 1))
         for row in frame.to_dict("records"):
             interval = (
-                ""
+                ("no spread" if row["n"] >= 2 else "")
                 if np.isnan(row["low"])
                 else f"{_number(row['low'], score.points, True)} to "
                 f"{_number(row['high'], score.points, True)}"

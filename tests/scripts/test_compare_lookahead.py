@@ -56,7 +56,7 @@ def test_the_script_prints_the_paired_tables(tmp_path, monkeypatch, capsys):
     compare.main()
     text = capsys.readouterr().out
     # 0.01: differences 0.1 on every seed (no spread: no t); 0.1: 0.2 on every seed.
-    assert "| 0.01 | 3 | 80.0 | 70.0 | +10.0 | +10.0 to +10.0 |" in text
+    assert "| 0.01 | 3 | 80.0 | 70.0 | +10.0 | no spread |  |  |  | 3-0 |" in text
     assert "| each arm's best | 3 | 80.0 | 70.0 | +10.0 |" in text
     assert "| std of the means (points) | 7.1 | 14.1 |" in text
 

@@ -46,22 +46,37 @@ def test_the_paired_numbers_are_scipys(n):
     assert sum(result.wins) == n and result.wins[0] == int((differences > 0).sum())
 
 
-def test_no_spread_or_one_seed_gives_no_t():
+def test_no_spread_or_one_seed_gives_no_t_and_no_interval():
     same = compare.paired(np.array([0.6, 0.7]), np.array([0.5, 0.6]))
     assert same.mean == pytest.approx(0.1) and math.isnan(same.t) and same.wins == (2, 0, 0)
+    # Not the zero-width interval 0.1 to 0.1: two seeds cannot make a difference certain.
+    assert math.isnan(same.low) and math.isnan(same.high) and math.isnan(same.p)
+    # Test accuracies on 2,200 images move in steps of 1/2200: equal differences happen.
+    steps = compare.paired(np.array([2006, 2003]) / 2200, np.array([2003, 2000]) / 2200)
+    assert math.isnan(steps.low) and math.isnan(steps.p)
     alone = compare.paired(np.array([0.6]), np.array([0.5]))
     assert alone.n == 1 and math.isnan(alone.low) and math.isnan(alone.p)
     equal = compare.paired(np.array([0.6, 0.7]), np.array([0.6, 0.7]))
-    assert equal.p == 1.0 and equal.wins == (0, 0, 2)
+    assert equal.p == 1.0 and equal.wins == (0, 0, 2) and math.isnan(equal.low)
 
 
 def test_holm_worked_by_hand():
     # Sorted: 0.005 x 4 = 0.02, 0.01 x 3 = 0.03, 0.03 x 2 = 0.06, 0.04 x 1 = 0.04 -> 0.06
-    # (never below the one before); a nan stays out of the family.
-    adjusted = compare.holm([0.01, 0.04, 0.03, float("nan"), 0.005])
-    assert adjusted[:3] == pytest.approx([0.03, 0.06, 0.06])
-    assert math.isnan(adjusted[3]) and adjusted[4] == pytest.approx(0.02)
+    # (never below the one before).
+    adjusted = compare.holm([0.01, 0.04, 0.03, 0.005])
+    assert adjusted == pytest.approx([0.03, 0.06, 0.06, 0.02])
     assert compare.holm([0.6, 0.9]) == pytest.approx([1.0, 1.0])  # capped at 1
+
+
+def test_holm_counts_a_comparison_without_a_p_in_its_family():
+    # Two planned comparisons, one without a p yet (too few pairs): the other is still one of
+    # two: 0.01 x 2, not 0.01 left as it is.
+    adjusted = compare.holm([0.01, float("nan")])
+    assert adjusted[0] == pytest.approx(0.02) and math.isnan(adjusted[1])
+    # Five planned, one nan: the four ps are adjusted as the first four of five.
+    adjusted = compare.holm([0.01, 0.04, 0.03, float("nan"), 0.005])
+    assert adjusted[:3] == pytest.approx([0.04, 0.09, 0.09]) and adjusted[4] == 0.025
+    assert math.isnan(adjusted[3])
 
 
 def trials_frame() -> pd.DataFrame:
@@ -156,3 +171,31 @@ def test_the_figure_joins_each_seeds_two_runs():
 def test_no_finished_trial_draws_no_figure():
     trials = trials_frame().assign(state="running")
     assert compare.figure(trials, ARM, (True, False), ("a", "b"), [LR]) is None
+
+
+def test_a_difference_without_spread_says_so_and_claims_no_interval():
+    rows = [
+        {
+            "state": "complete",
+            "seed": seed,
+            ARM: arm,
+            LR: 0.01,
+            "test_accuracy": value,
+            "best_val_accuracy": value,
+        }
+        for seed in range(3)
+        for arm, value in ((True, (2006 + seed) / 2200), (False, (2003 + seed) / 2200))
+    ]
+    text = compare.markdown(pd.DataFrame(rows), ARM, (True, False), ("on", "off"), [LR])
+    row = next(line for line in text.splitlines() if line.startswith("| 0.01 |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1:] == ["3", "91.2", "91.1", "+0.1", "no spread", "", "", "", "3-0"]
+
+
+def test_two_runs_of_one_seed_at_one_point_are_refused_not_misaligned():
+    trials = trials_frame()
+    again = trials[(trials[ARM]) & (trials[LR] == 0.01) & (trials["seed"] == 1)].assign(
+        best_val_accuracy=0.5
+    )
+    with pytest.raises(ValueError, match="=True has more than one run of seed 1 at one point"):
+        compare.table(pd.concat([trials, again]), ARM, (True, False), [LR], compare.SCORES[0])
