@@ -6,7 +6,9 @@ for any trials.csv (studies that ran before sweep.md had it), then the spread of
 mean over the learning rates (robustness, the paper's second claim).
 
 Several trials.csv files (studies with one point each, such as each optimizer's arms at their
-own rates) are one family: one row per study, Holm's correction over the studies.
+own rates) are one family: one row per study, Holm's correction over the studies; a run that
+diverged is scored there as a model that says 0.5 for every image (test accuracy 0.5, test log
+loss ln 2), the rule docs/studies/lookahead.md fixed before the results.
 
     python scripts/compare_lookahead.py docs/studies/lookahead_full_adam/trials.csv \
         docs/studies/lookahead_full_sgd/trials.csv
@@ -22,6 +24,7 @@ from the trials alone; with --pairs the figure of the pairs (each seed's two run
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -53,11 +56,16 @@ def read(path: Path) -> pd.DataFrame:
     trials = pd.read_csv(path)
     trials[ARM] = trials[ARM].astype(str).str.lower() == "true"
     missing = [c for c in results.RESULTS if c not in trials]  # older trials.csv files
-    return trials.reindex(columns=[*trials.columns, *missing])
+    trials = trials.reindex(columns=[*trials.columns, *missing])
+    return trials if "diverged" in trials else trials.assign(diverged=False)
+
+
+CHANCE = {"test_accuracy": 0.5, "test_log_loss": math.log(2)}  # 0.5 for every image
 
 
 def family(paths: list[Path]) -> str:
-    """The studies as one family: a row each (named by its folder), Holm over the rows."""
+    """The studies as one family: a row each (named by its folder), Holm over the rows; a
+    diverged run scored at chance on the test split, not at the epoch it reached before."""
     frames = [read(path).assign(study=path.parent.name) for path in paths]
     for path, frame in zip(paths, frames):
         if frame.duplicated([ARM, "seed"]).any():
@@ -65,8 +73,18 @@ def family(paths: list[Path]) -> str:
                 f"error: {path} runs an arm more than once per seed (several points): "
                 "a family takes studies of one point each"
             )
+    trials = pd.concat(frames, ignore_index=True)
+    diverged = (trials["state"] == "complete") & (
+        trials["diverged"].astype(str).str.lower() == "true"
+    )
+    trials.loc[diverged, list(CHANCE)] = list(CHANCE.values())
     names = ("lookahead on", "lookahead off")
-    return compare.markdown(pd.concat(frames), ARM, (True, False), names, ["study"], at_best=False)
+    text = compare.markdown(trials, ARM, (True, False), names, ["study"], at_best=False)
+    runs = trials[diverged][["study", ARM, "seed"]].itertuples(index=False, name=None)
+    scored = [f"{study} lookahead {'on' if on else 'off'} seed {seed}" for study, on, seed in runs]
+    if scored:
+        text += "\nDiverged, scored at chance on the test split: " + ", ".join(scored) + "\n"
+    return text
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 from helpers import ROOT
@@ -68,10 +69,17 @@ def test_a_figure_needs_the_sweep_file(tmp_path, monkeypatch):
         compare.main()
 
 
-def one_point_study(folder, on: list[float], off: list[float]) -> str:
-    """A study of one point (each arm at its own rate): trials.csv has no learning rate."""
+def one_point_study(folder, on: list[float], off: list[float], diverged=()) -> str:
+    """A study of one point (each arm at its own rate): trials.csv has no learning rate;
+    ``diverged``: the (arm, seed) runs that diverged."""
     rows = [
-        {"state": "complete", "seed": seed, "optimizer.lookahead.enabled": arm, "test_log_loss": v}
+        {
+            "state": "complete",
+            "seed": seed,
+            "optimizer.lookahead.enabled": arm,
+            "test_log_loss": v,
+            "diverged": (arm, seed) in diverged,
+        }
         for arm, values in ((True, on), (False, off))
         for seed, v in enumerate(values)
     ]
@@ -105,3 +113,18 @@ def test_a_family_refuses_a_study_of_several_points(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["compare_lookahead.py", one, trials_csv(tmp_path)])
     with pytest.raises(SystemExit, match="more than once per seed"):
         compare.main()
+
+
+def test_a_diverged_run_counts_at_chance_in_a_family(tmp_path, monkeypatch, capsys):
+    # Seed 1 of plain Adam diverged after a good epoch (0.33): ln 2 counts, as fixed beforehand.
+    adam = one_point_study(
+        tmp_path / "adam", [0.30, 0.32, 0.35], [0.34, 0.33, 0.40], diverged=[(False, 1)]
+    )
+    sgd = one_point_study(tmp_path / "sgd", [0.40, 0.45, 0.41], [0.41, 0.44, 0.43])
+    monkeypatch.setattr(sys, "argv", ["compare_lookahead.py", adam, sgd])
+    compare.main()
+    text = capsys.readouterr().out
+    [row] = [line for line in text.splitlines() if line.startswith("| adam | 3 |")]
+    off = np.mean([0.34, np.log(2), 0.40])
+    assert [c.strip() for c in row.strip("|").split("|")][3] == f"{off:.3f}"
+    assert "Diverged, scored at chance on the test split: adam lookahead off seed 1" in text
