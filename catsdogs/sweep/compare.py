@@ -258,7 +258,11 @@ def figure(
         axis.set_xlim(-0.5, len(groups) - 0.5)
         axis.set_title(score.name + (" (points)" if score.points else ""), fontsize=10)
         axis.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8, markerscale=2)
+    # The legend sits in room made above the first panel's runs, never over one of them.
+    first = axes[0][0]
+    low, high = first.get_ylim()
+    first.set_ylim(low, high + 0.3 * (high - low))
+    first.legend(loc="upper center", fontsize=8, markerscale=2)
     fig.suptitle(f"{names[0]} against {names[1]}\ngrey lines join one seed's two runs", fontsize=10)
     return fig
 

@@ -199,3 +199,28 @@ def test_two_runs_of_one_seed_at_one_point_are_refused_not_misaligned():
     )
     with pytest.raises(ValueError, match="=True has more than one run of seed 1 at one point"):
         compare.table(pd.concat([trials, again]), ARM, (True, False), [LR], compare.SCORES[0])
+
+
+def test_the_legend_hides_no_run():
+    # The real-setting study at its first pair: three Lookahead runs high up, one plain run.
+    on = {"best_val_accuracy": [0.9126, 0.9076, 0.9136], "test_log_loss": [0.219, 0.221, 0.216]}
+    off = {"best_val_accuracy": [0.9005], "test_log_loss": [0.254]}
+    rows = [
+        {"state": "complete", "seed": seed + (arm is False), ARM: arm}
+        | {column: values[seed] for column, values in scores.items()}
+        for arm, scores in ((True, on), (False, off))
+        for seed in range(len(scores["test_log_loss"]))
+    ]
+    names = ("lookahead on (learning_rate 0.001)", "lookahead off (learning_rate 0.0005)")
+    figure = compare.figure(pd.DataFrame(rows), ARM, (True, False), names, [])
+    try:
+        figure.tight_layout()
+        figure.canvas.draw()
+        legend = next(axis.get_legend() for axis in figure.axes if axis.get_legend())
+        box = legend.get_window_extent()
+        for axis in figure.axes:
+            for line in axis.lines:
+                for x, y in axis.transData.transform(np.column_stack(line.get_data())):
+                    assert not box.contains(x, y), f"a run at {line.get_data()} under the legend"
+    finally:
+        plt.close(figure)
