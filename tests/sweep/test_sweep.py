@@ -409,8 +409,12 @@ def test_two_workers_then_kill_9_then_the_same_command_finishes_each_point_once(
     assert first.poll() is None, "the sweep ended before it could be killed"
     first.send_signal(signal.SIGKILL)
     first.wait()
-    time.sleep(1)  # the kernel kills the workers, then their trains
+    # The kernel kills the workers, then their trains; a train of a few GiB takes a moment to
+    # exit on a loaded machine (its lock goes with it), so wait up to 20 s, not a fixed 1 s.
     runs = [p for p in (out / "runs").iterdir() if p.is_dir() and not p.name.startswith(".")]
+    deadline = time.monotonic() + 20
+    while not all(_lock_is_free(run) for run in runs) and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert all(_lock_is_free(run) for run in runs), "an orphan train still holds a run"
 
     again = subprocess.run(command, capture_output=True, text=True, timeout=600)
