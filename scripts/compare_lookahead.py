@@ -68,7 +68,7 @@ def family(paths: list[Path]) -> str:
     diverged run scored at chance on the test split, not at the epoch it reached before."""
     frames = [read(path).assign(study=path.parent.name) for path in paths]
     for path, frame in zip(paths, frames):
-        if frame.duplicated([ARM, "seed"]).any():
+        if frame[frame["state"] == "complete"].duplicated([ARM, "seed"]).any():
             raise SystemExit(
                 f"error: {path} runs an arm more than once per seed (several points): "
                 "a family takes studies of one point each"

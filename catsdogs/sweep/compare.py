@@ -148,8 +148,11 @@ def table(
     if score.column not in done or done[score.column].isna().all():
         return pd.DataFrame()
     rows = []
-    for group in _points(done, others):
-        a, b = _pairs(group, key, arms, score.column)
+    # Every point a trial has reached is a row and one of Holm's family, finished or not: it
+    # is a planned comparison; its pairs are its finished trials'.
+    for group in _points(trials, others):
+        finished = group[group["state"] == "complete"]
+        a, b = _pairs(finished, key, arms, score.column)
         rows.append({**{k: group[k].iloc[0] for k in others}, **_row(a, b, score)})
     frame = pd.DataFrame(rows)
     frame["holm_p"] = holm(frame["p"].tolist())

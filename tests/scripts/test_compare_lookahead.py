@@ -128,3 +128,29 @@ def test_a_diverged_run_counts_at_chance_in_a_family(tmp_path, monkeypatch, caps
     off = np.mean([0.34, np.log(2), 0.40])
     assert [c.strip() for c in row.strip("|").split("|")][3] == f"{off:.3f}"
     assert "Diverged, scored at chance on the test split: adam lookahead off seed 1" in text
+
+
+def test_a_study_with_a_cut_off_trial_and_its_retry_is_one_point(tmp_path, monkeypatch, capsys):
+    # Adam's seed 0 was cut off (state fail) and run again: one finished run a seed and arm.
+    adam = one_point_study(tmp_path / "adam", [0.30, 0.32, 0.35], [0.34, 0.35, 0.40])
+    trials = pd.read_csv(adam)
+    cut = trials.iloc[[3]].assign(state="fail", test_log_loss=float("nan"))
+    pd.concat([trials, cut]).to_csv(adam, index=False)
+    sgd = one_point_study(tmp_path / "sgd", [0.40, 0.45, 0.41], [0.41, 0.44, 0.43])
+    monkeypatch.setattr(sys, "argv", ["compare_lookahead.py", adam, sgd])
+    compare.main()
+    assert "| adam | 3 | 0.323 | 0.363 | -0.040 |" in capsys.readouterr().out
+
+
+def test_a_study_not_finished_yet_still_counts_in_the_family(tmp_path, monkeypatch, capsys):
+    adam = one_point_study(tmp_path / "adam", [0.30, 0.32, 0.35], [0.34, 0.35, 0.40])
+    sgd = one_point_study(tmp_path / "sgd", [0.40], [])
+    pd.read_csv(sgd).assign(state="running", test_log_loss=float("nan")).to_csv(sgd, index=False)
+    monkeypatch.setattr(sys, "argv", ["compare_lookahead.py", adam, sgd])
+    compare.main()
+    text = capsys.readouterr().out
+    p = stats.ttest_rel([0.30, 0.32, 0.35], [0.34, 0.35, 0.40]).pvalue
+    [row] = [line for line in text.splitlines() if line.startswith("| adam |")]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[7:9] == [f"{p:.3f}", f"{2 * p:.3f}"]  # one of two, though sgd has no p yet
+    assert any(line.startswith("| sgd | 0 |") for line in text.splitlines())
