@@ -91,6 +91,14 @@ class DataConfig(StrictSection):
     )
     brightness: float = Field(0.1, ge=0, le=1, description="max change, as a share of 255")
     contrast: float = Field(0.1, ge=0, le=1, description="max relative change")
+    ladder: list[int] = Field(
+        [],
+        description="progressive resizing: smaller sizes trained first, ascending, each below "
+        "image_size, the last ones at image_size (a pooling head); []: image_size throughout",
+    )
+    ladder_share: float = Field(
+        0.5, gt=0, lt=1, description="the share of the run's steps on the ladder, split evenly"
+    )
     predict_size: int | Literal["auto"] = Field(
         "auto",
         description="the square size prediction resizes to. auto: chosen at the end of "
@@ -113,6 +121,13 @@ class DataConfig(StrictSection):
     def _predict_size(cls, value: int | str) -> int | str:
         if value != "auto" and not 16 <= value <= 1024:
             raise ValueError("must be auto or a size between 16 and 1024")
+        return value
+
+    @field_validator("ladder")
+    @classmethod
+    def _ladder(cls, value: list[int]) -> list[int]:
+        if any(not 16 <= size <= 1024 for size in value) or value != sorted(set(value)):
+            raise ValueError("must be sizes between 16 and 1024 in ascending order, each once")
         return value
 
     @field_validator("crop_area")
@@ -222,6 +237,18 @@ class MeasuredPlan(StrictSection):
     steps_per_second: dict[str, float] | None = Field(
         None, description="XLA on and off, measured side by side (jit_compile: auto on a CPU)"
     )
+    bfloat16_speedup: float | None = Field(
+        None, description="a bfloat16 layer step against float32 (mixed_precision: auto, a CPU)"
+    )
+    ladder: list[tuple[int, int]] | None = Field(
+        None, description="progressive resizing: each smaller size and the step it ends at"
+    )
+    step_gflop: float | None = Field(
+        None, description="a training step's operations per image at image_size, counted"
+    )
+    matmul_gflops: float | None = Field(
+        None, description="this machine's matrix product rate in the step's precision"
+    )
     replanned: list[str] = Field([], description="when and why the plan was shortened")
 
 
@@ -247,7 +274,9 @@ class TrainingConfig(StrictSection):
         "epochs are planned from the speed measured at the start; null: train `epochs`",
     )
     mixed_precision: Literal[SWITCHES] = Field(  # type: ignore[valid-type]
-        "auto", description="auto: on with a GPU (mixed_float16)"
+        "auto",
+        description="on: mixed_float16 with a GPU, mixed_bfloat16 on a CPU. auto: on with a "
+        "GPU; on a CPU, on where a bfloat16 layer step measures faster than float32 at the start",
     )
     jit_compile: Literal[SWITCHES] = Field(  # type: ignore[valid-type]
         "auto",
@@ -322,6 +351,13 @@ class Config(StrictSection):
     @model_validator(mode="after")
     def _consistent(self) -> Config:
         size = self.data.predict_size
+        if self.data.ladder and self.model.pooling == "flatten":
+            raise ValueError(
+                "data.ladder: a flatten head takes only data.image_size; pool (avg, max) to "
+                "train at several sizes"
+            )
+        if self.data.ladder and self.data.ladder[-1] >= self.data.image_size:
+            raise ValueError("data.ladder: every size must be below data.image_size")
         if self.model.pooling == "flatten" and size not in ("auto", self.data.image_size):
             raise ValueError(
                 "data.predict_size: a flatten head takes only data.image_size; pool (avg, max) "

@@ -22,8 +22,8 @@ from pathlib import Path
 from catsdogs import durations
 from catsdogs.config import Config, MeasuredPlan
 from catsdogs.errors import UserError
+from catsdogs.training import flops, predict_size
 from catsdogs.training import plan as planning
-from catsdogs.training import predict_size
 from catsdogs.training.trainer import Sums, Trainer
 
 FINISH_SECONDS = 3.0  # after the last epoch: summary, figure, exit (and the predict size)
@@ -60,16 +60,22 @@ class Start:
 
 
 def _measure_steps(
-    trainer: Trainer, head_only: bool, start: Start, most: int, echo: Callable[[str], None]
+    trainer: Trainer,
+    head_only: bool,
+    start: Start,
+    most: int,
+    echo: Callable[[str], None],
+    size: int | None = None,
 ) -> float:
     """One step to trace (and compile), then windows of steps until ``MEASURE_SECONDS``
     have passed or ``most`` steps are taken, added to ``start``; returns the seconds a step
-    takes (the traced one's, where it is the only one)."""
-    sums, seconds = trainer.timed_steps(1, head_only, echo)
+    takes (the traced one's, where it is the only one). ``size``: every step at that size
+    (a rung of the ladder measured), else each at its place's."""
+    sums, seconds = trainer.timed_steps(1, head_only, echo, size)
     steps, timed = 1, 0
     while steps < most and (timed == 0 or seconds < MEASURE_SECONDS):
         count = min(trainer.sync_steps, most - steps)
-        window, took = trainer.timed_steps(count, head_only)
+        window, took = trainer.timed_steps(count, head_only, size=size)
         if timed == 0:
             seconds = 0.0  # the traced step's time was compiling, not training
         sums, steps, timed, seconds = sums + window, steps + count, timed + count, seconds + took
@@ -90,11 +96,20 @@ def begin(trainer: Trainer, clock: Clock, echo: Callable[[str], None], epoch: in
     training = config.training
     budget = training.budget_seconds if training.planned_by_budget else None
     start = Start()
-    if trainer.jit is not None and budget is None:
+    if trainer.jit is not None and budget is None and trainer.bfloat16_speedup is None:
         return start
     head_only = trainer.head_only(epoch)
     asked: dict = {}
     record: dict = {}
+    if trainer.bfloat16_speedup is not None:
+        chosen = "on" if trainer.mixed else "off"
+        echo(
+            f"mixed precision {chosen}: a bfloat16 layer step runs {trainer.bfloat16_speedup:.2f}x "
+            f"as fast as float32 here (mixed_precision: auto, measured on this machine)"
+        )
+        asked["mixed_precision"] = training.mixed_precision
+        record["bfloat16_speedup"] = round(trainer.bfloat16_speedup, 3)
+        config = _with(config, mixed_precision=chosen)
     # The measuring steps are the first epoch's: never more than it has.
     most = training.steps_per_epoch or (10**9 if budget else trainer.steps)
     if trainer.jit is None:
@@ -118,18 +133,32 @@ def begin(trainer: Trainer, clock: Clock, echo: Callable[[str], None], epoch: in
     elif budget is not None:
         step_seconds = _measure_steps(trainer, head_only, start, most, echo)
     if budget is not None:
+        # Each size of the ladder costs its own: a few steps at each (they train too).
+        first = trainer.size_at(trainer.step_index())
+        per_size = {first: step_seconds}
+        for size in [*config.data.ladder, config.data.image_size]:
+            if size not in per_size:
+                per_size[size] = _measure_steps(trainer, head_only, start, most, echo, size)
+        echo(arithmetic(trainer, per_size[config.data.image_size], record))
         with tempfile.TemporaryDirectory(prefix="catsdogs-timing-") as scratch:
             start.costs = planning.Costs(
-                step=step_seconds,
+                step=per_size[config.data.image_size],
                 validation=trainer.time_validation(),
                 save=trainer.time_save(Path(scratch)),
                 finish=FINISH_SECONDS,
             )
         choosing = start.costs.validation * predict_size.extra_validations(config)
         start.costs = dataclasses.replace(start.costs, finish=FINISH_SECONDS + choosing)
+        # The ladder's share of the steps is fixed, so a step costs the same on average
+        # however many the plan takes.
+        share = config.data.ladder_share / max(len(config.data.ladder), 1)
+        mean = (
+            sum(share * per_size[size] for size in config.data.ladder)
+            + (1 - share * len(config.data.ladder)) * per_size[config.data.image_size]
+        )
         planned = planning.plan(
             budget - clock.used() - margin(budget),
-            start.costs,
+            dataclasses.replace(start.costs, step=mean),
             trainer.pass_steps,
             start.done,
             training.most_epochs,
@@ -142,19 +171,35 @@ def begin(trainer: Trainer, clock: Clock, echo: Callable[[str], None], epoch: in
                 f"model.warmup_epochs ({config.model.warmup_epochs}): give a longer budget"
             )
         trainer.set_length(planned.steps_per_epoch, planned.steps)
+        trainer.ladder_fixed = True
+        start.costs = dataclasses.replace(
+            start.costs, ladder=tuple((end, per_size[size]) for size, end in trainer.ladder)
+        )
         asked.update(epochs=training.epochs, steps_per_epoch=training.steps_per_epoch)
+        if trainer.ladder:
+            record["ladder"] = trainer.ladder
         record.update(
             steps=planned.steps,
-            seconds_per_step=round(start.costs.step, 4),
+            seconds_per_step=round(mean, 4),
             seconds_per_validation=round(start.costs.validation, 2),
             seconds_per_save=round(start.costs.save, 2),
             start_up_seconds=round(clock.used(), 1),
         )
         config = _with(config, epochs=planned.epochs, steps_per_epoch=planned.steps_per_epoch)
+        sizes = " then ".join(
+            f"{size} px for {end - begin} steps ({per_size[size]:.2f}s a step)"
+            for (size, end), begin in zip(trainer.ladder, [0] + [e for _, e in trainer.ladder])
+        )
+        if sizes:
+            final = planned.steps - trainer.ladder[-1][1]
+            echo(
+                f"progressive resizing: {sizes}, then {config.data.image_size} px for {final} "
+                f"steps ({per_size[config.data.image_size]:.2f}s a step)"
+            )
         echo(
             f"time budget {training.time_budget}: {planned.epochs} epochs of "
             f"{planned.steps_per_epoch} steps ({planned.steps / trainer.pass_steps:.1f} passes "
-            f"over the training images) at {start.costs.step:.2f}s a step, validation "
+            f"over the training images) at {mean:.2f}s a step, validation "
             f"{start.costs.validation:.1f}s and saving {start.costs.save:.1f}s an epoch; "
             f"start-up took {durations.text(clock.used())}"
         )
@@ -162,12 +207,27 @@ def begin(trainer: Trainer, clock: Clock, echo: Callable[[str], None], epoch: in
     return start
 
 
+def arithmetic(trainer: Trainer, step_seconds: float, record: dict) -> str:
+    """One line: the operations of a training step at the final size, the rate the step
+    measured at ``step_seconds`` reaches, and its share of what this machine's cores do on
+    a matrix product in the step's own precision (both go into ``record``)."""
+    size = trainer.config.data.image_size
+    counted = flops.step_flops(trainer.model, size)
+    dtype = "bfloat16" if trainer.policy == "mixed_bfloat16" else "float32"
+    limit = flops.matmul_rate(dtype=dtype)
+    record.update(step_gflop=round(counted.total / 1e9, 4), matmul_gflops=round(limit / 1e9, 1))
+    images_per_second = trainer.config.data.batch_size / step_seconds
+    return f"the step at {size} px: " + flops.share_line(counted, images_per_second, limit, dtype)
+
+
 class Watch:
     """Keeps a budgeted run within its budget, and counts where the time went."""
 
     def __init__(self, trainer: Trainer, clock: Clock, budget: float, start: Start) -> None:
         self.trainer, self.clock, self.budget, self.costs = trainer, clock, budget, start.costs
-        self.recent: deque[tuple[float, int]] = deque()  # seconds and steps of each window
+        self.measured = start.costs  # the steps' costs as the start measured them
+        # Each window's seconds, and the seconds the start's measurements expected of it.
+        self.recent: deque[tuple[float, float]] = deque()
         self.horizon = max(PACE_SECONDS, PACE_SHARE * budget)
         self.spent = {"training steps": start.seconds, "validation": 0.0, "saving": 0.0}
 
@@ -178,7 +238,7 @@ class Watch:
         """After a window of ``steps`` that took ``seconds``, ``done`` steps into the run and in
         ``epoch`` (from 0): a line saying how the plan was shortened, where it had to be."""
         self.spent["training steps"] += seconds
-        self.recent.append((seconds, steps))
+        self.recent.append((seconds, self.measured.steps_seconds(done - steps, done)))
         while sum(s for s, _ in self.recent) - self.recent[0][0] >= self.horizon:
             self.recent.popleft()  # the pace over the last ``horizon`` seconds of steps
         if sum(s for s, _ in self.recent) < self.horizon:
@@ -201,9 +261,11 @@ class Watch:
         now = trainer.plan()
         if epoch >= now.epochs:
             return None
-        if self.recent:
-            pace = sum(s for s, _ in self.recent) / sum(n for _, n in self.recent)
-            self.costs = dataclasses.replace(self.costs, step=pace)
+        if self.recent:  # the recent pace, against what was measured at each step's size
+            pace = self.measured.scaled(
+                sum(s for s, _ in self.recent) / sum(e for _, e in self.recent)
+            )
+            self.costs = dataclasses.replace(self.costs, step=pace.step, ladder=pace.ladder)
         # Re-planned when the margin is half gone, to leave twice the margin: a pace that keeps
         # drifting is answered by a few re-plans, not one every few steps.
         room = margin(self.budget)

@@ -186,7 +186,8 @@ def lr_find(
     )
     echo(
         f"devices: {devices.describe(trainer.strategy)}; mixed precision "
-        f"{'on' if trainer.mixed else 'off'}, XLA {'on' if trainer.jit else 'off'}"
+        f"{trainer.policy.removeprefix('mixed_') if trainer.mixed else 'off'}, XLA "
+        f"{'on' if trainer.jit else 'off'}"
     )
     curve = range_test(trainer, learning_rates)
     if curve.stopped:

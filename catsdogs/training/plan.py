@@ -11,6 +11,7 @@ slows down, the last epoch ends early, and epochs are dropped only where that is
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -29,15 +30,43 @@ class BudgetTooShort(UserError):
 class Costs:
     """Seconds measured (or estimated) on this machine for each part of a run."""
 
-    step: float  # one optimizer step
+    step: float  # one optimizer step (at the final size, where a ladder trains smaller first)
     validation: float  # one validation pass
     save: float  # an epoch's end: the models, the checkpoint, the history
     finish: float  # after the last epoch: the summary, the figure, the exit
+    # Progressive resizing: (the step it ends at, seconds a step) of each smaller size first.
+    ladder: tuple[tuple[int, float], ...] = ()
 
     @property
     def per_epoch(self) -> float:
         """What an epoch costs beyond its steps."""
         return self.validation + self.save
+
+    def steps_seconds(self, first: int, last: int) -> float:
+        """What steps ``first`` to ``last`` (excluded, from 0) take."""
+        total, begin = 0.0, first
+        for end, seconds in self.ladder:
+            if begin < min(end, last):
+                total += (min(end, last) - begin) * seconds
+                begin = min(end, last)
+        return total + max(last - begin, 0) * self.step
+
+    def steps_within(self, first: int, seconds: float) -> int:
+        """How many steps from ``first`` (from 0) fit in ``seconds`` (none where it is
+        negative)."""
+        count, begin = 0, first
+        for end, cost in self.ladder:
+            if begin < end:
+                fits = min(end - begin, max(math.floor(seconds / cost), 0))
+                count, seconds, begin = count + fits, seconds - fits * cost, begin + fits
+                if begin < end:
+                    return count
+        return count + max(math.floor(seconds / self.step), 0)
+
+    def scaled(self, factor: float) -> Costs:
+        """The steps ``factor`` times as slow (validation and saves as they are)."""
+        ladder = tuple((end, seconds * factor) for end, seconds in self.ladder)
+        return dataclasses.replace(self, step=self.step * factor, ladder=ladder)
 
 
 @dataclass(frozen=True)
@@ -60,7 +89,7 @@ class Plan:
     def seconds(self, costs: Costs, done: int = 0, epochs_done: int = 0) -> float:
         """The time the rest of the plan takes after ``done`` steps and ``epochs_done``
         finished epochs."""
-        rest = (self.steps - done) * costs.step + (self.epochs - epochs_done) * costs.per_epoch
+        rest = costs.steps_seconds(done, self.steps) + (self.epochs - epochs_done) * costs.per_epoch
         return rest + costs.finish
 
 
@@ -125,8 +154,8 @@ def shorten(current: Plan, left: float, costs: Costs, done: int, epoch: int) -> 
         return None
     k = current.steps_per_epoch
     for epochs in range(current.epochs, epoch, -1):
-        room = math.floor((left - (epochs - epoch) * costs.per_epoch - costs.finish) / costs.step)
-        steps = min(epochs * k, done + max(room, 0), current.steps)
+        room = costs.steps_within(done, left - (epochs - epoch) * costs.per_epoch - costs.finish)
+        steps = min(epochs * k, done + room, current.steps)
         if steps > (epochs - 1) * k:
             last = steps - (epochs - 1) * k
             return Plan(epochs, k, None if last == k else last)

@@ -147,7 +147,8 @@ def train(
             echo(f"resuming {run.path} after epoch {start} of {trainer.config.training.epochs}")
         echo(
             f"devices: {devices.describe(trainer.strategy)}; mixed precision "
-            f"{'on' if trainer.mixed else 'off'}, XLA {'on' if trainer.jit else 'off'}"
+            f"{trainer.policy.removeprefix('mixed_') if trainer.mixed else 'off'}, XLA "
+            f"{'on' if trainer.jit else 'off'}"
         )
         echo(sizes(trainer, data))
         with loop.failures(run, data):

@@ -95,11 +95,14 @@ class Trainer:
     ) -> None:
         self.config = config
         self.strategy = strategy or devices.strategy()
-        self.mixed = devices.is_on(config.training.mixed_precision)
+        # mixed_float16 (a GPU), mixed_bfloat16 (a CPU) or float32; the speedup bfloat16
+        # measured where mixed_precision: auto had a CPU to measure.
+        self.policy, self.bfloat16_speedup = devices.precision(config.training.mixed_precision)
+        self.mixed = self.policy != "float32"
         # None: XLA or not is decided by measuring both (jit_compile auto, no GPU).
         self.jit: bool | None = devices.jit_setting(config.training.jit_compile)
         self.sync_steps = GPU_SYNC_STEPS if devices.has_gpu() else 1
-        keras.mixed_precision.set_dtype_policy("mixed_float16" if self.mixed else "float32")
+        keras.mixed_precision.set_dtype_policy(self.policy)
         keras.utils.set_random_seed(config.seed)
 
         batch = config.data.batch_size
@@ -121,7 +124,7 @@ class Trainer:
                 config.optimizer, self.steps, config.training.epochs
             )
             optimizer = factory.build(config.optimizer, self.schedule)
-            if self.mixed:
+            if self.policy == "mixed_float16":  # bfloat16 has float32's range: no loss scale
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
             optimizer.build(self.model.trainable_variables)
             self.optimizer = optimizer
@@ -138,29 +141,39 @@ class Trainer:
         if config.training.batchnorm_statistics == "recompute" and batchnorm.layers(self.model):
             sample = data.train.sample(batchnorm.IMAGES, config.seed)
             self.batchnorm_images = pipeline.dataset(sample, config.data, False, config.seed)
-        recorded = config.training.plan.steps if config.training.plan else None
+        plan = config.training.plan
+        # Progressive resizing: each size of data.ladder and the step it ends at; the rest of
+        # the run trains at image_size. Laid out once the run's length is first known (a
+        # re-plan that shortens the run shortens its last size only).
+        self.ladder: list[tuple[int, int]] = [tuple(rung) for rung in (plan and plan.ladder) or []]
+        self.ladder_fixed = bool(plan and plan.ladder)
+        recorded = plan.steps if plan else None
         self.total_steps = recorded or self.steps * config.training.epochs
-        if recorded:  # a run continued as it was planned
-            self.set_length(self.steps, recorded)
+        self.set_length(self.steps, self.total_steps)
 
-    def _step_function(self, kind: str) -> Callable:
-        """The compiled step of ``kind`` (head, all, evaluate) for the current XLA setting,
-        built on first use: each setting has its own functions, each traced once."""
+    def _step_function(self, kind: str, size: int | None = None) -> Callable:
+        """The compiled step of ``kind`` (head, all, evaluate) for the current XLA setting and
+        a training ``size`` (None: image_size), built on first use: each setting has its own
+        functions, each traced once."""
         jit = bool(self.jit)
-        if (kind, jit) not in self._compiled:
+        size = None if size == self.config.data.image_size else size
+        if (kind, jit, size) not in self._compiled:
             head = classifier.head_variables(self.model)
             replica_step = {
-                "head": lambda images, labels: self._train_step(images, labels, head),
+                "head": lambda images, labels: self._train_step(images, labels, head, size),
                 "all": lambda images, labels: self._train_step(
-                    images, labels, self.model.trainable_variables
+                    images, labels, self.model.trainable_variables, size
                 ),
                 "evaluate": self._eval_step,
             }[kind]
-            self._compiled[(kind, jit)] = self._on_every_replica(replica_step, jit)
-        return self._compiled[(kind, jit)]
+            self._compiled[(kind, jit, size)] = self._on_every_replica(replica_step, jit)
+        return self._compiled[(kind, jit, size)]
 
-    def _train_step(self, images, labels, variables: list) -> tuple:
-        """One optimizer step of ``variables`` on this replica's share of a batch."""
+    def _train_step(self, images, labels, variables: list, size: int | None = None) -> tuple:
+        """One optimizer step of ``variables`` on this replica's share of a batch, its images
+        first made ``size`` pixels square where a rung of the ladder trains smaller."""
+        if size is not None:
+            images = tf.image.resize(images, [size, size])  # bilinear: XLA compiles it
         with tf.GradientTape() as tape:
             probabilities = self.model(images, training=True)
             per_example = self.loss(labels, probabilities)
@@ -209,33 +222,56 @@ class Trainer:
         classifier.backbone_of(self.model).trainable = not head_only
         return head_only
 
-    def traced(self, head_only: bool = False) -> bool:
-        """Whether the training step for the current XLA setting has been traced (and compiled)
-        already: the first call of one that has not takes seconds to tens of seconds."""
-        return ("head" if head_only else "all", bool(self.jit)) in self._compiled
+    def traced(self, head_only: bool = False, size: int | None = None) -> bool:
+        """Whether the training step for the current XLA setting (and ``size``, None: the next
+        step's) has been traced (and compiled) already: the first call of one that has not
+        takes seconds to tens of seconds."""
+        size = self.size_at(self.step_index()) if size is None else size
+        size = None if size == self.config.data.image_size else size
+        return ("head" if head_only else "all", bool(self.jit), size) in self._compiled
 
-    def train_steps(self, count: int, head_only: bool = False) -> Iterator[list[Sums]]:
-        """Runs ``count`` optimizer steps on the next training batches, yielding their results
-        ``sync_steps`` at a time (see GPU_SYNC_STEPS)."""
-        step = self._step_function("head" if head_only else "all")
+    def step_index(self) -> int:
+        """Optimizer steps taken so far in the run (0 at its start)."""
+        return int(keras.ops.convert_to_numpy(self.optimizer.iterations))
+
+    def size_at(self, step: int) -> int:
+        """The square size step ``step`` (from 0) trains at: its rung of the ladder, else
+        image_size."""
+        return next((size for size, end in self.ladder if step < end), self.config.data.image_size)
+
+    def train_steps(
+        self, count: int, head_only: bool = False, size: int | None = None
+    ) -> Iterator[list[Sums]]:
+        """Runs ``count`` optimizer steps on the next training batches, each at the size its
+        place in the run gives (``size``: all at that size, to measure it), yielding their
+        results ``sync_steps`` at a time (see GPU_SYNC_STEPS)."""
+        kind = "head" if head_only else "all"
+        first = 0 if size else self.step_index()
         pending = []
         for index in range(count):
+            step = self._step_function(kind, size or self.size_at(first + index))
             pending.append(step(next(self.train_batches)))
             if len(pending) == self.sync_steps or index + 1 == count:
                 yield [Sums.read(result) for result in pending]
                 pending = []
 
     def timed_steps(
-        self, count: int, head_only: bool = False, say: Callable[[str], None] | None = None
+        self,
+        count: int,
+        head_only: bool = False,
+        say: Callable[[str], None] | None = None,
+        size: int | None = None,
     ) -> tuple[Sums, float]:
-        """``count`` training steps: their sums and the seconds they took, device included.
-        Where these steps trace (and compile) the step first, ``say`` hears so before and how
-        long it took after: the terminal is not silent for those seconds."""
-        compiling = say is not None and not self.traced(head_only)
+        """``count`` training steps (at ``size``, where given): their sums and the seconds
+        they took, device included. Where these steps trace (and compile) the step first,
+        ``say`` hears so before and how long it took after: the terminal is not silent for
+        those seconds."""
+        compiling = say is not None and not self.traced(head_only, size)
         if compiling:
-            say(f"compiling the training step (XLA {'on' if self.jit else 'off'})...")
+            at = f", {size} px" if size else ""
+            say(f"compiling the training step (XLA {'on' if self.jit else 'off'}{at})...")
         started, totals = time.perf_counter(), Sums()
-        for window in self.train_steps(count, head_only):
+        for window in self.train_steps(count, head_only, size):
             totals = sum(window, totals)
         seconds = time.perf_counter() - started
         if compiling:
@@ -276,6 +312,10 @@ class Trainer:
         """A planned length: epochs of ``steps_per_epoch`` steps, and the schedule's last step
         at ``total_steps`` (its warm-up: the config's warm-up epochs of those steps)."""
         self.steps, self.total_steps = steps_per_epoch, total_steps
+        if not self.ladder_fixed:
+            sizes = self.config.data.ladder
+            each = self.config.data.ladder_share * total_steps / max(len(sizes), 1)
+            self.ladder = [(size, round(each * (i + 1))) for i, size in enumerate(sizes)]
         if isinstance(self.schedule, Schedule):
             warmup = round(self.config.optimizer.schedule.warmup_epochs * steps_per_epoch)
             self.schedule.set_length(total_steps, warmup)

@@ -273,7 +273,10 @@ def test_a_budget_shorter_than_start_up_and_one_epoch_names_the_least_that_works
 def test_jit_auto_keeps_the_faster_of_two_measured_ways(monkeypatch, faster):
     lines = []
     trainer = types.SimpleNamespace(
-        jit=None, config=load(SMOKE, ["training.jit_compile=auto"]), head_only=lambda epoch: False
+        jit=None,
+        bfloat16_speedup=None,
+        config=load(SMOKE, ["training.jit_compile=auto"]),
+        head_only=lambda epoch: False,
     )
 
     def measure(trainer_, head_only, start, most, echo):  # 0.5 s a step the faster way, 1 s else
