@@ -58,6 +58,20 @@ def write(tmp_path: Path, text: str) -> Path:
         ),
         ("", ["optimizer.learning_rate"], "expected key=value"),
         ("", ["data.crop_area=[0.9, 0.2]"], "data.crop_area: must be [low, high]"),
+        ("", ["data.ladder=[96, 64]"], "data.ladder: must be sizes between 16 and 1024 in"),
+        ("", ["data.ladder=[64, 64]"], "data.ladder: must be sizes between 16 and 1024 in"),
+        ("", ["data.ladder=[8]"], "data.ladder: must be sizes between 16 and 1024 in"),
+        (
+            "",
+            ["data.image_size=96", "data.ladder=[64, 96]"],
+            "data.ladder: every size must be below data.image_size",
+        ),
+        (
+            "model: {pooling: flatten}\n",
+            ["data.ladder=[64]"],
+            "data.ladder: a flatten head takes only data.image_size",
+        ),
+        ("", ["data.ladder_share=1"], "data.ladder_share: Input should be less than 1"),
         (
             "optimizer: {schedule: {name: cosine}}\n",
             ["training.reduce_lr_on_plateau.enabled=true"],

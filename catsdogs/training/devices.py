@@ -58,8 +58,8 @@ def bfloat16_speedup(rounds: int = 3) -> float:
     def step(x, w):
         with tf.GradientTape() as tape:
             tape.watch([x, w])
-            y = tf.nn.conv2d(x, w, 1, "SAME")
-        return tape.gradient(tf.reduce_sum(tf.cast(y, tf.float32)), [x, w])
+            total = tf.reduce_sum(tf.cast(tf.nn.conv2d(x, w, 1, "SAME"), tf.float32))
+        return tape.gradient(total, [x, w])
 
     inputs = {
         "f32": (images, kernel),

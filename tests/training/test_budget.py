@@ -18,7 +18,7 @@ import tensorflow as tf
 import yaml
 from helpers import SMOKE, cli, module_command, real_data
 
-from catsdogs.config import DataConfig, load
+from catsdogs.config import DataConfig, MeasuredPlan, load
 from catsdogs.data import manifests, pipeline
 from catsdogs.optim.schedules import Schedule
 from catsdogs.training import budget
@@ -356,3 +356,52 @@ def test_several_workers_are_refused_a_budget_each_would_plan_its_own(
         "would each plan their own: give training.epochs instead"
     )
     assert not (tmp_path / "r").exists()
+
+
+# --- progressive resizing: each size's steps at their own cost ---------------------------------
+
+LADDER = Costs(step=1.0, validation=10.0, save=5.0, finish=5.0, ladder=((100, 0.25), (200, 0.5)))
+
+
+def test_a_ladder_s_steps_cost_what_their_size_costs():
+    assert LADDER.steps_seconds(0, 300) == 100 * 0.25 + 100 * 0.5 + 100 * 1.0
+    assert LADDER.steps_seconds(150, 250) == 50 * 0.5 + 50 * 1.0
+    assert LADDER.steps_seconds(250, 250) == 0
+    assert LADDER.steps_within(0, 75) == 200  # the two cheaper sizes, exactly
+    assert LADDER.steps_within(50, 30) == 50 + 35  # 12.5 s at 0.25, then 17.5 s at 0.5
+    assert LADDER.steps_within(250, 10.5) == 10 and LADDER.steps_within(0, -1) == 0
+    assert LADDER.scaled(2) == Costs(1.0 * 2, 10.0, 5.0, 5.0, ((100, 0.5), (200, 1.0)))
+
+
+def test_a_slower_machine_shortens_the_last_size_of_a_ladder():
+    planned = Plan(3, 100)  # in epoch 2 (index 1), 150 steps done: 125 s of steps left
+    assert shorten(planned, 160, LADDER, done=150, epoch=1) is None  # 125 + 2 * 15 + 5
+    # 120 s left: 85 for steps after two epochs' ends and the finish: 50 steps at 0.5 (25 s),
+    # then 60 at 1.0: the last epoch has 60 steps.
+    assert shorten(planned, 120, LADDER, done=150, epoch=1) == Plan(3, 100, last_epoch_steps=60)
+
+
+def test_the_watch_judges_each_window_against_what_its_size_cost_at_the_start():
+    config = load(SMOKE, ["training.time_budget=260s"])
+    record = config.training.model_copy(update={"plan": MeasuredPlan(asked={}, steps=300)})
+    lengths = []
+    trainer = types.SimpleNamespace(
+        plan=lambda: Plan(3, 100),
+        config=config.model_copy(update={"training": record}),
+        set_length=lambda per_epoch, total: lengths.append((per_epoch, total)),
+    )
+
+    def watch_after(seconds_a_step: float) -> str | None:
+        clock = budget.Clock(started=time.monotonic() - 20)  # start-up took 20 s
+        watch = budget.Watch(trainer, clock, 260, budget.Start(done=0, costs=LADDER))
+        said = [watch.after_steps(seconds_a_step, 1, step + 1, 0) for step in range(60)]
+        return next((line for line in said if line), None)
+
+    # The first size's steps at their measured 0.25 s (the watch judges from 13 s of steps,
+    # the 52nd on): the rest takes 12 + 150 s of steps, 45 s of epochs' ends and 5 s to
+    # finish, within the 240 s left.
+    assert watch_after(0.25) is None and lengths == []
+    # Twice as slow as measured: every size's steps are, so the run is shortened (judged
+    # after 13 s of steps, the 26th).
+    assert "the run would overrun its time budget: after 26 steps" in watch_after(0.5)
+    assert lengths and lengths[-1][1] < 300

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import keras
-import pytest
 
 from catsdogs.training import flops
 
