@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+import tensorflow as tf
 from helpers import (
     PNG,
     SMOKE,
@@ -28,6 +29,9 @@ from helpers import (
 
 from catsdogs import durations
 from catsdogs.config import load
+from catsdogs.data import manifests
+from catsdogs.training import devices
+from catsdogs.training.trainer import Trainer
 
 # An epoch's line: its number, then loss, accuracy, val_loss and val_accuracy.
 EPOCH_LINE = re.compile(r"epoch (\d+)/\d+: loss (\S+) acc (\S+) \| val_loss (\S+) val_acc (\S+) \|")
@@ -205,24 +209,76 @@ def test_kill_9_mid_run_then_the_same_command_continues(shared_data, tmp_path):
     assert json.loads(state.read_text()) == {"status": "finished", "epochs_done": 8, "message": ""}
 
 
-def test_gpu_defaults_mixed_float16_and_xla_train_on_cpu_too(shared_data, tmp_path):
-    # With a GPU, mixed precision (a LossScaleOptimizer around Lookahead) and XLA are on by
-    # default; forced on here, the same custom step runs on the CPU. A subprocess keeps the
-    # global mixed_float16 policy out of the other tests.
+def test_mixed_precision_on_a_cpu_is_bfloat16_and_trains_with_xla(shared_data, tmp_path):
+    # On a CPU, mixed precision means bfloat16 (float32's range: no loss scale); a subprocess
+    # keeps the global policy out of the other tests.
     data = real_data(shared_data, tmp_path / "data", train=16, verified=False)
     extra = "--set training.mixed_precision=on --set training.jit_compile=on"
     command = train_command(data, "--run-dir", str(tmp_path / "r"), *extra.split())
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert "mixed precision on, XLA on" in done.stdout
+    assert "mixed precision bfloat16, XLA on" in done.stdout
     history = pd.read_csv(tmp_path / "r" / "history.csv")
     assert len(history) == 2 and np.isfinite(history[["loss", "val_loss"]].to_numpy()).all()
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert metrics["mixed_precision"] is True and metrics["jit_compile"] is True
     best = keras.models.load_model(tmp_path / "r" / "best.keras")
-    assert best.get_layer("head_dense").dtype_policy.name == "mixed_float16"
+    assert best.get_layer("head_dense").dtype_policy.name == "mixed_bfloat16"
     assert best.get_layer("p_dog").dtype_policy.name == "float32"  # the final unit stays float32
     assert best.predict(np.zeros((2, 32, 32, 3), "float32"), verbose=0).dtype == np.float32
+
+
+def test_gpu_defaults_mixed_float16_scale_the_loss_in_the_training_step(
+    shared_data, tmp_path, monkeypatch
+):
+    # Where there is a GPU, mixed precision is float16, under a LossScaleOptimizer around
+    # Lookahead; here the machine is said to have one, and the same step runs on the CPU.
+    data = manifests.read_training_data(real_data(shared_data, tmp_path / "data", train=16))
+    monkeypatch.setattr(devices, "has_gpu", lambda: True)
+    config = load(SMOKE, ["training.mixed_precision=auto"])
+    try:
+        trainer = Trainer(config, data, tf.distribute.OneDeviceStrategy("/cpu:0"))
+        assert trainer.policy == "mixed_float16" and trainer.bfloat16_speedup is None
+        assert isinstance(trainer.optimizer, keras.optimizers.LossScaleOptimizer)
+        sums = [s for window in trainer.train_steps(3) for s in window]
+        assert len(sums) == 3 and all(np.isfinite(s.loss) for s in sums)
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+
+
+@pytest.mark.parametrize(
+    ("setting", "speedup", "policy"),
+    [("auto", 1.8, "mixed_bfloat16"), ("auto", 0.7, "float32"), ("on", None, "mixed_bfloat16")],
+)
+def test_on_a_cpu_auto_trains_bfloat16_only_where_it_measures_faster(
+    monkeypatch, setting, speedup, policy
+):
+    monkeypatch.setattr(devices, "has_gpu", lambda: False)
+    monkeypatch.setattr(devices, "bfloat16_speedup", lambda: speedup)
+    assert devices.precision(setting) == (policy, speedup)
+    assert devices.precision("off") == ("float32", None)
+
+
+def test_the_bfloat16_probe_measures_a_real_ratio():
+    devices.bfloat16_speedup.cache_clear()
+    assert 0.05 < devices.bfloat16_speedup(rounds=1) < 20  # emulated (slower) or native
+
+
+def test_a_ladder_trains_its_first_steps_smaller_then_at_image_size(shared_data, tmp_path):
+    data = manifests.read_training_data(real_data(shared_data, tmp_path / "data", train=16))
+    # 2 epochs of 4 steps (smoke.yaml) at 32 px; half the steps on the ladder, 2 at each size.
+    trainer = Trainer(load(SMOKE, ["data.ladder=[16, 24]", "data.ladder_share=0.5"]), data)
+    assert trainer.ladder == [(16, 2), (24, 4)]
+    assert [trainer.size_at(step) for step in range(6)] == [16, 16, 24, 24, 32, 32]
+    [s for window in trainer.train_steps(3) for s in window]
+    assert trainer.traced(size=16) and trainer.traced(size=24) and not trainer.traced(size=32)
+    assert trainer.step_index() == 3
+    # A run's length set again (a budget's plan) lays the ladder out for it, until fixed.
+    trainer.set_length(10, 40)
+    assert trainer.ladder == [(16, 10), (24, 20)]
+    trainer.ladder_fixed = True
+    trainer.set_length(10, 30)  # a re-plan shortens the last size only
+    assert trainer.ladder == [(16, 10), (24, 20)]
 
 
 def test_two_workers_on_loopback_end_with_equal_weights(shared_data, tmp_path):
