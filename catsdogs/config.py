@@ -15,6 +15,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -98,6 +99,12 @@ class DataConfig(StrictSection):
     )
     ladder_share: float = Field(
         0.5, gt=0, lt=1, description="the share of the run's steps on the ladder, split evenly"
+    )
+    sizes: Literal["auto", "fixed"] = Field(
+        "fixed",
+        description="auto: with a time budget, the plan chooses image_size and ladder for the "
+        "steps the budget allows on this machine (catsdogs/training/recipes.py), unless --set "
+        "gives either; fixed: as set",
     )
     predict_size: int | Literal["auto"] = Field(
         "auto",
@@ -243,6 +250,9 @@ class MeasuredPlan(StrictSection):
     ladder: list[tuple[int, int]] | None = Field(
         None, description="progressive resizing: each smaller size and the step it ends at"
     )
+    sizes: dict[str, float] | None = Field(
+        None, description="data.sizes auto: each recipe's passes over the training images"
+    )
     step_gflop: float | None = Field(
         None, description="a training step's operations per image at image_size, counted"
     )
@@ -315,8 +325,8 @@ class TrainingConfig(StrictSection):
 
     @property
     def planned_by_budget(self) -> bool:
-        """A budget that has still to plan this config's epochs (no plan recorded yet)."""
-        return self.time_budget is not None and self.plan is None
+        """A budget that has still to plan this config's epochs (no steps recorded yet)."""
+        return self.time_budget is not None and (self.plan is None or self.plan.steps is None)
 
     @property
     def most_epochs(self) -> int | None:
@@ -334,6 +344,10 @@ def switch(value: object) -> object:
 
 class Config(StrictSection):
     """A whole training run: what `catsdogs train --config` reads."""
+
+    # The dotted keys the command line set (--set, --time-budget): the user's own choice,
+    # which no automatic choice overrides.
+    _overridden: frozenset[str] = PrivateAttr(default_factory=frozenset)
 
     name: str = Field(
         "run",
@@ -474,22 +488,33 @@ def load(path: Path, overrides: list[str] = ()) -> Config:
         key, value = parse_override(text)
         _set(tree, key, value, f"--set {text}")
     try:
-        return Config.model_validate(tree)
+        config = Config.model_validate(tree)
     except ValidationError as err:
         origin = f"{path}" + (" (with --set)" if overrides else "")
         raise UserError(_describe(err, origin)) from None
+    config._overridden = frozenset(parse_override(text)[0] for text in overrides)
+    return config
+
+
+def overridden(config: Config) -> frozenset[str]:
+    """The dotted keys the command line set for ``config`` (none for a config built in code)."""
+    return config._overridden
 
 
 def asked_text(text: str) -> str:
     """A resolved config's text as it was asked for: the values that a recorded plan decided
-    put back to the config's own and the plan left out, so that a run's config.yaml compares
-    equal to the config of the command that started it."""
+    put back to the config's own (a training key, or a dotted one of another section) and the
+    plan left out, so that a run's config.yaml compares equal to the config of the command that
+    started it."""
     tree = yaml.safe_load(text) or {}
     training = tree.get("training") or {}
     plan = training.get("plan")
     if not isinstance(plan, dict):
         return text
-    training.update(plan.get("asked") or {}, plan=None)
+    for key, value in (plan.get("asked") or {}).items():
+        section, _, name = key.rpartition(".")  # "data.image_size", or a training key
+        (tree.setdefault(section, {}) if section else training)[name] = value
+    training["plan"] = None
     return yaml.safe_dump(tree, sort_keys=False)
 
 

@@ -12,6 +12,12 @@ rate shows whether the step waits for data.
                                   [--batch-size 32] [--rounds 6] [--steps-per-round 20]
                                   [--variant "NAME:key=value key=value" ...]
 
+Each variant's row also says what its step asks of the arithmetic: the floating-point
+operations of a training step per image (forward and backward, counted from the step's graph:
+catsdogs.training.flops), the rate the step reaches, and its share of a 2048 x 2048 matrix
+product in the variant's precision on the same threads, timed in the same alternating rounds
+(what these cores do through TensorFlow: the limit).
+
 Each --variant is a name and config overrides (applied after --image-size/--batch-size); the
 first is the one the others are compared with, e.g. the CPU recipe's knobs:
 
@@ -31,9 +37,11 @@ import benchlib
 benchlib.quiet_tensorflow()
 
 import pandas as pd  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 from catsdogs.config import load  # noqa: E402
 from catsdogs.data import manifests, pipeline  # noqa: E402
+from catsdogs.training import flops  # noqa: E402
 from catsdogs.training.trainer import Trainer  # noqa: E402
 
 
@@ -49,6 +57,7 @@ def write_manifests(images: Path, folder: Path) -> Path:
 
 
 PIPELINE = "pipeline"  # the input pipeline's own row in the results
+MATMUL_N = 2048  # the limit: an N x N matrix product
 DEFAULT_VARIANTS = [
     ("float32", ["training.mixed_precision=off", "training.jit_compile=off"]),
     ("mixed+XLA", ["training.mixed_precision=on", "training.jit_compile=on"]),
@@ -106,12 +115,25 @@ def main() -> None:
     steps = args.steps_per_round
     with tempfile.TemporaryDirectory() as tmp:
         data = manifests.read_training_data(write_manifests(args.data, Path(tmp)))
-        contenders = {}
+        contenders, counted, precision = {}, {}, {}
         for name, extra in settings.items():
             config = load(args.config, base + extra)
             trainer = Trainer(config, data)
             train(trainer, 3)  # tracing and compilation
             contenders[name] = lambda trainer=trainer: train(trainer, steps)
+            counted[name] = flops.step_flops(trainer.model, config.data.image_size)
+            precision[name] = "bfloat16" if trainer.policy == "mixed_bfloat16" else "float32"
+        # The limit in each precision a variant trains in, with as many products a round as
+        # take about as long as a step round.
+        limits = {}
+        for dtype in sorted(set(precision.values())):
+            matrix = tf.cast(tf.random.uniform([MATMUL_N, MATMUL_N]), dtype)
+            product = tf.function(lambda x: tf.matmul(x, x))
+            product(matrix).numpy()
+            limits[dtype] = f"matmul {dtype}"
+            contenders[limits[dtype]] = lambda m=matrix, p=product: [
+                p(m).numpy() for _ in range(steps)
+            ]
         # The same input pipeline the trainers draw from, alone.
         cache = trainer.caching.train
         data_only = pipeline.dataset(data.train, config.data, True, config.seed, True, cache)
@@ -123,6 +145,12 @@ def main() -> None:
 
     images = args.rounds * steps * args.batch_size
     rate = {name: images / sum(values) for name, values in seconds.items()}
+    limit = {
+        dtype: args.rounds * steps * 2 * MATMUL_N**3 / sum(seconds[name])
+        for dtype, name in limits.items()
+    }
+    for name in limits.values():
+        del rate[name]
     print(
         f"{args.config.name} ({config.model.backbone}, random weights) at "
         f"{args.image_size}x{args.image_size}, batch {args.batch_size}, {args.rounds} rounds of "
@@ -135,6 +163,9 @@ def main() -> None:
             f"({sum(seconds[name]) / (args.rounds * steps):.3f} s/step)"
         )
     first, *others = settings
+    for name in settings:
+        dtype = precision[name]
+        print(f"{name}: {flops.share_line(counted[name], rate[name], limit[dtype], dtype)}")
     for name in others:
         print(f"{name} / {first} : {rate[name] / rate[first]:.2f}")
     print(

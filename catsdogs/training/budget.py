@@ -97,7 +97,7 @@ def begin(trainer: Trainer, clock: Clock, echo: Callable[[str], None], epoch: in
     budget = training.budget_seconds if training.planned_by_budget else None
     start = Start()
     if trainer.jit is not None and budget is None and trainer.bfloat16_speedup is None:
-        return start
+        return start  # nothing to measure
     head_only = trainer.head_only(epoch)
     asked: dict = {}
     record: dict = {}
@@ -203,6 +203,10 @@ def begin(trainer: Trainer, clock: Clock, echo: Callable[[str], None], epoch: in
             f"{start.costs.validation:.1f}s and saving {start.costs.save:.1f}s an epoch; "
             f"start-up took {durations.text(clock.used())}"
         )
+    earlier = training.plan  # what was decided before the trainer was built (data.sizes)
+    if earlier is not None:
+        asked = {**earlier.asked, **asked}
+        record = {**earlier.model_dump(exclude={"asked"}, exclude_defaults=True), **record}
     trainer.config = _with(config, plan=MeasuredPlan(asked=asked, **record))
     return start
 

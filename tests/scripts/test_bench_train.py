@@ -44,3 +44,21 @@ def test_the_command_line_says_so_in_one_line():
     assert result.returncode == 2
     last = result.stderr.splitlines()[-1]
     assert last.endswith("error: --variant name 'a' is used twice; give each a unique name")
+
+
+def test_each_variant_reports_its_operations_and_its_share_of_the_matrix_product(shared_data):
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--config", str(ROOT / "configs" / "smoke.yaml")]
+        + ["--data", str(shared_data), "--image-size", "32", "--batch-size", "4"]
+        + ["--rounds", "2", "--steps-per-round", "2", "--variant", "plain:"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("plain: ")]
+    # smoke.yaml's small_cnn at 32 px, counted from its graph: a real count, a real share.
+    gflop = float(line.split()[1])
+    assert 0.001 < gflop < 1 and "GFLOP an image (forward " in line
+    assert "of this machine's float32 matrix product (" in line
+    assert int(line.split("GFLOP/s, ")[1].split("%")[0]) > 0

@@ -1,0 +1,129 @@
+"""The sizes a budgeted run trains at, chosen for the steps its budget allows on this machine.
+
+At a fixed time, a small CNN trained from scratch on a CPU gains more from steps than from
+pixels until it has seen the training images a few times (docs/benchmarks.md, "More accuracy
+from every CPU minute"): a short budget or a slow machine trains smaller images, a long budget
+on a fast machine larger ones. A recipe is a final size and the smaller sizes trained before
+it (progressive resizing, ``data.ladder``). With ``data.sizes: auto`` the plan times a training
+step of the model at the smallest and the largest size of the recipes (random images, so the
+model alone), prices every recipe's mean step from them, and takes the largest recipe whose
+steps make at least ``MIN_PASSES`` passes over the training images in the time left.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import keras
+import tensorflow as tf
+
+from catsdogs.config import Config
+from catsdogs.model import classifier
+from catsdogs.optim import factory
+
+
+@dataclass(frozen=True)
+class Recipe:
+    image_size: int
+    ladder: tuple[int, ...]
+
+    def mean_step(self, seconds_at: Callable[[int], float], share: float) -> float:
+        """Seconds a step takes on average over a run, ``share`` of its steps on the ladder
+        (split evenly), the rest at ``image_size``."""
+        each = share / len(self.ladder) if self.ladder else 0.0
+        return sum(each * seconds_at(size) for size in self.ladder) + (
+            1 - each * len(self.ladder)
+        ) * seconds_at(self.image_size)
+
+    def text(self) -> str:
+        sizes = [*self.ladder, self.image_size]
+        return " -> ".join(f"{size}" for size in sizes) + " px"
+
+
+# Smallest first. Measured on the full training set (docs/benchmarks.md).
+RECIPES = (
+    Recipe(80, (48, 64)),
+    Recipe(96, (64, 80)),
+)
+MIN_PASSES = 2.0  # the largest recipe that still sees the training images this often
+TIMED_STEPS = 3  # a size's step timed this often, after one that traces it
+
+
+def step_seconds(config: Config, sizes: tuple[int, ...]) -> dict[int, float]:
+    """Seconds a training step of ``config``'s model and optimizer takes at each of
+    ``sizes``, on random images in the config's batch, without XLA, in the current dtype
+    policy."""
+    batch = config.data.batch_size
+    model = classifier.build(config.model, max(sizes), config.data.resize)
+    optimizer = factory.build(config.optimizer, config.optimizer.learning_rate)
+    loss = keras.losses.BinaryCrossentropy()
+
+    @tf.function
+    def step(images, labels):
+        with tf.GradientTape() as tape:
+            value = loss(labels, model(images, training=True))
+        optimizer.apply(tape.gradient(value, model.trainable_variables), model.trainable_variables)
+        return value
+
+    labels = tf.zeros([batch, 1])
+    seconds = {}
+    for size in sizes:
+        images = tf.random.uniform([batch, size, size, 3], 0, 255)
+        step(images, labels).numpy()
+        started = time.perf_counter()
+        for _ in range(TIMED_STEPS):
+            step(images, labels).numpy()
+        seconds[size] = (time.perf_counter() - started) / TIMED_STEPS
+    return seconds
+
+
+def pixel_cost(measured: dict[int, float]) -> Callable[[int], float]:
+    """A step's seconds at any size from two measured sizes: a fixed part and a part that
+    grows with the pixels (a + b * size^2), through both."""
+    (small, at_small), (large, at_large) = sorted(measured.items())
+    per_pixel = (at_large - at_small) / (large**2 - small**2)
+    fixed = at_small - per_pixel * small**2
+    return lambda size: max(fixed + per_pixel * size**2, 1e-6)
+
+
+@dataclass(frozen=True)
+class Choice:
+    recipe: Recipe
+    passes: dict[Recipe, float]  # every recipe's passes over the training images
+
+    def line(self) -> str:
+        others = ", ".join(
+            f"{recipe.text()} {passes:.1f}"
+            for recipe, passes in self.passes.items()
+            if recipe != self.recipe
+        )
+        return (
+            f"sizes: {self.recipe.text()}, {self.passes[self.recipe]:.1f} passes over the "
+            f"training images in this budget here (the largest recipe with at least "
+            f"{MIN_PASSES:g}; {others}) (data.sizes: auto)"
+        )
+
+
+def choose(
+    seconds_left: float,
+    seconds_at: Callable[[int], float],
+    train_images: int,
+    batch: int,
+    share: float,
+) -> Choice:
+    """The largest recipe whose steps in ``seconds_left`` make at least ``MIN_PASSES``
+    passes over ``train_images``; the smallest where none does."""
+    passes = {
+        recipe: seconds_left / recipe.mean_step(seconds_at, share) * batch / train_images
+        for recipe in RECIPES
+    }
+    enough = [recipe for recipe in RECIPES if passes[recipe] >= MIN_PASSES]
+    return Choice(enough[-1] if enough else RECIPES[0], passes)
+
+
+def sizes_of(recipes: tuple[Recipe, ...] = RECIPES) -> tuple[int, int]:
+    """The smallest and the largest size any recipe trains at: the two the step is timed at."""
+    every = [size for recipe in recipes for size in (*recipe.ladder, recipe.image_size)]
+    return min(every), max(every)
