@@ -230,8 +230,9 @@ class Watch:
     def __init__(self, trainer: Trainer, clock: Clock, budget: float, start: Start) -> None:
         self.trainer, self.clock, self.budget, self.costs = trainer, clock, budget, start.costs
         self.measured = start.costs  # the steps' costs as the start measured them
-        # Each window's seconds, and the seconds the start's measurements expected of it.
-        self.recent: deque[tuple[float, float]] = deque()
+        # Each window's seconds, the seconds the start's measurements expected of it, and
+        # its steps.
+        self.recent: deque[tuple[float, float, int]] = deque()
         self.horizon = max(PACE_SECONDS, PACE_SHARE * budget)
         self.spent = {"training steps": start.seconds, "validation": 0.0, "saving": 0.0}
 
@@ -242,10 +243,10 @@ class Watch:
         """After a window of ``steps`` that took ``seconds``, ``done`` steps into the run and in
         ``epoch`` (from 0): a line saying how the plan was shortened, where it had to be."""
         self.spent["training steps"] += seconds
-        self.recent.append((seconds, self.measured.steps_seconds(done - steps, done)))
-        while sum(s for s, _ in self.recent) - self.recent[0][0] >= self.horizon:
+        self.recent.append((seconds, self.measured.steps_seconds(done - steps, done), steps))
+        while sum(s for s, _, _ in self.recent) - self.recent[0][0] >= self.horizon:
             self.recent.popleft()  # the pace over the last ``horizon`` seconds of steps
-        if sum(s for s, _ in self.recent) < self.horizon:
+        if sum(s for s, _, _ in self.recent) < self.horizon:
             return None  # too few steps yet to tell a slower machine from noise
         return self._check(done, epoch)
 
@@ -265,10 +266,12 @@ class Watch:
         now = trainer.plan()
         if epoch >= now.epochs:
             return None
-        if self.recent:  # the recent pace, against what was measured at each step's size
-            pace = self.measured.scaled(
-                sum(s for s, _ in self.recent) / sum(e for _, e in self.recent)
-            )
+        if self.recent:
+            # The recent pace as seconds a step beyond what the start measured at each step's
+            # size: what a loop adds to every step (a fixed cost) is exact whatever the size,
+            # and a slower machine is caught again at each size it reaches.
+            seconds, expected, steps = (sum(column) for column in zip(*self.recent))
+            pace = self.measured.plus((seconds - expected) / steps)
             self.costs = dataclasses.replace(self.costs, step=pace.step, ladder=pace.ladder)
         # Re-planned when the margin is half gone, to leave twice the margin: a pace that keeps
         # drifting is answered by a few re-plans, not one every few steps.

@@ -63,10 +63,11 @@ class Costs:
                     return count
         return count + max(math.floor(seconds / self.step), 0)
 
-    def scaled(self, factor: float) -> Costs:
-        """The steps ``factor`` times as slow (validation and saves as they are)."""
-        ladder = tuple((end, seconds * factor) for end, seconds in self.ladder)
-        return dataclasses.replace(self, step=self.step * factor, ladder=ladder)
+    def plus(self, extra: float) -> Costs:
+        """Every step ``extra`` seconds slower (faster where negative; validation and saves as
+        they are)."""
+        ladder = tuple((end, max(seconds + extra, 1e-6)) for end, seconds in self.ladder)
+        return dataclasses.replace(self, step=max(self.step + extra, 1e-6), ladder=ladder)
 
 
 @dataclass(frozen=True)

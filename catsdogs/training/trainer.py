@@ -149,7 +149,9 @@ class Trainer:
         self.ladder_fixed = bool(plan and plan.ladder)
         recorded = plan.steps if plan else None
         self.total_steps = recorded or self.steps * config.training.epochs
-        self.set_length(self.steps, self.total_steps)
+        self._lay_out_ladder(self.total_steps)
+        if recorded:  # a run continued as it was planned
+            self.set_length(self.steps, recorded)
 
     def _step_function(self, kind: str, size: int | None = None) -> Callable:
         """The compiled step of ``kind`` (head, all, evaluate) for the current XLA setting and
@@ -312,13 +314,18 @@ class Trainer:
         """A planned length: epochs of ``steps_per_epoch`` steps, and the schedule's last step
         at ``total_steps`` (its warm-up: the config's warm-up epochs of those steps)."""
         self.steps, self.total_steps = steps_per_epoch, total_steps
+        self._lay_out_ladder(total_steps)
+        if isinstance(self.schedule, Schedule):
+            warmup = round(self.config.optimizer.schedule.warmup_epochs * steps_per_epoch)
+            self.schedule.set_length(total_steps, warmup)
+
+    def _lay_out_ladder(self, total_steps: int) -> None:
+        """data.ladder's sizes over ``data.ladder_share`` of ``total_steps``, in equal parts
+        (unless fixed already)."""
         if not self.ladder_fixed:
             sizes = self.config.data.ladder
             each = self.config.data.ladder_share * total_steps / max(len(sizes), 1)
             self.ladder = [(size, round(each * (i + 1))) for i, size in enumerate(sizes)]
-        if isinstance(self.schedule, Schedule):
-            warmup = round(self.config.optimizer.schedule.warmup_epochs * steps_per_epoch)
-            self.schedule.set_length(total_steps, warmup)
 
     def epoch_steps(self, epoch: int) -> int:
         """Steps in ``epoch`` (from 0): ``steps``, but where a re-planned run ends earlier."""

@@ -103,7 +103,7 @@ optimizer:
   momentum: 0.9
   schedule: {name: cosine, warmup_epochs: 0.5}
   lookahead: {enabled: true, sync_period: 3, slow_step_size: 0.5}
-training: {time_budget: 30s, jit_compile: "off"}
+training: {time_budget: 30s, jit_compile: "off", mixed_precision: "off"}
 """
 
 
@@ -370,7 +370,7 @@ def test_a_ladder_s_steps_cost_what_their_size_costs():
     assert LADDER.steps_within(0, 75) == 200  # the two cheaper sizes, exactly
     assert LADDER.steps_within(50, 30) == 50 + 35  # 12.5 s at 0.25, then 17.5 s at 0.5
     assert LADDER.steps_within(250, 10.5) == 10 and LADDER.steps_within(0, -1) == 0
-    assert LADDER.scaled(2) == Costs(1.0 * 2, 10.0, 5.0, 5.0, ((100, 0.5), (200, 1.0)))
+    assert LADDER.plus(0.25) == Costs(1.25, 10.0, 5.0, 5.0, ((100, 0.5), (200, 0.75)))
 
 
 def test_a_slower_machine_shortens_the_last_size_of_a_ladder():
@@ -401,7 +401,7 @@ def test_the_watch_judges_each_window_against_what_its_size_cost_at_the_start():
     # the 52nd on): the rest takes 12 + 150 s of steps, 45 s of epochs' ends and 5 s to
     # finish, within the 240 s left.
     assert watch_after(0.25) is None and lengths == []
-    # Twice as slow as measured: every size's steps are, so the run is shortened (judged
-    # after 13 s of steps, the 26th).
+    # Twice as slow as measured, 0.25 s a step more: every size's steps are taken to be so
+    # (237 s of steps left), so the run is shortened (judged after 13 s of steps, the 26th).
     assert "the run would overrun its time budget: after 26 steps" in watch_after(0.5)
     assert lengths and lengths[-1][1] < 300
