@@ -149,13 +149,8 @@ def begin(trainer: Trainer, clock: Clock, echo: Callable[[str], None], epoch: in
             )
         choosing = start.costs.validation * predict_size.extra_validations(config)
         start.costs = dataclasses.replace(start.costs, finish=FINISH_SECONDS + choosing)
-        # The ladder's share of the steps is fixed, so a step costs the same on average
-        # however many the plan takes.
-        share = config.data.ladder_share / max(len(config.data.ladder), 1)
-        mean = (
-            sum(share * per_size[size] for size in config.data.ladder)
-            + (1 - share * len(config.data.ladder)) * per_size[config.data.image_size]
-        )
+        data = config.data
+        mean = planning.mean_step(per_size.get, data.ladder, data.image_size, data.ladder_share)
         planned = planning.plan(
             budget - clock.used() - margin(budget),
             dataclasses.replace(start.costs, step=mean),

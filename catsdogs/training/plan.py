@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from catsdogs import durations
@@ -92,6 +93,17 @@ class Plan:
         finished epochs."""
         rest = costs.steps_seconds(done, self.steps) + (self.epochs - epochs_done) * costs.per_epoch
         return rest + costs.finish
+
+
+def mean_step(
+    seconds_at: Callable[[int], float], ladder: Sequence[int], size: int, share: float
+) -> float:
+    """Seconds a step takes on average over a run that trains ``share`` of its steps on the
+    ``ladder``'s sizes (in equal parts) and the rest at ``size``; the same however many steps
+    the plan takes."""
+    each = share / len(ladder) if ladder else 0.0
+    rest = 1 - each * len(ladder)
+    return sum(each * seconds_at(rung) for rung in ladder) + rest * seconds_at(size)
 
 
 def _too_short(left: float, costs: Costs, done: int, used: float) -> BudgetTooShort:

@@ -22,20 +22,13 @@ import tensorflow as tf
 from catsdogs.config import Config
 from catsdogs.model import classifier
 from catsdogs.optim import factory
+from catsdogs.training import plan
 
 
 @dataclass(frozen=True)
 class Recipe:
     image_size: int
     ladder: tuple[int, ...]
-
-    def mean_step(self, seconds_at: Callable[[int], float], share: float) -> float:
-        """Seconds a step takes on average over a run, ``share`` of its steps on the ladder
-        (split evenly), the rest at ``image_size``."""
-        each = share / len(self.ladder) if self.ladder else 0.0
-        return sum(each * seconds_at(size) for size in self.ladder) + (
-            1 - each * len(self.ladder)
-        ) * seconds_at(self.image_size)
 
     def text(self) -> str:
         sizes = [*self.ladder, self.image_size]
@@ -116,7 +109,10 @@ def choose(
     """The largest recipe whose steps in ``seconds_left`` make at least ``MIN_PASSES``
     passes over ``train_images``; the smallest where none does."""
     passes = {
-        recipe: seconds_left / recipe.mean_step(seconds_at, share) * batch / train_images
+        recipe: seconds_left
+        / plan.mean_step(seconds_at, recipe.ladder, recipe.image_size, share)
+        * batch
+        / train_images
         for recipe in RECIPES
     }
     enough = [recipe for recipe in RECIPES if passes[recipe] >= MIN_PASSES]

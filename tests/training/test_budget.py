@@ -22,7 +22,7 @@ from catsdogs.config import DataConfig, MeasuredPlan, load
 from catsdogs.data import manifests, pipeline
 from catsdogs.optim.schedules import Schedule
 from catsdogs.training import budget
-from catsdogs.training.plan import BudgetTooShort, Costs, Plan, plan, shorten
+from catsdogs.training.plan import BudgetTooShort, Costs, Plan, mean_step, plan, shorten
 
 COSTS = Costs(step=1.0, validation=10.0, save=5.0, finish=5.0)
 
@@ -371,6 +371,13 @@ def test_a_ladder_s_steps_cost_what_their_size_costs():
     assert LADDER.steps_within(50, 30) == 50 + 35  # 12.5 s at 0.25, then 17.5 s at 0.5
     assert LADDER.steps_within(250, 10.5) == 10 and LADDER.steps_within(0, -1) == 0
     assert LADDER.plus(0.25) == Costs(1.25, 10.0, 5.0, 5.0, ((100, 0.5), (200, 0.75)))
+
+
+def test_a_ladder_s_mean_step_weighs_each_size_by_its_share_of_the_steps():
+    seconds = {64: 0.2, 80: 0.3, 96: 0.5}.get
+    assert mean_step(seconds, [64, 80], 96, 0.5) == pytest.approx(0.25 * 0.2 + 0.25 * 0.3 + 0.25)
+    assert mean_step(seconds, [64], 96, 0.6) == pytest.approx(0.6 * 0.2 + 0.4 * 0.5)
+    assert mean_step(seconds, [], 96, 0.5) == 0.5
 
 
 def test_a_slower_machine_shortens_the_last_size_of_a_ladder():
