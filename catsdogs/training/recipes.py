@@ -7,7 +7,7 @@ on a fast machine larger ones. A recipe is a final size and the smaller sizes tr
 it (progressive resizing, ``data.ladder``). With ``data.sizes: auto`` the plan times a training
 step of the model at the smallest and the largest size of the recipes (random images, so the
 model alone), prices every recipe's mean step from them, and takes the largest recipe whose
-steps make at least ``MIN_PASSES`` passes over the training images in the time left.
+steps make at least ``MIN_PASSES`` passes over the training images in the time its steps get.
 """
 
 from __future__ import annotations
@@ -35,12 +35,18 @@ class Recipe:
         return " -> ".join(f"{size}" for size in sizes) + " px"
 
 
-# Smallest first. Measured on the full training set (docs/benchmarks.md).
+# Smallest first. Measured on the full training set (docs/benchmarks.md): in 10 minutes on
+# 2 cores, 64 px after 40 and 52 (8.0 passes) beat 80 after 48 and 64 (5.1), which beat 96
+# after 64 and 80 (3.6): passes count for more than pixels until at least 8.
 RECIPES = (
+    Recipe(64, (40, 52)),
     Recipe(80, (48, 64)),
     Recipe(96, (64, 80)),
 )
-MIN_PASSES = 2.0  # the largest recipe that still sees the training images this often
+MIN_PASSES = 12.0  # the largest recipe that still sees the training images this often
+# The share of a budget its training steps get (the rest: start-up, validation, saves, the
+# predict size, the margin): 69-75% in 10-minute runs, more in longer ones.
+TRAINING_SHARE = 0.75
 TIMED_STEPS = 3  # a size's step timed this often, after one that traces it
 
 
@@ -106,10 +112,11 @@ def choose(
     batch: int,
     share: float,
 ) -> Choice:
-    """The largest recipe whose steps in ``seconds_left`` make at least ``MIN_PASSES``
-    passes over ``train_images``; the smallest where none does."""
+    """The largest recipe whose steps in ``TRAINING_SHARE`` of ``seconds_left`` make at
+    least ``MIN_PASSES`` passes over ``train_images``; the smallest where none does."""
     passes = {
-        recipe: seconds_left
+        recipe: TRAINING_SHARE
+        * seconds_left
         / plan.mean_step(seconds_at, recipe.ladder, recipe.image_size, share)
         * batch
         / train_images

@@ -26,7 +26,7 @@ def passes(recipe: Recipe, seconds: float, seconds_at) -> float:
     mean = sum(each * seconds_at(s) for s in recipe.ladder) + (1 - SHARE) * seconds_at(
         recipe.image_size
     )
-    return seconds / mean * BATCH / IMAGES
+    return recipes.TRAINING_SHARE * seconds / mean * BATCH / IMAGES
 
 
 def test_a_slow_machine_takes_the_small_recipe_and_a_fast_one_the_large():
@@ -62,14 +62,15 @@ def test_the_step_is_timed_at_each_size_asked():
 
 
 def test_the_chosen_sizes_are_recorded_with_the_config_s_own(monkeypatch, tmp_path):
-    monkeypatch.setattr(recipes, "step_seconds", lambda config, sizes: {48: 5.0, 112: 20.0})
+    monkeypatch.setattr(recipes, "step_seconds", lambda config, sizes: {40: 5.0, 96: 20.0})
     asked = load(SMOKE, ["data.sizes=auto", "training.time_budget=10m"])
     lines = []
     config = train.sized(asked, type("Data", (), {"train": [0] * IMAGES})(), Clock(), lines.append)
-    # 5 s a step even at 48 px: no recipe makes enough passes in 10 minutes; the smallest.
-    assert (config.data.image_size, config.data.ladder) == (80, [48, 64])
+    # 5 s a step even at 40 px: no recipe makes enough passes in 10 minutes; the smallest.
+    smallest = RECIPES[0]
+    assert (config.data.image_size, config.data.ladder) == (smallest.image_size, [*smallest.ladder])
     assert lines == [
-        recipes.choose(600 - 12, recipes.pixel_cost({48: 5.0, 112: 20.0}), IMAGES, 8, 0.5).line()
+        recipes.choose(600 - 12, recipes.pixel_cost({40: 5.0, 96: 20.0}), IMAGES, 8, 0.5).line()
     ]
     plan = config.training.plan
     assert plan.asked == {"data.image_size": 32, "data.ladder": []} and plan.steps is None
