@@ -6,7 +6,8 @@ The budget covers the whole `catsdogs train` command, from the process's start t
 The first steps are real training steps (they count in the first epoch); validation is timed
 on a few batches and an epoch's saves by saving the model once. The plan leaves a margin for
 the unforeseen; after every window of steps the watch projects the end at the recent pace and
-shortens the plan when the run would overrun (never lengthens it).
+shortens the plan when the run would overrun, and gives steps back (never beyond the first
+plan) when a shortened run turns out to have time for them.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ FINISH_SECONDS = 3.0  # after the last epoch: summary, figure, exit (and the pre
 MEASURE_SECONDS = 2.0  # the least a measurement of steps takes (at least one window)
 PACE_SHARE = 0.05  # the recent pace: over the last 5% of the budget (at least PACE_SECONDS)
 PACE_SECONDS = 5.0
+LENGTHEN_SHARE = 0.05  # steps come back only where at least 5% more fit
 
 
 def margin(budget: float) -> float:
@@ -229,6 +231,7 @@ class Watch:
         # its steps.
         self.recent: deque[tuple[float, float, int]] = deque()
         self.horizon = max(PACE_SECONDS, PACE_SHARE * budget)
+        self.first = trainer.plan()  # the start's plan: the most a run is given back
         self.spent = {"training steps": start.seconds, "validation": 0.0, "saving": 0.0}
 
     def left(self) -> float:
@@ -271,20 +274,34 @@ class Watch:
         # Re-planned when the margin is half gone, to leave twice the margin: a pace that keeps
         # drifting is answered by a few re-plans, not one every few steps.
         room = margin(self.budget)
-        if planning.shorten(now, self.left() - room / 2, self.costs, done, epoch) is None:
-            return None
-        shorter = planning.shorten(now, self.left() - 2 * room, self.costs, done, epoch)
-        note = (
-            f"after {done} steps, at {self.costs.step:.2f}s a step: {shorter.steps} steps in "
-            f"{shorter.epochs} epochs (was {now.steps} in {now.epochs})"
+        if planning.shorten(now, self.left() - room / 2, self.costs, done, epoch) is not None:
+            shorter = planning.shorten(now, self.left() - 2 * room, self.costs, done, epoch)
+            return "the run would overrun its time budget: " + self._replan(shorter, now, done)
+        # On plan. Where an earlier re-plan took more than the pace now needs (a slow stretch,
+        # or a first size slower than measured), steps come back, up to the first plan and
+        # leaving the same twice the margin.
+        longer = (
+            planning.shorten(self.first, self.left() - 2 * room, self.costs, done, epoch)
+            or self.first
         )
+        if longer.steps < now.steps * (1 + LENGTHEN_SHARE):
+            return None
+        return "the run is ahead of its plan: " + self._replan(longer, now, done)
+
+    def _replan(self, new: planning.Plan, now: planning.Plan, done: int) -> str:
+        """The run's length set to ``new`` (recorded in its config), and the line saying so."""
+        note = (
+            f"after {done} steps, at {self.costs.step:.2f}s a step: {new.steps} steps in "
+            f"{new.epochs} epochs (was {now.steps} in {now.epochs})"
+        )
+        trainer = self.trainer
         record = trainer.config.training.plan
         record = record.model_copy(
-            update={"steps": shorter.steps, "replanned": [*record.replanned, note]}
+            update={"steps": new.steps, "replanned": [*record.replanned, note]}
         )
-        trainer.config = _with(trainer.config, epochs=shorter.epochs, plan=record)
-        trainer.set_length(shorter.steps_per_epoch, shorter.steps)
-        return f"the run would overrun its time budget: {note}"
+        trainer.config = _with(trainer.config, epochs=new.epochs, plan=record)
+        trainer.set_length(new.steps_per_epoch, new.steps)
+        return note
 
     def usage(self) -> str:
         """One line: how much of the budget was used, and where the time went."""

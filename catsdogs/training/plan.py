@@ -5,8 +5,9 @@ after a re-plan), each followed by a validation pass and the saves; after the la
 run is summed up and the process exits. The plan takes as many steps as fit in the time left,
 in whole epochs: about one pass over the training data each, validated at least ``MIN_EPOCHS``
 times where that costs no more than ``OVERHEAD_SHARE`` of the time, never more than the
-config's own ``epochs`` where it gives them. A plan only ever gets shorter: when the machine
-slows down, the last epoch ends early, and epochs are dropped only where that is not enough.
+config's own ``epochs`` where it gives them. When the machine slows down, the last epoch ends
+early, and epochs are dropped only where that is not enough (``shorten``); steps given back
+later never go beyond the first plan.
 """
 
 from __future__ import annotations

@@ -164,8 +164,8 @@ def test_a_run_that_slows_down_re_plans_and_still_ends_within_its_budget(
     data = real_data(shared_data, tmp_path / "data", train=16, val=8)
     timed_steps = Trainer.timed_steps
 
-    def slowed(self, count, head_only=False, say=None):  # once planned, each step 0.1 s more
-        sums, seconds = timed_steps(self, count, head_only, say)
+    def slowed(self, count, head_only=False, say=None, size=None):  # planned: 0.1 s a step more
+        sums, seconds = timed_steps(self, count, head_only, say, size)
         if self.config.training.plan is not None:
             time.sleep(0.1 * count)
             seconds += 0.1 * count
@@ -412,3 +412,38 @@ def test_the_watch_judges_each_window_against_what_its_size_cost_at_the_start():
     # (237 s of steps left), so the run is shortened (judged after 13 s of steps, the 26th).
     assert "the run would overrun its time budget: after 26 steps" in watch_after(0.5)
     assert lengths and lengths[-1][1] < 300
+
+
+class PlannedTrainer:
+    """What the watch sees of a trainer: its plan, as set_length leaves it."""
+
+    def __init__(self, config, plan: Plan) -> None:
+        self.config, self.current = config, plan
+
+    def plan(self) -> Plan:
+        return self.current
+
+    def set_length(self, per_epoch: int, total: int) -> None:
+        epochs = -(-total // per_epoch)
+        last = total - (epochs - 1) * per_epoch
+        self.current = Plan(epochs, per_epoch, None if last == per_epoch else last)
+
+
+def test_steps_taken_back_by_a_slow_stretch_come_back_up_to_the_first_plan():
+    config = load(SMOKE, ["training.time_budget=260s"])
+    record = config.training.model_copy(update={"plan": MeasuredPlan(asked={}, steps=300)})
+    trainer = PlannedTrainer(config.model_copy(update={"training": record}), Plan(3, 100))
+    clock = budget.Clock(started=time.monotonic() - 20)
+    watch = budget.Watch(trainer, clock, 260, budget.Start(done=0, costs=LADDER))
+    said, done = [], 0
+    for seconds_a_step, steps in ((0.5, 30), (0.25, 60)):  # a slow stretch, then as measured
+        for _ in range(steps):
+            clock.started -= seconds_a_step  # the window's time passes
+            done += 1
+            said.append(watch.after_steps(seconds_a_step, 1, done, 0))
+    shortened = [line for line in said[:30] if line]
+    assert shortened and all("would overrun" in line for line in shortened)
+    given_back = [line for line in said[30:] if line and "ahead of its plan" in line]
+    assert given_back, said
+    assert 243 < trainer.current.steps <= 300  # more than the slow stretch left, at most 300
+    assert trainer.config.training.plan.steps == trainer.current.steps
