@@ -36,18 +36,22 @@ class Recipe:
 
 
 # Smallest first. Measured on the full training set (docs/benchmarks.md): in 10 minutes on
-# 2 cores, 64 px after 40 and 52 (8.0 passes) beat 80 after 48 and 64 (5.1), which beat 96
-# after 64 and 80 (3.6): passes count for more than pixels until at least 8.
+# 2 cores, 64 px after 40 and 52 (8.0 passes planned) beat 80 after 48 and 64 (5.1), which
+# beat 96 after 64 and 80 (3.6): passes count for more than pixels until at least 8. The
+# threshold beyond that is a guess: at 30 minutes here it puts 80 px (17 passes) before 96
+# (12), which has not been run.
 RECIPES = (
     Recipe(64, (40, 52)),
     Recipe(80, (48, 64)),
     Recipe(96, (64, 80)),
 )
-MIN_PASSES = 12.0  # the largest recipe that still sees the training images this often
-# The share of a budget its training steps get (the rest: start-up, validation, saves, the
-# predict size, the margin): 69-75% in 10-minute runs, more in longer ones.
-TRAINING_SHARE = 0.75
-TIMED_STEPS = 3  # a size's step timed this often, after one that traces it
+MIN_PASSES = 15.0  # the largest recipe that still sees the training images this often
+# What the plan will keep from the time left for steps, as it plans (planning.plan): the rest
+# of start-up (building, XLA, each size's measuring steps: 30-40 s here), then up to
+# OVERHEAD_SHARE for validation and saves.
+START_UP_SECONDS = 35.0
+WARM_UP_STEPS = 2  # a size's step run this often before it is timed (tracing, first calls)
+TIMED_SECONDS = 0.5  # then timed over at least this long
 
 
 def step_seconds(config: Config, sizes: tuple[int, ...]) -> dict[int, float]:
@@ -70,11 +74,13 @@ def step_seconds(config: Config, sizes: tuple[int, ...]) -> dict[int, float]:
     seconds = {}
     for size in sizes:
         images = tf.random.uniform([batch, size, size, 3], 0, 255)
-        step(images, labels).numpy()
-        started = time.perf_counter()
-        for _ in range(TIMED_STEPS):
+        for _ in range(WARM_UP_STEPS):
             step(images, labels).numpy()
-        seconds[size] = (time.perf_counter() - started) / TIMED_STEPS
+        started, taken = time.perf_counter(), 0
+        while taken == 0 or time.perf_counter() - started < TIMED_SECONDS:
+            step(images, labels).numpy()
+            taken += 1
+        seconds[size] = (time.perf_counter() - started) / taken
     return seconds
 
 
@@ -112,11 +118,12 @@ def choose(
     batch: int,
     share: float,
 ) -> Choice:
-    """The largest recipe whose steps in ``TRAINING_SHARE`` of ``seconds_left`` make at
-    least ``MIN_PASSES`` passes over ``train_images``; the smallest where none does."""
+    """The largest recipe whose steps make at least ``MIN_PASSES`` passes over
+    ``train_images`` in what the plan will keep of ``seconds_left`` for them; the smallest
+    where none does."""
+    for_steps = max(seconds_left - START_UP_SECONDS, 0.0) * (1 - plan.OVERHEAD_SHARE)
     passes = {
-        recipe: TRAINING_SHARE
-        * seconds_left
+        recipe: for_steps
         / plan.mean_step(seconds_at, recipe.ladder, recipe.image_size, share)
         * batch
         / train_images

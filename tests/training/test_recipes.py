@@ -26,7 +26,8 @@ def passes(recipe: Recipe, seconds: float, seconds_at) -> float:
     mean = sum(each * seconds_at(s) for s in recipe.ladder) + (1 - SHARE) * seconds_at(
         recipe.image_size
     )
-    return recipes.TRAINING_SHARE * seconds / mean * BATCH / IMAGES
+    for_steps = (seconds - recipes.START_UP_SECONDS) * 0.95  # the plan's 5% for validation
+    return for_steps / mean * BATCH / IMAGES
 
 
 def test_a_slow_machine_takes_the_small_recipe_and_a_fast_one_the_large():
@@ -41,7 +42,8 @@ def test_a_slow_machine_takes_the_small_recipe_and_a_fast_one_the_large():
 def test_the_largest_recipe_with_enough_passes_is_chosen():
     # Seconds for the largest recipe to fall just short of MIN_PASSES on this machine.
     speed = machine(0.3)
-    seconds = 0.95 * MIN_PASSES / passes(RECIPES[-1], 1.0, speed)
+    per_second = passes(RECIPES[-1], recipes.START_UP_SECONDS + 1, speed)
+    seconds = recipes.START_UP_SECONDS + 0.95 * MIN_PASSES / per_second
     choice = recipes.choose(seconds, speed, IMAGES, BATCH, SHARE)
     assert choice.passes[RECIPES[-1]] < MIN_PASSES <= choice.passes[RECIPES[-2]]
     assert choice.recipe == RECIPES[-2]
