@@ -19,10 +19,12 @@ from dataclasses import dataclass
 import keras
 import tensorflow as tf
 
-from catsdogs.config import Config
+from catsdogs.config import Config, MeasuredPlan, overridden
+from catsdogs.data import manifests
 from catsdogs.model import classifier
 from catsdogs.optim import factory
-from catsdogs.training import plan
+from catsdogs.training import budget, devices, plan
+from catsdogs.training.budget import Clock
 
 
 @dataclass(frozen=True)
@@ -137,3 +139,37 @@ def sizes_of(recipes: tuple[Recipe, ...] = RECIPES) -> tuple[int, int]:
     """The smallest and the largest size any recipe trains at: the two the step is timed at."""
     every = [size for recipe in recipes for size in (*recipe.ladder, recipe.image_size)]
     return min(every), max(every)
+
+
+def sized(
+    config: Config, data: manifests.TrainingData, clock: Clock, echo: Callable[[str], None]
+) -> Config:
+    """``config`` with the sizes (``data.image_size``, ``data.ladder``) that its time budget
+    allows on this machine (``recipes``), the config's own recorded as asked; where the
+    command line set either, as it set them."""
+    if overridden(config) & {"data.image_size", "data.ladder"}:
+        echo("sizes: as --set gives them (data.sizes: auto chooses only what you leave to it)")
+        return config
+    policy, _ = devices.precision(config.training.mixed_precision)
+    keras.mixed_precision.set_dtype_policy(policy)
+    measured = step_seconds(config, sizes_of())
+    seconds = config.training.budget_seconds
+    choice = choose(
+        seconds - clock.used() - budget.margin(seconds),
+        pixel_cost(measured),
+        len(data.train),
+        config.data.batch_size,
+        config.data.ladder_share,
+    )
+    echo(choice.line())
+    asked = {"data.image_size": config.data.image_size, "data.ladder": config.data.ladder}
+    plan = MeasuredPlan(
+        asked=asked, sizes={r.text(): round(p, 2) for r, p in choice.passes.items()}
+    )
+    chosen = {"image_size": choice.recipe.image_size, "ladder": list(choice.recipe.ladder)}
+    return config.model_copy(
+        update={
+            "data": config.data.model_copy(update=chosen),
+            "training": config.training.model_copy(update={"plan": plan}),
+        }
+    )

@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import keras
 import pandas as pd
 
 from catsdogs import durations
-from catsdogs.config import Config, MeasuredPlan, asked_text, dump, load, overridden
+from catsdogs.config import Config, asked_text, dump, load
 from catsdogs.data import manifests
 from catsdogs.errors import UserError
 from catsdogs.training import budget, curves, devices, loop, predict_size, recipes, runs
@@ -126,7 +125,7 @@ def train(
         if run.exists:
             config = _continued(run, config, text)
         elif config.data.sizes == "auto" and config.training.planned_by_budget:
-            config = sized(config, data, clock, echo)
+            config = recipes.sized(config, data, clock, echo)
         trainer = Trainer(config, data, strategy)
         checkpoints = Checkpoints(trainer.checkpoint, run)
         resumed = run.exists
@@ -160,40 +159,6 @@ def train(
                 _finish(run, trainer, data, history, watch, echo)
     echo("\n".join(closing(run, watch.usage() if watch else None)))
     return run.path
-
-
-def sized(
-    config: Config, data: manifests.TrainingData, clock: Clock, echo: Callable[[str], None]
-) -> Config:
-    """``config`` with the sizes (``data.image_size``, ``data.ladder``) that its time budget
-    allows on this machine (``recipes``), the config's own recorded as asked; where the
-    command line set either, as it set them."""
-    if overridden(config) & {"data.image_size", "data.ladder"}:
-        echo("sizes: as --set gives them (data.sizes: auto chooses only what you leave to it)")
-        return config
-    policy, _ = devices.precision(config.training.mixed_precision)
-    keras.mixed_precision.set_dtype_policy(policy)
-    measured = recipes.step_seconds(config, recipes.sizes_of())
-    seconds = config.training.budget_seconds
-    choice = recipes.choose(
-        seconds - clock.used() - budget.margin(seconds),
-        recipes.pixel_cost(measured),
-        len(data.train),
-        config.data.batch_size,
-        config.data.ladder_share,
-    )
-    echo(choice.line())
-    asked = {"data.image_size": config.data.image_size, "data.ladder": config.data.ladder}
-    plan = MeasuredPlan(
-        asked=asked, sizes={r.text(): round(p, 2) for r, p in choice.passes.items()}
-    )
-    chosen = {"image_size": choice.recipe.image_size, "ladder": list(choice.recipe.ladder)}
-    return config.model_copy(
-        update={
-            "data": config.data.model_copy(update=chosen),
-            "training": config.training.model_copy(update={"plan": plan}),
-        }
-    )
 
 
 def sizes(trainer: Trainer, data: manifests.TrainingData) -> str:

@@ -7,7 +7,7 @@ import yaml
 from helpers import SMOKE
 
 from catsdogs.config import asked_text, dump, load
-from catsdogs.training import recipes, train
+from catsdogs.training import recipes
 from catsdogs.training.budget import Clock
 from catsdogs.training.recipes import MIN_PASSES, RECIPES, Recipe
 
@@ -67,7 +67,9 @@ def test_the_chosen_sizes_are_recorded_with_the_config_s_own(monkeypatch, tmp_pa
     monkeypatch.setattr(recipes, "step_seconds", lambda config, sizes: {40: 5.0, 96: 20.0})
     asked = load(SMOKE, ["data.sizes=auto", "training.time_budget=10m"])
     lines = []
-    config = train.sized(asked, type("Data", (), {"train": [0] * IMAGES})(), Clock(), lines.append)
+    config = recipes.sized(
+        asked, type("Data", (), {"train": [0] * IMAGES})(), Clock(), lines.append
+    )
     # 5 s a step even at 40 px: no recipe makes enough passes in 10 minutes; the smallest.
     smallest = RECIPES[0]
     assert (config.data.image_size, config.data.ladder) == (smallest.image_size, [*smallest.ladder])
@@ -85,7 +87,7 @@ def test_the_chosen_sizes_are_recorded_with_the_config_s_own(monkeypatch, tmp_pa
 def test_sizes_given_on_the_command_line_are_kept():
     asked = load(SMOKE, ["data.sizes=auto", "training.time_budget=10m", "data.image_size=40"])
     lines = []
-    assert train.sized(asked, None, Clock(), lines.append) is asked
+    assert recipes.sized(asked, None, Clock(), lines.append) is asked
     assert lines == [
         "sizes: as --set gives them (data.sizes: auto chooses only what you leave to it)"
     ]
