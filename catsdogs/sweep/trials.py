@@ -117,7 +117,14 @@ def _train(
         while True:
             ended = child.poll() is not None
             for _, row in run.history().iloc[reported:].iterrows():
-                trial.report(float(row[metric]), int(row["epoch"]))
+                try:
+                    trial.report(float(row[metric]), int(row["epoch"]))
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    # Another worker ended this trial (two workers took the same queued
+                    # point): the train finishes here unreported, and ``work`` leaves its
+                    # result out.
+                    reported = len(run.history())
+                    break
                 reported += 1
             if ended:
                 break

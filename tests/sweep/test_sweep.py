@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -171,6 +172,39 @@ def test_one_point_queued_twice_runs_once(tmp_path):
     assert [t.number for t in storage.finished(the_study)] == [first.number]
     assert grid.queue(the_study) == 3  # the other three points of the 2 x 2 grid, once each
     assert grid.queue(the_study) == 0
+
+
+def test_a_trial_another_worker_ended_lets_its_train_finish_unreported(tmp_path, monkeypatch):
+    # Two workers took the same queued point; the other one's train failed and it told the
+    # study so. This worker's train goes on to its end; its epochs are not reported to a
+    # finished trial (Optuna refuses: UpdateFinishedTrialError ended the whole sweep).
+    the_study = optuna.create_study(direction="minimize")
+    trial = the_study.ask()
+    the_study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    run = rundir.RunDir(tmp_path / "run")
+    run.path.mkdir()
+    pd.DataFrame({"epoch": [1, 2], "val_loss": [0.7, 0.6]}).to_csv(
+        run.path / rundir.HISTORY, index=False
+    )
+
+    class Ended:  # a train that has finished, exit 0
+        returncode = 0
+
+        def poll(self) -> int:
+            return 0
+
+        def kill(self) -> None:
+            pass
+
+        def wait(self) -> int:
+            return 0
+
+    monkeypatch.setattr(trials.processes, "catsdogs", lambda arguments, **streams: Ended())
+    settings = types.SimpleNamespace(
+        sweep=types.SimpleNamespace(metric="val_loss"), jobs=1, out=tmp_path
+    )
+    assert trials._train(settings, trial, run, []) == (0, False)
+    assert storage.state(the_study, trial) == optuna.trial.TrialState.FAIL
 
 
 def test_summary_pools_seeds_with_the_sample_std(tmp_path):
