@@ -37,7 +37,6 @@ import benchlib
 benchlib.quiet_tensorflow()
 
 import pandas as pd  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 from catsdogs.config import load  # noqa: E402
 from catsdogs.data import manifests, pipeline  # noqa: E402
@@ -122,18 +121,14 @@ def main() -> None:
             train(trainer, 3)  # tracing and compilation
             contenders[name] = lambda trainer=trainer: train(trainer, steps)
             counted[name] = flops.step_flops(trainer.model, config.data.image_size)
-            precision[name] = "bfloat16" if trainer.policy == "mixed_bfloat16" else "float32"
+            precision[name] = trainer.compute_dtype
         # The limit in each precision a variant trains in, with as many products a round as
         # take about as long as a step round.
         limits = {}
         for dtype in sorted(set(precision.values())):
-            matrix = tf.cast(tf.random.uniform([MATMUL_N, MATMUL_N]), dtype)
-            product = tf.function(lambda x: tf.matmul(x, x))
-            product(matrix).numpy()
             limits[dtype] = f"matmul {dtype}"
-            contenders[limits[dtype]] = lambda m=matrix, p=product: [
-                p(m).numpy() for _ in range(steps)
-            ]
+            product = flops.matrix_product(MATMUL_N, dtype)
+            contenders[limits[dtype]] = lambda p=product: [p() for _ in range(steps)]
         # The same input pipeline the trainers draw from, alone.
         cache = trainer.caching.train
         data_only = pipeline.dataset(data.train, config.data, True, config.seed, True, cache)

@@ -214,7 +214,7 @@ def arithmetic(trainer: Trainer, step_seconds: float, record: dict) -> str:
     a matrix product in the step's own precision (both go into ``record``)."""
     size = trainer.config.data.image_size
     counted = flops.step_flops(trainer.model, size)
-    dtype = "bfloat16" if trainer.policy == "mixed_bfloat16" else "float32"
+    dtype = trainer.compute_dtype
     limit = flops.matmul_rate(dtype=dtype)
     record.update(step_gflop=round(counted.total / 1e9, 4), matmul_gflops=round(limit / 1e9, 1))
     images_per_second = trainer.config.data.batch_size / step_seconds

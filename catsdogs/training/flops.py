@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import keras
@@ -126,16 +127,21 @@ def step_flops(model: keras.Model, size: int, images: int = 2) -> StepFlops:
     return count(traced.graph, traced.outputs, images)
 
 
-def matmul_rate(n: int = 2048, seconds: float = 0.5, dtype: str = "float32") -> float:
-    """Operations a second of an ``n`` x ``n`` matrix product on this process's threads,
-    after one warm-up product, over about ``seconds``."""
-    a = tf.random.uniform([n, n], dtype=tf.float32)
-    a = tf.cast(a, dtype)
+def matrix_product(n: int = 2048, dtype: str = "float32") -> Callable[[], None]:
+    """One ``n`` x ``n`` matrix product in ``dtype`` on this process's threads, traced and
+    run once already: the limit's unit of work (``2 * n**3`` operations)."""
+    matrix = tf.cast(tf.random.uniform([n, n]), dtype)
     product = tf.function(lambda x: tf.matmul(x, x))
-    product(a).numpy()
+    product(matrix).numpy()
+    return lambda: product(matrix).numpy()
+
+
+def matmul_rate(n: int = 2048, seconds: float = 0.5, dtype: str = "float32") -> float:
+    """Operations a second of ``matrix_product`` over about ``seconds``."""
+    product = matrix_product(n, dtype)
     started, done = time.perf_counter(), 0
     while done == 0 or time.perf_counter() - started < seconds:
-        product(a).numpy()
+        product()
         done += 1
     return 2 * n**3 * done / (time.perf_counter() - started)
 

@@ -186,7 +186,7 @@ def lr_find(
     )
     echo(
         f"devices: {devices.describe(trainer.strategy)}; mixed precision "
-        f"{trainer.policy.removeprefix('mixed_') if trainer.mixed else 'off'}, XLA "
+        f"{trainer.compute_dtype if trainer.mixed else 'off'}, XLA "
         f"{'on' if trainer.jit else 'off'}"
     )
     curve = range_test(trainer, learning_rates)

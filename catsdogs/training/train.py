@@ -149,7 +149,7 @@ def train(
             echo(f"resuming {run.path} after epoch {start} of {trainer.config.training.epochs}")
         echo(
             f"devices: {devices.describe(trainer.strategy)}; mixed precision "
-            f"{trainer.policy.removeprefix('mixed_') if trainer.mixed else 'off'}, XLA "
+            f"{trainer.compute_dtype if trainer.mixed else 'off'}, XLA "
             f"{'on' if trainer.jit else 'off'}"
         )
         echo(sizes(trainer, data))

@@ -201,6 +201,11 @@ class Trainer:
 
         return run
 
+    @property
+    def compute_dtype(self) -> str:
+        """The number format the layers compute in (float16, bfloat16 or float32)."""
+        return self.policy.removeprefix("mixed_")
+
     def judged_weights(self) -> contextlib.AbstractContextManager:
         """The weights the run is judged by, in the model for a block: Lookahead's slow
         weights unless the config says the fast ones, with BatchNorm statistics measured for
