@@ -12,7 +12,7 @@ from typing import NoReturn, TypeVar
 
 import typer
 
-from catsdogs import __version__, paths, process, quiet
+from catsdogs import __version__, paths, process, quiet, signals
 from catsdogs.data.options import Options
 from catsdogs.data.show_batch import COUNT as SHOW_COUNT
 from catsdogs.data.show_batch import MOST as SHOW_MOST
@@ -38,19 +38,9 @@ DEFAULTS = Options()  # prepare's defaults, written once there
 _STARTED: float | None = None  # when this process started, where main() is its entry point
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM ended the command (``kill PID``, ``docker stop``, a batch scheduler's stop): it
-    unwinds as Ctrl-C does (files already whole, the run's lock released, a sweep's trial
-    marked interrupted) instead of vanishing without a word."""
-
-
-def _terminate(signum: int, frame: object) -> NoReturn:
-    raise Terminated
-
-
 def _stopped(err: KeyboardInterrupt) -> NoReturn:
     """One line, and the shell's exit status for the signal (128 + its number)."""
-    terminated = isinstance(err, Terminated)
+    terminated = isinstance(err, signals.Terminated)
     what = "stopped (SIGTERM)" if terminated else "interrupted"
     typer.echo(f"{what}; run the same command again to go on", err=True)
     raise typer.Exit(128 + (signal.SIGTERM if terminated else signal.SIGINT)) from None
@@ -74,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     global _STARTED
     if argv is None:  # this process is the command: its clock started with the process
         _STARTED = time.monotonic() - process.age()
-        signal.signal(signal.SIGTERM, _terminate)
+        signals.install()
     if argv is None and quiet.wanted(sys.argv[1:]):
         # What TF_CPP_MIN_LOG_LEVEL silences it silences early; the filter takes the rest.
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

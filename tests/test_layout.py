@@ -14,6 +14,7 @@ FOUNDATION = {
     "errors",
     "paths",
     "process",
+    "signals",
     "files",
     "quiet",
     "plots",

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 import pandas as pd
 import tensorflow as tf
 
-from catsdogs import durations, progress
+from catsdogs import durations, progress, signals
 from catsdogs.config import dump
 from catsdogs.data import manifests
 from catsdogs.errors import UserError, first_line
@@ -110,6 +110,7 @@ def train_epoch(
             count = min(trainer.sync_steps, trainer.epoch_steps(epoch) - done)
             rate = trainer.learning_rate
             window, seconds = trainer.timed_steps(count, head_only, say)
+            signals.check()
             if not math.isfinite(window.loss):
                 message = (
                     f"loss became {window.loss} in epoch {epoch + 1}: training diverged; "
@@ -211,6 +212,7 @@ def fit(
             )
             if decide(trainer, history, echo, trainer.val_images):
                 break
+            signals.check()
             epoch += 1
     except BaseException:
         # TensorBoard's events are flushed however the loop ends; where that fails too (the

@@ -28,6 +28,7 @@ from helpers import (
     smoke_train,
 )
 
+from catsdogs import signals
 from catsdogs.config import dump, load
 from catsdogs.data import manifests
 from catsdogs.optim import find_lookahead
@@ -338,6 +339,51 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_a_sigterm_python_lost_in_a_gc_callback_still_stops_training(
+    shared_data, tmp_path, monkeypatch
+):
+    # CI: SIGTERM landed while XLA's garbage-collector callback ran; Python printed "Exception
+    # ignored in: <function _xla_gc_callback>" and the run trained on, never ending. A __del__
+    # swallows an exception the same way.
+    data = manifests.read_training_data(real_data(shared_data, tmp_path / "data"))
+    config = load(SMOKE, ["training.epochs=3", "training.steps_per_epoch=4"])
+    trainer = Trainer(with_data(config, data), data)
+    run = RunDir(tmp_path / "r", exists=False)
+    run.start(dump(config))
+    lost: list[BaseException] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: lost.append(u.exc_value))
+
+    class SignalledWhileCollected:
+        def __del__(self) -> None:
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(1000):  # the interpreter runs the handler here, in __del__
+                pass
+
+    windows = 0
+    steps = trainer.timed_steps
+
+    def timed_steps(*args, **kwargs):
+        nonlocal windows
+        windows += 1
+        if windows == 2:
+            SignalledWhileCollected()
+        return steps(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "timed_steps", timed_steps)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    monkeypatch.setattr(signals, "_asked", None)
+    signals.install()
+    try:
+        with pytest.raises(signals.Terminated):
+            loop.fit(trainer, run, Checkpoints(trainer.checkpoint, run), 0, echo=lambda _: None)
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+        run.unlock()
+    assert [type(e) for e in lost] == [signals.Terminated]  # Python lost the first raise
+    assert windows == 2  # the window the signal came in is the last
 
 
 @pytest.mark.parametrize("slow", [True, False])
