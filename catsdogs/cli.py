@@ -17,13 +17,14 @@ from catsdogs.data.options import Options
 from catsdogs.data.show_batch import COUNT as SHOW_COUNT
 from catsdogs.data.show_batch import MOST as SHOW_MOST
 from catsdogs.errors import UserError
-from catsdogs.predict.command import CLIP, TTA
+from catsdogs.predict import CLIP, TTA
 from catsdogs.training import lr_range
 
 app = typer.Typer(
     name="catsdogs",
-    help="Kaggle Dogs vs. Cats, end to end: prepare the data, train VGG19 under Lookahead(SGD), "
-    "predict a submission.",
+    help="Kaggle Dogs vs. Cats, end to end: prepare the data, train a model under Lookahead "
+    "(VGG19 and SGD on a GPU, configs/vgg19_lookahead.yaml; a small CNN and Adam for a stated "
+    "time on a CPU, configs/cpu.yaml), predict a submission.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -209,9 +210,7 @@ def lr_find(
     steps: int = typer.Option(
         lr_range.STEPS, help="Steps from --start-lr to --end-lr (fewer if the loss diverges)."
     ),
-    out: Path = typer.Option(
-        Path("lr_find.png"), help="The figure; the curve goes beside it as a .csv."
-    ),
+    out: Path = typer.Option(paths.LR_FIND, help="The figure; the curve goes beside it as a .csv."),
 ) -> None:
     """The learning-rate range test: a fresh model of the config trains a step at each rate,
     rising exponentially, until the loss diverges; writes the loss curve and prints a
@@ -234,7 +233,7 @@ def show_batch(
     data: Path = typer.Option(None, help="Prepared manifests [default: the config's data.dir]."),
     overrides: list[str] = typer.Option([], "--set", help="Override a config value: --set seed=1."),
     count: int = typer.Option(SHOW_COUNT, help=f"How many images (1 to {SHOW_MOST})."),
-    out: Path = typer.Option(Path("show_batch.png"), help="The figure (PNG)."),
+    out: Path = typer.Option(paths.SHOW_BATCH, help="The figure (PNG)."),
 ) -> None:
     """A grid of the first training images of the config's pipeline, augmented as training
     augments them, each titled with its label and size."""

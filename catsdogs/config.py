@@ -501,6 +501,24 @@ def overridden(config: Config) -> frozenset[str]:
     return config._overridden
 
 
+def flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Dotted keys to values: ``{"data": {"image_size": 96}}`` -> ``{"data.image_size": 96}``."""
+    found: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            found.update(flat(value, f"{prefix}{key}."))
+        else:
+            found[f"{prefix}{key}"] = value
+    return found
+
+
+def config_changes(before: str, after: str) -> dict[str, tuple[object, object]]:
+    """The dotted keys whose values differ between two resolved config texts: old, new."""
+    old, new = flat(yaml.safe_load(before) or {}), flat(yaml.safe_load(after) or {})
+    keys = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+    return {k: (old.get(k), new.get(k)) for k in keys}
+
+
 def asked_text(text: str) -> str:
     """A resolved config's text as it was asked for: the values that a recorded plan decided
     put back to the config's own (a training key, or a dotted one of another section) and the

@@ -9,3 +9,5 @@ PREPARED = Path("data/processed")  # prepare's manifests; a config's data.dir
 RAW = Path("data/raw")  # downloads and the archives' extractions
 RUNS = Path("runs")  # run directories; a sweep's folder is runs/sweeps/<name>
 SUBMISSION = Path("submission.csv")  # predict's output for a Kaggle test set
+LR_FIND = Path("lr_find.png")  # lr-find's figure (its curve beside it as lr_find.csv)
+SHOW_BATCH = Path("show_batch.png")  # show-batch's figure

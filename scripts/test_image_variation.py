@@ -28,10 +28,10 @@ ARM = "optimizer.lookahead.enabled"
 
 def per_image(labels: np.ndarray, p_dog: np.ndarray) -> dict[str, np.ndarray]:
     """Each image's log loss and correctness (the means are log_loss and accuracy)."""
-    from catsdogs.predict import tiles
+    from catsdogs.predict import evaluation
 
     return {
-        "log loss": tiles.losses(labels, p_dog),
+        "log loss": evaluation.losses(labels, p_dog),
         "accuracy": ((p_dog >= 0.5) == (labels == 1)).astype(float),
     }
 

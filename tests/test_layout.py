@@ -88,3 +88,55 @@ def test_each_stage_has_a_folder_that_says_its_job_and_what_it_may_import():
         assert doc and "May import" in doc, stage
     top = sorted(p.stem for p in PACKAGE.glob("*.py"))
     assert top == sorted({"__init__", "__main__", "cli", *FOUNDATION})
+
+
+def module_of(name: str, modules: set[str]) -> str | None:
+    """The catsdogs module an imported name lives in (``catsdogs.training.loop.fit`` ->
+    ``catsdogs.training.loop``), None for ``catsdogs`` itself."""
+    parts = name.split(".")
+    while parts and ".".join(parts) not in modules:
+        parts.pop()
+    found = ".".join(parts)
+    return found if found != "catsdogs" else None
+
+
+def circle(graph: dict[str, set[str]]) -> list[str] | None:
+    """An import circle of ``graph`` (module -> the modules it imports) as the modules along
+    it, the first repeated at the end; None where there is none."""
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> list[str] | None:
+        if module in path:
+            return path[path.index(module) :] + [module]
+        if module in done:
+            return None
+        for imported in sorted(graph.get(module, ())):
+            if found := visit(imported, [*path, module]):
+                return found
+        done.add(module)
+        return None
+
+    return next((found for m in sorted(graph) if (found := visit(m, []))), None)
+
+
+def test_the_circle_check_finds_a_circle_and_a_clean_graph_passes():
+    assert circle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
+    assert circle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None
+    modules = {"catsdogs", "catsdogs.predict", "catsdogs.predict.command"}
+    assert module_of("catsdogs.predict.command.TTA", modules) == "catsdogs.predict.command"
+    assert module_of("catsdogs.predict.TTA", modules) == "catsdogs.predict"
+
+
+def test_no_module_imports_itself_through_others():
+    # Every import counts, those inside functions too: a circle is a design knot even where
+    # a lazy import keeps Python from tripping on it.
+    modules = {module_name(path) for path in MODULES}
+    graph = {
+        module_name(path): {
+            found
+            for name in imports(path)
+            if (found := module_of(name, modules)) and found != module_name(path)
+        }
+        for path in MODULES
+    }
+    assert circle(graph) is None, " -> ".join(circle(graph))

@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 import yaml
 from helpers import CONFIGS, ROOT
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from catsdogs import config as config_lib
 from catsdogs.config import Config, ModelConfig, OptimizerConfig, ScheduleConfig
 from catsdogs.data import pipeline
 from catsdogs.model import backbones, classifier
 from catsdogs.optim import Lookahead, factory
+from catsdogs.optim.schedules import Schedule
 
 
 @pytest.mark.parametrize(
@@ -34,16 +35,34 @@ def test_each_registry_has_exactly_the_config_names(registry, names):
     assert tuple(registry) == names
 
 
-def _field_names(section: type[BaseModel], key: str) -> tuple:
-    return section.model_fields[key].annotation.__args__
+@pytest.mark.parametrize(
+    ("section", "key", "registry"),
+    [
+        (ModelConfig, "backbone", backbones.BACKBONES),
+        (ModelConfig, "pooling", classifier.POOLING_LAYERS),
+        (OptimizerConfig, "name", factory.OPTIMIZERS),
+        (config_lib.DataConfig, "resize", pipeline.RESIZERS),
+    ],
+    ids=["backbones", "poolings", "optimizers", "resize policies"],
+)
+def test_a_config_takes_every_name_its_registry_builds_and_refuses_others(section, key, registry):
+    for name in registry:
+        assert getattr(section.model_validate({key: name}), key) == name
+    with pytest.raises(ValidationError) as refused:
+        section.model_validate({key: "nonesuch"})
+    assert all(repr(name) in str(refused.value) for name in registry)
 
 
-def test_the_schema_takes_its_names_from_the_lists():
-    assert _field_names(ModelConfig, "backbone") == config_lib.BACKBONE_NAMES
-    assert _field_names(ModelConfig, "pooling") == config_lib.POOLINGS
-    assert _field_names(OptimizerConfig, "name") == config_lib.OPTIMIZER_NAMES
-    assert _field_names(ScheduleConfig, "name") == config_lib.SCHEDULE_NAMES
-    assert _field_names(config_lib.DataConfig, "resize") == config_lib.RESIZE_POLICIES
+def test_a_config_takes_every_schedule_shape_and_the_schedule_refuses_others():
+    # The schedule's shapes are the config's names: each validates and builds; the schedule
+    # itself refuses a shape it does not draw.
+    for name in config_lib.SCHEDULE_NAMES:
+        assert ScheduleConfig.model_validate({"name": name}).name == name
+        assert Schedule(0.1, 10, shape=name).shape == name
+    with pytest.raises(ValidationError):
+        ScheduleConfig.model_validate({"name": "nonesuch"})
+    with pytest.raises(ValueError, match="shape must be one of constant, cosine, linear"):
+        Schedule(0.1, 10, shape="nonesuch")
 
 
 # What each backbone is inside keras.applications (small_cnn is ours).

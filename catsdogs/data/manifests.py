@@ -54,6 +54,11 @@ class Manifest:
     recorded_sizes: list[tuple[int, int]] | None = None  # width, height, as stored
     # Each image's EXIF orientation (1-8, 1: show as stored): the pipeline turns it upright.
     orientations: list[int] | None = None  # None: all as stored
+    hashes: list[str] | None = None  # each image's SHA-256 as prepare recorded it, else None
+
+    def image_hashes(self) -> list[str]:
+        """The SHA-256 of each image, in order: as recorded, else hashed from the files."""
+        return self.hashes or [file_sha256(Path(image)) for image in self.paths]
 
     def orientation_list(self) -> list[int]:
         """Each image's EXIF orientation (1 where none is known)."""
@@ -76,6 +81,7 @@ class Manifest:
             orientations=None
             if self.orientations is None
             else [self.orientations[i] for i in order],
+            hashes=None if self.hashes is None else [self.hashes[i] for i in order],
         )
 
     def sizes(self) -> list[tuple[int, int]]:
@@ -143,10 +149,15 @@ def image_hashes(path: Path) -> list[str]:
     """The SHA-256 of each image a manifest lists, in its order: its ``sha256`` column where
     every row has one (prepare writes it), else hashed from the files themselves."""
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    column = frame["sha256"].str.strip() if "sha256" in frame else None
-    if column is not None and (column.str.len() == 64).all():
-        return column.str.lower().tolist()
-    return [file_sha256(Path(image)) for image in _absolute(path, frame)]
+    return _hashes(frame) or [file_sha256(Path(image)) for image in _absolute(path, frame)]
+
+
+def _hashes(frame: pd.DataFrame) -> list[str] | None:
+    """The ``sha256`` column, where every row has one (prepare writes it), else None."""
+    column = frame["sha256"].astype(str).str.strip() if "sha256" in frame else None
+    if column is None or not (column.str.len() == 64).all():
+        return None
+    return column.str.lower().tolist()
 
 
 # --- writing (prepare) --------------------------------------------------------------------
@@ -402,7 +413,8 @@ def read(
     ids = _ids(path, frame) if kind == "test" else None
     checked = _check_images(path, images, frame)
     orientations = _orientations(path, images, frame, checked)
-    return Manifest(path, images, labels, ids, digest, _recorded_sizes(frame), orientations)
+    sizes, hashes = _recorded_sizes(frame), _hashes(frame)
+    return Manifest(path, images, labels, ids, digest, sizes, orientations, hashes)
 
 
 def _recorded_sizes(frame: pd.DataFrame) -> list[tuple[int, int]] | None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from catsdogs import files
 from catsdogs.errors import UserError
+from catsdogs.paths import SHOW_BATCH
 
 if TYPE_CHECKING:  # the CLI reads COUNT from here without loading the config's schema
     from catsdogs.config import Config
@@ -73,7 +74,7 @@ def draw(images, labels: list[int], title: str, path: Path) -> None:
 def show_batch(
     config: Config,
     data_dir: Path | None = None,
-    out: Path = Path("show_batch.png"),
+    out: Path = SHOW_BATCH,
     count: int = COUNT,
     echo: Callable[[str], None] = print,
     config_file: Path | None = None,

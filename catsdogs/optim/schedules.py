@@ -14,7 +14,7 @@ import math
 import keras
 from keras import ops
 
-SHAPES = ("constant", "cosine", "linear")
+from catsdogs.config import SCHEDULE_NAMES
 
 
 @keras.saving.register_keras_serializable(package="catsdogs")
@@ -30,8 +30,8 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
         shape: str = "cosine",
         end: float = 0.0,
     ) -> None:
-        if shape not in SHAPES:
-            raise ValueError(f"shape must be one of {', '.join(SHAPES)}; got {shape!r}")
+        if shape not in SCHEDULE_NAMES:
+            raise ValueError(f"shape must be one of {', '.join(SCHEDULE_NAMES)}; got {shape!r}")
         self.peak, self.shape, self.end = float(peak), shape, float(end)
         self.total_steps = keras.Variable(total_steps, dtype="float32", trainable=False)
         self.warmup_steps = keras.Variable(warmup_steps, dtype="float32", trainable=False)

@@ -8,12 +8,7 @@ from pathlib import Path
 
 from catsdogs.errors import UserError
 from catsdogs.paths import SUBMISSION
-
-CLIP = 0.005  # P(dog) kept in [0.005, 0.995] for the log-loss board
-# Test-time augmentation for predict, evaluate and report alike, so their numbers agree: each
-# image is also seen mirrored and the two P(dog) averaged. On by default: it lowered the test
-# log loss at every time budget measured (docs/benchmarks.md) for twice the prediction time.
-TTA = True
+from catsdogs.predict import CLIP, TTA
 
 
 def predict(

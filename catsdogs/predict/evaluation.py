@@ -5,20 +5,32 @@ manifest and TTA setting, see ``rundir.eval_path``)."""
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from statistics import NormalDist
 
 import numpy as np
+import pandas as pd
+from scipy import stats
 from sklearn import metrics as skm
 
 from catsdogs import files
 from catsdogs.data import manifests
 from catsdogs.errors import UserError
-from catsdogs.predict import predictor
-from catsdogs.predict.command import TTA
-from catsdogs.training.rundir import eval_path, run_of
+from catsdogs.predict import TTA, predictor
+from catsdogs.training.rundir import BEST, LAST, eval_path, run_of
+
+EPSILON = float(np.finfo(np.float64).eps)  # scikit-learn's clip for log_loss
+
+
+def losses(labels: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+    """Each image's log loss (the binary cross-entropy the model trained on): the one
+    definition behind every log loss the project reports, their mean being scikit-learn's
+    ``log_loss`` to the last bit (P(dog) in float64, the true class's probability clipped to
+    float64's epsilon from 0 and 1)."""
+    p = np.asarray(probabilities, dtype=np.float64).ravel()
+    truth = np.where(np.asarray(labels).ravel() == 1, p, 1 - p)
+    return -np.log(np.clip(truth, EPSILON, 1 - EPSILON))
 
 
 def scores(labels: np.ndarray, probabilities: np.ndarray) -> dict:
@@ -33,7 +45,7 @@ def scores(labels: np.ndarray, probabilities: np.ndarray) -> dict:
     return {
         "count": int(len(labels)),
         "accuracy": float(skm.accuracy_score(labels, predicted)),
-        "log_loss": float(skm.log_loss(labels, probabilities, labels=[0, 1])),
+        "log_loss": float(np.mean(losses(labels, probabilities))),
         "roc_auc": float(skm.roc_auc_score(labels, probabilities)) if both else None,
         "confusion_matrix": skm.confusion_matrix(labels, predicted, labels=[0, 1]).tolist(),
         "per_class": {
@@ -49,13 +61,8 @@ def wilson(successes: int, count: int, confidence: float = 0.95) -> tuple[float,
     which matters for the few hundred images of a validation set."""
     if count < 1:
         raise ValueError("an interval needs at least one trial")
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    share, z2 = successes / count, z * z
-    centre = (share + z2 / (2 * count)) / (1 + z2 / count)
-    half = z / (1 + z2 / count) * math.sqrt(share * (1 - share) / count + z2 / (4 * count**2))
-    low = 0.0 if successes == 0 else centre - half  # exact ends, not rounding's 1e-17
-    high = 1.0 if successes == count else centre + half
-    return low, high
+    interval = stats.binomtest(successes, count).proportion_ci(confidence, method="wilson")
+    return float(interval.low), float(interval.high)
 
 
 def table(result: dict) -> str:
@@ -85,7 +92,7 @@ def trained_epoch(model: Path) -> int | None:
     summary = run.summary() if run else None
     if summary is None:
         return None
-    return {"best.keras": summary.best_epoch, "last.keras": summary.epochs}.get(model.name)
+    return {BEST: summary.best_epoch, LAST: summary.epochs}.get(model.name)
 
 
 def record(model: Path, data: Path, tta: bool, labels, probabilities) -> dict:
@@ -130,7 +137,7 @@ def trained_on(model: Path, manifest: manifests.Manifest) -> str | None:
     else:
         try:
             known = set(manifests.image_hashes(trained))
-            seen = sum(digest in known for digest in manifests.image_hashes(manifest.path))
+            seen = sum(digest in known for digest in manifest.image_hashes())
         except (OSError, ValueError, UserError):  # the training set is no longer readable
             return None
     if not seen:
@@ -151,20 +158,52 @@ def inputs(model: Path, manifest: manifests.Manifest) -> Iterator[tuple[Path | s
         yield image, f"an image of {manifest.path.name}"
 
 
+@dataclass
+class Scored:
+    """A model scored on a labelled manifest: the loaded model, each image's ``frame`` row
+    (path, orientation, label, probability: P(dog), loss) and the eval file's content."""
+
+    model: predictor.Loaded
+    frame: pd.DataFrame
+    result: dict
+
+
+def score(
+    model_path: Path,
+    manifest: manifests.Manifest,
+    tta: bool,
+    echo: Callable[[str], None],
+    also_written: Sequence[tuple[Path, str]] = (),
+) -> Scored:
+    """Score ``model_path`` on ``manifest`` (`evaluate` and `report` alike): nothing it
+    writes, the eval file and ``also_written``, may be one of its inputs; a bad model fails
+    before the images are read; a warning where the images were in the model's training set."""
+    written = [(eval_path(model_path, manifest.path, tta), "the eval file"), *also_written]
+    files.check_not_input(written, inputs(model_path, manifest))
+    loaded = predictor.load(model_path)
+    echo(predictor.tta_line(tta))
+    frame = pd.DataFrame(
+        {
+            "path": manifest.paths,
+            "orientation": manifest.orientation_list(),
+            "label": manifest.labels,
+        }
+    )
+    frame["probability"] = predictor.p_dog(
+        loaded, manifest.paths, tta, orientations=manifest.orientation_list()
+    )
+    frame["loss"] = losses(frame["label"], frame["probability"])
+    result = record(model_path, manifest.path, tta, frame["label"], frame["probability"])
+    return Scored(loaded, frame, result)
+
+
 def evaluate(model: Path, data: Path, tta: bool = TTA, echo: Callable[[str], None] = print) -> Path:
     """`catsdogs evaluate`: score ``model`` on a labelled manifest, print the table, write
     the eval file beside the model; returns its path."""
     model_path = predictor.find(model)
     manifest = manifests.read(data, "labelled", echo)
-    scores = eval_path(model_path, data, tta)
-    files.check_not_input([(scores, "the eval file")], inputs(model_path, manifest))
-    loaded = predictor.load(model_path)  # a bad model fails before the images
-    echo(predictor.tta_line(tta))
-    probabilities = predictor.p_dog(
-        loaded, manifest.paths, tta, orientations=manifest.orientation_list()
-    )
-    result = record(model_path, data, tta, manifest.labels, probabilities)
-    echo(table(result))
+    scored = score(model_path, manifest, tta, echo)
+    echo(table(scored.result))
     if warning := trained_on(model_path, manifest):
         echo(warning)
-    return save(result, model_path, echo)
+    return save(scored.result, model_path, echo)

@@ -13,8 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from catsdogs import files
-from catsdogs.predict import inputs, predictor
-from catsdogs.predict.command import TTA
+from catsdogs.predict import TTA, inputs, predictor
 
 
 def table(frame: pd.DataFrame) -> str:

@@ -7,14 +7,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from sklearn.metrics import roc_curve
 
 from catsdogs import durations, files, plots
 from catsdogs.data import manifests
 from catsdogs.errors import UserError
-from catsdogs.predict import evaluation, predictor, tiles
-from catsdogs.predict.command import TTA
+from catsdogs.predict import TTA, evaluation, tiles
 from catsdogs.training import curves
 from catsdogs.training.rundir import (
     CONFIG,
@@ -26,7 +24,6 @@ from catsdogs.training.rundir import (
     ROC,
     RunDir,
     Summary,
-    eval_path,
     open_run,
 )
 
@@ -189,24 +186,10 @@ def build(
     model_path = run.best_model()
     manifest = manifests.read(_validation_manifest(run, data), "labelled", echo)
     written = [run.path / name for name in (CURVES, ROC, CONFUSION, MISTAKES, CORRECT, REPORT)]
-    written.append(eval_path(model_path, manifest.path, tta))
-    files.check_not_input(
-        [(path, "the report's file") for path in written],
-        evaluation.inputs(model_path, manifest),
+    scored = evaluation.score(
+        model_path, manifest, tta, echo, [(path, "the report's file") for path in written]
     )
-    frame = pd.DataFrame(
-        {
-            "path": manifest.paths,
-            "orientation": manifest.orientation_list(),
-            "label": manifest.labels,
-        }
-    )
-    loaded = predictor.load(model_path)
-    echo(predictor.tta_line(tta))
-    frame["probability"] = predictor.p_dog(
-        loaded, manifest.paths, tta, orientations=manifest.orientation_list()
-    )
-    result = evaluation.record(model_path, manifest.path, tta, frame["label"], frame["probability"])
+    loaded, frame, result = scored.model, scored.frame, scored.result
     if warning := evaluation.trained_on(model_path, manifest):
         echo(warning)
     history = run.history()

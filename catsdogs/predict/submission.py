@@ -12,8 +12,7 @@ import pandas as pd
 from catsdogs import files
 from catsdogs.data import manifests
 from catsdogs.errors import UserError
-from catsdogs.predict import inputs, predictor
-from catsdogs.predict.command import TTA
+from catsdogs.predict import TTA, inputs, predictor
 
 FORMATS = ("auto", "proba", "class")
 

@@ -21,14 +21,7 @@ WIDEST = 4  # tiles in a row: each is two images wide
 TILE_WIDTH, TILE_HEIGHT = 4.2, 2.8  # inches: the pair of images and its three lines of title
 LINE_HEIGHT = 0.16  # inches: a fourth line of title (an empty map's)
 CHARACTERS_PER_INCH = 12  # of the figure's title at 11 points
-EPSILON = 1e-7  # Keras' clip for the cross-entropy of a probability of exactly 0 or 1
 NAMES = ("cat", "dog")
-
-
-def losses(labels: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
-    """Each image's binary cross-entropy, the loss the model trained on."""
-    p = np.clip(np.asarray(probabilities, dtype=np.float64), EPSILON, 1 - EPSILON)
-    return np.where(np.asarray(labels) == 1, -np.log(p), -np.log1p(-p))
 
 
 def grid(count: int, widest: int = WIDEST) -> tuple[int, int]:
@@ -44,9 +37,9 @@ def grid(count: int, widest: int = WIDEST) -> tuple[int, int]:
 
 def worst_mistakes(frame: pd.DataFrame, most: int = MOST_MISTAKES) -> tuple[pd.DataFrame, int, int]:
     """The mistakes with the highest loss that fill a grid, worst first; the grid's columns;
-    and how many mistakes there are. ``frame``: path, orientation, label, probability."""
-    scored = frame.assign(loss=losses(frame["label"], frame["probability"]))
-    wrong = scored[(scored["probability"] >= 0.5) != (scored["label"] == 1)]
+    and how many mistakes there are. ``frame``: path, orientation, label, probability, loss
+    (``evaluation.score``'s)."""
+    wrong = frame[(frame["probability"] >= 0.5) != (frame["label"] == 1)]
     rows, columns = grid(min(len(wrong), most))
     return (
         wrong.sort_values("loss", ascending=False, kind="stable").head(rows * columns),
@@ -60,8 +53,7 @@ def most_confident_correct(
 ) -> tuple[pd.DataFrame, int]:
     """The right answers with the lowest loss, a row of cats over a row of dogs (as many of
     each, so the grid is full), and the number of columns."""
-    scored = frame.assign(loss=losses(frame["label"], frame["probability"]))
-    right = scored[(scored["probability"] >= 0.5) == (scored["label"] == 1)]
+    right = frame[(frame["probability"] >= 0.5) == (frame["label"] == 1)]
     by_class = [
         right[right["label"] == label].sort_values("loss", kind="stable") for label in (0, 1)
     ]

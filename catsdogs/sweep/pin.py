@@ -23,7 +23,7 @@ import optuna
 import yaml
 
 from catsdogs import files
-from catsdogs.config import dump
+from catsdogs.config import dump, flat
 from catsdogs.errors import UserError
 from catsdogs.sweep.spec import Sweep
 
@@ -38,17 +38,6 @@ def digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Dotted keys to values: ``{"data": {"image_size": 96}}`` -> ``{"data.image_size": 96}``."""
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(_flat(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def differences(before: str, after: str) -> list[str]:
     """``key: old -> new`` for each key whose value differs between two config texts."""
     return changes(yaml.safe_load(before), yaml.safe_load(after))
@@ -56,7 +45,7 @@ def differences(before: str, after: str) -> list[str]:
 
 def changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     """``key: old -> new`` for each dotted key whose value differs between two trees."""
-    old, new = _flat(before), _flat(after)
+    old, new = flat(before), flat(after)
 
     def shown(values: dict[str, Any], key: str) -> str:
         return repr(values[key]) if key in values else "(none)"

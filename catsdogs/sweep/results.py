@@ -16,6 +16,7 @@ import pandas as pd
 from catsdogs import durations, files, plots
 from catsdogs.sweep import compare, pin, storage
 from catsdogs.sweep.spec import Sweep
+from catsdogs.training.rundir import VAL_ACCURACY, VAL_LOSS
 
 RESULTS = [
     "best_val_loss",
@@ -29,7 +30,7 @@ RESULTS = [
     "seconds",
 ]
 PAIRED = "paired.png"
-SHORT = {"val_accuracy": "val_acc", "val_loss": "val_loss"}
+SHORT = {VAL_ACCURACY: "val_acc", VAL_LOSS: VAL_LOSS}
 
 
 def short_metric(metric: str) -> str:
@@ -113,7 +114,7 @@ def summary_frame(trials: pd.DataFrame, sweep: Sweep) -> pd.DataFrame:
             "diverged": grouped["diverged"].sum().astype(int),
         }
     ).reset_index(drop=True)
-    for name in ("val_accuracy", "val_loss"):  # the standard error of each mean over seeds
+    for name in (VAL_ACCURACY, VAL_LOSS):  # the standard error of each mean over seeds
         values = grouped[f"best_{name}"].count().reset_index(drop=True)
         summary[f"{name}_se"] = summary[f"{name}_std"] / np.sqrt(values)
     return summary[columns]
@@ -226,7 +227,7 @@ def figure(summary: pd.DataFrame, trials: pd.DataFrame, sweep: Sweep, path: Path
         if _log_axis(x, trials[x].dropna()):
             axis.set_xscale("log")
         axis.set_xlabel(x)
-    if metric == "val_accuracy" and not nothing:
+    if metric == VAL_ACCURACY and not nothing:
         axis.axhline(0.5, color="grey", linestyle=":", label="chance (two balanced classes)")
         axis.legend()
     axis.set_ylabel(f"{metric} at the best epoch")

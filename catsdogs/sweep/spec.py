@@ -33,8 +33,9 @@ from pydantic import (
 from catsdogs.config import MAX_SEED, Config, load
 from catsdogs.errors import UserError
 from catsdogs.sweep.plan import MAX_POINTS, Grid, Plan, Point, Range, Search, yaml_text
+from catsdogs.training.rundir import VAL_ACCURACY, VAL_LOSS
 
-METRICS = {"val_accuracy": "maximize", "val_loss": "minimize"}
+METRICS = {VAL_ACCURACY: "maximize", VAL_LOSS: "minimize"}
 
 
 class _Strict(BaseModel):
@@ -89,7 +90,7 @@ class SweepFile(_Strict):
     trials: int | None = Field(None, ge=1, le=100_000)
     pruner: Literal["median"] | None = None
     seeds: list[int] = Field([0], min_length=1)
-    metric: Literal["val_accuracy", "val_loss"] = "val_accuracy"
+    metric: Literal[VAL_ACCURACY, VAL_LOSS] = VAL_ACCURACY
     x: str | None = None
     compare: str | None = None  # a grid key with two values: sweep.md compares them, paired
     arm_set: dict[Any, dict[str, Any]] | None = None  # overrides for each value of compare

@@ -28,7 +28,7 @@ from catsdogs.data import manifests
 from catsdogs.sweep import processes, results, storage
 from catsdogs.sweep.plan import Point
 from catsdogs.sweep.spec import Sweep, shell_line
-from catsdogs.training.rundir import STATE, RunDir
+from catsdogs.training.rundir import STATE, VAL_ACCURACY, VAL_LOSS, RunDir
 
 POLL_SECONDS = 1.0
 WAIT_SECONDS = 10  # at most, between looks at trials running elsewhere
@@ -93,11 +93,11 @@ def _results(run: RunDir, metric: str) -> dict[str, Any] | None:
         "best_val_loss": summary.best_val_loss,
         "best_val_accuracy": summary.best_val_accuracy,
         "best_epoch": summary.best_epoch,
-        "final_val_loss": summary.final["val_loss"],
-        "final_val_accuracy": summary.final["val_accuracy"],
+        "final_val_loss": summary.final[VAL_LOSS],
+        "final_val_accuracy": summary.final[VAL_ACCURACY],
         "epochs": summary.epochs,
         "seconds": summary.seconds,
-        "value": summary.best_val_loss if metric == "val_loss" else summary.best_val_accuracy,
+        "value": summary.best_val_loss if metric == VAL_LOSS else summary.best_val_accuracy,
     }
 
 

@@ -7,23 +7,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import keras
 import numpy as np
 import tensorflow as tf
 
 from catsdogs import files, plots
 from catsdogs.data import manifests, pipeline
+from catsdogs.training.rundir import COLUMNS
 from catsdogs.training.trainer import Trainer
 
 IMAGES = 8  # validation images shown, the same ones every epoch
-EPOCH_SCALARS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
+EPOCH_SCALARS = COLUMNS[1:6]  # the losses, accuracies and learning rate of history.csv
 
 
-class Board:
-    """A run's TensorBoard writer; ``data`` (None: no images) gives the validation images."""
+class Board(keras.callbacks.Callback):
+    """A run's TensorBoard writer, a hook of its loop (``hooks``: every window's loss and
+    learning rate; the epoch's scores come from ``hooks.record_epoch``, which orders them
+    among the epoch's files); ``data`` (None: no images) gives the validation images."""
 
     def __init__(
         self, folder: Path, trainer: Trainer, data: manifests.TrainingData | None = None
     ) -> None:
+        super().__init__()
         self.folder = folder
         with files.writing(folder):
             self.writer = tf.summary.create_file_writer(str(folder))
@@ -37,11 +42,12 @@ class Board:
             self.images = np.concatenate([images.numpy() for images, _ in batches])
             self.labels = list(sample.labels or [])
 
-    def step(self, step: int, loss: float, learning_rate: float) -> None:
-        """The training loss of the steps up to ``step`` and the learning rate they used."""
-        with files.writing(self.folder), self.writer.as_default(step=step):
-            tf.summary.scalar("step/loss", loss)
-            tf.summary.scalar("step/learning_rate", learning_rate)
+    def on_train_batch_end(self, done: int, logs: dict) -> None:
+        """The training loss of the window that ends at the run's step ``logs["step"]`` and
+        the learning rate it used."""
+        with files.writing(self.folder), self.writer.as_default(step=int(logs["step"])):
+            tf.summary.scalar("step/loss", logs["window_loss"])
+            tf.summary.scalar("step/learning_rate", logs["learning_rate"])
 
     def epoch(self, row: dict) -> None:
         """An epoch's scores, and the validation images with P(dog) from the model as it is
@@ -55,7 +61,8 @@ class Board:
                     "validation images, P(dog)", _figure(self.images, self.labels, dog)
                 )
 
-    def close(self) -> None:
+    def on_train_end(self, logs: dict | None = None) -> None:
+        """The events flushed and the writer closed, however the loop ends."""
         with files.writing(self.folder):
             self.writer.close()
 

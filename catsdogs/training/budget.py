@@ -51,10 +51,12 @@ class Clock:
 
 @dataclass
 class Start:
-    """What the first steps left: the steps they took (the first epoch's first ones), their
-    sums and the seconds they took (tracing and compiling not counted), and, with a budget,
-    the costs they measured."""
+    """Where this process's training starts: the ``epoch`` (from 0; what the checkpoint holds)
+    and what the first steps, which measured the machine, left in it: the steps they took,
+    their sums and the seconds they took (tracing and compiling not counted), and, with a
+    budget, the costs they measured."""
 
+    epoch: int = 0
     done: int = 0
     sums: Sums = field(default_factory=Sums)
     seconds: float = 0.0
@@ -97,7 +99,7 @@ def begin(trainer: Trainer, clock: Clock, echo: Callable[[str], None], epoch: in
     config = trainer.config
     training = config.training
     budget = training.budget_seconds if training.planned_by_budget else None
-    start = Start()
+    start = Start(epoch)
     if trainer.jit is not None and budget is None and trainer.bfloat16_speedup is None:
         return start  # nothing to measure
     head_only = trainer.head_only(epoch)

@@ -17,9 +17,9 @@ from pathlib import Path
 import tensorflow as tf
 
 from catsdogs import files
+from catsdogs.config import config_changes
 from catsdogs.errors import UserError, first_line
 from catsdogs.training.rundir import CHECKPOINTS, RunDir
-from catsdogs.training.runs import config_changes
 
 # What decides the variables a checkpoint holds; the other keys may change on --resume.
 STRUCTURE = ("model.", "optimizer.", "data.image_size", "training.mixed_precision")

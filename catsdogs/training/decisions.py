@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from catsdogs.config import Config
-from catsdogs.training.rundir import best_position
+from catsdogs.training.rundir import VAL_ACCURACY, VAL_DOG_SHARE, best_position
 
 CHANCE_EPOCHS = 2  # epochs in a row at chance before a run is said not to learn
 
@@ -44,16 +44,16 @@ def at_chance(history: pd.DataFrame, val_images: int) -> str | None:
     if len(history) < CHANCE_EPOCHS or val_images < 1:
         return None
     band = 0.5 + 1 / val_images**0.5
-    share = history["val_dog_share"] if "val_dog_share" in history else None
+    share = history[VAL_DOG_SHARE] if VAL_DOG_SHARE in history else None
 
     def stuck(position: int) -> bool:
         one_class = share is not None and share.iloc[position] in (0.0, 1.0)
-        return one_class or history["val_accuracy"].iloc[position] <= band
+        return one_class or history[VAL_ACCURACY].iloc[position] <= band
 
     last = range(len(history) - CHANCE_EPOCHS, len(history))
     if not all(stuck(i) for i in last) or (len(history) > CHANCE_EPOCHS and stuck(last[0] - 1)):
         return None
-    accuracies = ", ".join(f"{history['val_accuracy'].iloc[i]:.3f}" for i in last)
+    accuracies = ", ".join(f"{history[VAL_ACCURACY].iloc[i]:.3f}" for i in last)
     one = share.iloc[-1] if share is not None else None
     predicted = {0.0: "; every image predicted cat", 1.0: "; every image predicted dog"}
     return (

@@ -21,6 +21,7 @@ import pandas as pd
 from catsdogs import files, plots, progress
 from catsdogs.config import Config, ScheduleConfig
 from catsdogs.errors import UserError
+from catsdogs.paths import LR_FIND
 from catsdogs.training import lr_range
 from catsdogs.training.lr_range import Curve, Suggestion
 
@@ -151,7 +152,7 @@ def _outputs(out: Path) -> Path:
 def lr_find(
     config: Config,
     data_dir: Path | None = None,
-    out: Path = Path("lr_find.png"),
+    out: Path = LR_FIND,
     start: float = lr_range.START,
     end: float = lr_range.END,
     steps: int = lr_range.STEPS,

@@ -17,7 +17,7 @@ import keras
 from catsdogs.config import Config
 from catsdogs.data import manifests, pipeline
 from catsdogs.model import classifier
-from catsdogs.training.rundir import BEST, LAST, RunDir
+from catsdogs.training.rundir import BEST, LAST, VAL_LOSS, RunDir
 from catsdogs.training.trainer import Trainer
 
 FACTORS = (1, 7 / 6, 4 / 3)
@@ -67,4 +67,4 @@ def choose(
         best = keras.models.load_model(run.path / BEST)
         classifier.set_predict_size(best, chosen)
         run.save_model(BEST, best)
-    return {"size": chosen, "val_loss": {str(s): loss for s, loss in losses.items()}}
+    return {"size": chosen, VAL_LOSS: {str(s): loss for s, loss in losses.items()}}

@@ -51,6 +51,19 @@ from catsdogs.errors import UserError
 CONFIG = "config.yaml"
 STATE = "state.json"
 HISTORY = "history.csv"
+# history.csv's columns, one row an epoch (the epoch from 1; the others as Keras' logs name
+# them); the validation scores by name, since what reads a run reads them.
+VAL_LOSS, VAL_ACCURACY, VAL_DOG_SHARE = "val_loss", "val_accuracy", "val_dog_share"
+COLUMNS = (
+    "epoch",
+    "loss",
+    "accuracy",
+    VAL_LOSS,
+    VAL_ACCURACY,
+    "learning_rate",
+    "seconds",
+    VAL_DOG_SHARE,
+)
 METRICS = "metrics.json"
 BEST, LAST = "best.keras", "last.keras"
 BEST_PENDING = "best.pending.keras"  # a new best model until history.csv records its epoch
@@ -67,7 +80,7 @@ def best_position(history: pd.DataFrame) -> int:
     """The row of the best epoch: the lowest validation loss, the first of equals. An epoch
     whose validation loss is NaN is never the best (np.argmin would pick the first NaN, and
     best.keras would take that epoch's model); when every epoch's is NaN, the first."""
-    losses = history["val_loss"].to_numpy(dtype=float)
+    losses = history[VAL_LOSS].to_numpy(dtype=float)
     return int(np.argmin(np.where(np.isnan(losses), np.inf, losses)))
 
 
@@ -91,8 +104,8 @@ class Summary:
         return cls(
             epochs=int(history["epoch"].iloc[-1]),
             best_epoch=int(best["epoch"]),
-            best_val_loss=float(best["val_loss"]),
-            best_val_accuracy=float(best["val_accuracy"]),
+            best_val_loss=float(best[VAL_LOSS]),
+            best_val_accuracy=float(best[VAL_ACCURACY]),
             final={key: float(value) for key, value in history.iloc[-1].items()},
             seconds=float(history["seconds"].sum()),
         )

@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from catsdogs import files
-from catsdogs.config import asked_text
+from catsdogs.config import asked_text, config_changes
 from catsdogs.errors import UserError
 from catsdogs.paths import RUNS
 from catsdogs.training.rundir import CHECKPOINTS, CONFIG, LOGS, RunDir, is_run
@@ -101,19 +101,6 @@ def _choose(
             break
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return RunDir(RUNS / f"{name}-{stamp}", exists=False, numbered=True)
-
-
-def config_changes(before: str, after: str) -> dict[str, tuple[object, object]]:
-    """The dotted keys whose values differ between two resolved config texts: old, new."""
-
-    def flat(tree: object, prefix: str = "") -> dict:
-        if not isinstance(tree, dict):
-            return {prefix.rstrip("."): tree}
-        return {k: v for key, sub in tree.items() for k, v in flat(sub, f"{prefix}{key}.").items()}
-
-    old, new = flat(yaml.safe_load(before)), flat(yaml.safe_load(after))
-    keys = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
-    return {k: (old.get(k), new.get(k)) for k in keys}
 
 
 def _changes(before: str, after: str, most: int = 3) -> str:

@@ -7,19 +7,31 @@ model) is refused before the run directory is created or changed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import keras
 import pandas as pd
 
 from catsdogs import durations
 from catsdogs.config import Config, asked_text, dump, load
 from catsdogs.data import manifests
 from catsdogs.errors import UserError
-from catsdogs.training import budget, curves, devices, loop, predict_size, recipes, runs
+from catsdogs.training import budget, curves, devices, hooks, loop, predict_size, recipes, runs
 from catsdogs.training.budget import Clock, Watch
 from catsdogs.training.checkpoints import Checkpoints
-from catsdogs.training.rundir import CHECKPOINTS, CONFIG, CURVES, LOGS, RunDir, Summary
+from catsdogs.training.rundir import (
+    BEST,
+    CHECKPOINTS,
+    CONFIG,
+    CURVES,
+    HISTORY,
+    LAST,
+    LOGS,
+    VAL_LOSS,
+    RunDir,
+    Summary,
+)
 from catsdogs.training.trainer import Trainer
 
 
@@ -89,10 +101,12 @@ def train(
     echo: Callable[[str], None] = print,
     reuse: bool = False,
     clock: Clock | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> Path:
     """Train ``config`` into a run directory and return its path. With ``reuse`` (what
     ``make run`` asks), a finished run of the same config and data is returned untouched.
-    ``clock``: when the command started (a time budget counts from there).
+    ``clock``: when the command started (a time budget counts from there). ``callbacks``:
+    Keras callbacks called beside the run's own hooks (``hooks``), after them.
 
     Under MultiWorkerMirroredStrategy every worker trains the same replica of the model; the
     chief (worker 0) writes ``run_dir``, worker i its own ``<run_dir>.worker-<i>``, so no two
@@ -129,34 +143,38 @@ def train(
         trainer = Trainer(config, data, strategy)
         checkpoints = Checkpoints(trainer.checkpoint, run)
         resumed = run.exists
-        start = _restore(trainer, run, checkpoints, dump(config), echo)
+        epochs_done = _restore(trainer, run, checkpoints, dump(config), echo)
         # A finished run trains on only with more epochs; an unfinished one (ended after
         # recording its last epoch) goes on to finish.
-        if resume and run.finished and start >= config.training.epochs:
+        if resume and run.finished and epochs_done >= config.training.epochs:
             raise UserError(
-                f"run {run.path} has trained {start} epochs; --resume trains on only with "
-                f"training.epochs above {start}"
+                f"run {run.path} has trained {epochs_done} epochs; --resume trains on only "
+                f"with training.epochs above {epochs_done}"
             )
         if config.data.cache == "auto":
             echo(f"in memory: {trainer.caching.reason}")
-        first = budget.begin(trainer, clock, echo, start)  # may refuse the budget: nothing written
+        # May refuse the budget: nothing written yet.
+        start = budget.begin(trainer, clock, echo, epochs_done)
         watch = (
-            Watch(trainer, clock, config.training.budget_seconds, first) if first.costs else None
+            Watch(trainer, clock, config.training.budget_seconds, start) if start.costs else None
         )
-        run.start(dump(trainer.config), start)
+        run.start(dump(trainer.config), epochs_done)
         echo(f"run directory: {run.path}")
         if resumed:
-            echo(f"resuming {run.path} after epoch {start} of {trainer.config.training.epochs}")
+            echo(
+                f"resuming {run.path} after epoch {epochs_done} of {trainer.config.training.epochs}"
+            )
         echo(
             f"devices: {devices.describe(trainer.strategy)}; mixed precision "
             f"{trainer.compute_dtype if trainer.mixed else 'off'}, XLA "
             f"{'on' if trainer.jit else 'off'}"
         )
         echo(sizes(trainer, data))
+        ours, record = hooks.of_a_run(trainer, run, checkpoints, epochs_done, echo, watch, data)
         with loop.failures(run, data):
-            history = loop.fit(trainer, run, checkpoints, start, echo, first, watch, data)
-            if len(history):
-                _finish(run, trainer, data, history, watch, echo)
+            loop.fit(trainer, [*ours, *callbacks], start, echo)
+            if len(record.history):
+                _finish(run, trainer, data, record.history, watch, echo)
     echo("\n".join(closing(run, watch.usage() if watch else None)))
     return run.path
 
@@ -185,8 +203,8 @@ def closing(run: RunDir, usage: str | None = None) -> list[str]:
         f"best epoch {summary.best_epoch} of {summary.epochs} (lowest val_loss): val_loss "
         f"{summary.best_val_loss:.4f}, val_acc {summary.best_val_accuracy:.4f}; "
         f"{durations.text(summary.seconds)} of training",
-        f"files: {run.path}/ best.keras (that epoch's model), last.keras, history.csv, "
-        f"{CURVES}, logs/ (TensorBoard)",
+        f"files: {run.path}/ {BEST} (that epoch's model), {LAST}, {HISTORY}, {CURVES}, "
+        f"{LOGS}/ (TensorBoard)",
         "next:",
         f"  catsdogs report {run.path}",
         f"  catsdogs predict --model {run.path} --out submission.csv",
@@ -209,7 +227,7 @@ def _finish(
         "jit_compile": bool(trainer.jit),
         "replicas": trainer.strategy.num_replicas_in_sync,
         "predict_size": predict_size.choose(
-            trainer, data, float(history["val_loss"].iloc[-1]), run, echo
+            trainer, data, float(history[VAL_LOSS].iloc[-1]), run, echo
         ),
     }
     curves.draw(history, run.path / CURVES)

@@ -1,5 +1,6 @@
 """The trainer: the model, its optimizer and the compiled steps, built under the strategy's
-scope; it trains steps and validates, and knows nothing of run directories or epochs.
+scope; it trains steps and validates, and lays the run's length out (epochs of steps, the
+sizes of progressive resizing, the schedule); what a run writes is the run directory's.
 
 A custom step run with ``strategy.run`` over a distributed dataset serves the default strategy,
 MirroredStrategy and MultiWorkerMirroredStrategy alike (``model.fit`` under MultiWorker breaks
@@ -68,6 +69,12 @@ class Sums:
     def dog_share(self) -> float:
         """The share of examples predicted dog."""
         return self.dogs / self.count
+
+    def logs(self, prefix: str = "") -> dict[str, float]:
+        """The mean loss, the accuracy and the share predicted dog, as Keras logs name them
+        (``prefix``: ``val_`` for validation's)."""
+        means = {"loss": self.mean_loss, "accuracy": self.accuracy, "dog_share": self.dog_share}
+        return {prefix + name: value for name, value in means.items()}
 
 
 def _step_sums(labels, probabilities, per_example) -> tuple:

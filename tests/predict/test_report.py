@@ -44,6 +44,7 @@ def frame_of(labels, probabilities) -> pd.DataFrame:
             "path": [f"/pets/{i}.jpg" for i in range(len(labels))],
             "label": labels,
             "probability": probabilities,
+            "loss": evaluation.losses(np.asarray(labels), np.asarray(probabilities)),
         }
     )
 

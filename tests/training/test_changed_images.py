@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from helpers import real_data, smoke_train
 
-from catsdogs.training import loop
+from catsdogs.training import hooks
 
 CHANGES = {
     "truncated": lambda image: image.write_bytes(image.read_bytes()[:300]),
@@ -49,7 +49,7 @@ def test_an_image_changed_while_training_is_named_and_the_run_marked_failed(
     row = 3
     image = Path(pd.read_csv(data / manifest).path[row])
     original = image.read_bytes()
-    real_record = loop.record_epoch
+    real_record = hooks.record_epoch
 
     def record_epoch(trainer, run, history, epoch_row, *rest):
         recorded = real_record(trainer, run, history, epoch_row, *rest)
@@ -57,7 +57,7 @@ def test_an_image_changed_while_training_is_named_and_the_run_marked_failed(
             CHANGES[change](image)
         return recorded
 
-    monkeypatch.setattr(loop, "record_epoch", record_epoch)
+    monkeypatch.setattr(hooks, "record_epoch", record_epoch)
     run = tmp_path / "r"
     # Nothing cached: every epoch reads the images from disk again.
     settings = "--set data.cache=off --set training.epochs=3 --set data.predict_size=32"

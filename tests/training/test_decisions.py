@@ -8,7 +8,7 @@ import pytest
 from helpers import SMOKE
 
 from catsdogs.config import load
-from catsdogs.training import timing
+from catsdogs.training import long_run
 from catsdogs.training.decisions import at_chance, epochs_since_best, plateau, should_stop
 from catsdogs.training.rundir import best_position
 
@@ -79,12 +79,12 @@ def test_early_stopping_after_patience_epochs_without_improvement(config):
 
 def test_a_run_over_two_hours_without_a_gpu_gets_one_warning_with_its_estimate():
     # The VGG19 reference on 2 CPU cores: ~10 s per step of 32 images, 10 epochs of 625 steps.
-    warning = timing.long_run_warning(10.0, 6250, gpu=False)
+    warning = long_run.warning(10.0, 6250, gpu=False)
     assert warning.startswith("warning: at 10.00 s per step this run needs about 17h21m more")
     assert "configs/cpu.yaml" in warning
-    assert timing.long_run_warning(10.0, 6250, gpu=True) is None
-    assert timing.long_run_warning(1.0, 7200, gpu=False) is None  # exactly two hours: fine
-    assert timing.long_run_warning(1.0, 7201, gpu=False).startswith(
+    assert long_run.warning(10.0, 6250, gpu=True) is None
+    assert long_run.warning(1.0, 7200, gpu=False) is None  # exactly two hours: fine
+    assert long_run.warning(1.0, 7201, gpu=False).startswith(
         "warning: at 1.00 s per step this run needs about 2h00m more"
     )
 

@@ -18,7 +18,7 @@ import tensorflow as tf
 from helpers import real_data, smoke_train
 
 from catsdogs import files
-from catsdogs.training import loop
+from catsdogs.training import hooks
 
 # The writes that record epoch 1, in their order (epoch 1 is always the best so far), and
 # where the error line says each was writing.
@@ -55,7 +55,7 @@ class FullDisk:
     ) -> None:
         self.failing, self.stays_full, self.armed, self.full = failing, stays_full, False, False
         self.written: list[Path | str] = []
-        real_record, real_write_with = loop.record_epoch, files.write_with
+        real_record, real_write_with = hooks.record_epoch, files.write_with
         real_save = tf.train.CheckpointManager.save
         writers = type(tf.summary.create_file_writer(str(scratch)))
         real_flush = writers.flush
@@ -92,7 +92,7 @@ class FullDisk:
                 None, None, f"events.out.tfevents; {NO_SPACE}\n\tCould not flush events file."
             )
 
-        monkeypatch.setattr(loop, "record_epoch", record_epoch)
+        monkeypatch.setattr(hooks, "record_epoch", record_epoch)
         monkeypatch.setattr(files, "write_with", write_with)
         monkeypatch.setattr(tf.train.CheckpointManager, "save", save)
         monkeypatch.setattr(writers, "flush", flush)

@@ -32,7 +32,7 @@ from catsdogs import signals
 from catsdogs.config import dump, load
 from catsdogs.data import manifests
 from catsdogs.optim import find_lookahead
-from catsdogs.training import batchnorm, board, decisions, loop, rundir
+from catsdogs.training import batchnorm, board, decisions, hooks, loop, rundir
 from catsdogs.training.checkpoints import Checkpoints
 from catsdogs.training.rundir import RunDir
 from catsdogs.training.train import with_data
@@ -377,7 +377,11 @@ def test_a_sigterm_python_lost_in_a_gc_callback_still_stops_training(
     signals.install()
     try:
         with pytest.raises(signals.Terminated):
-            loop.fit(trainer, run, Checkpoints(trainer.checkpoint, run), 0, echo=lambda _: None)
+            loop.fit(
+                trainer,
+                hooks.of_a_run(trainer, run, Checkpoints(trainer.checkpoint, run), 0, print)[0],
+                echo=lambda _: None,
+            )
     finally:
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
@@ -394,7 +398,8 @@ def test_saved_models_hold_the_weights_validation_used(shared_data, tmp_path, sl
     trainer = Trainer(config, data)
     run = RunDir(tmp_path / "r", exists=False)
     run.start(dump(config))
-    loop.fit(trainer, run, Checkpoints(trainer.checkpoint, run), 0, echo=lambda _: None)
+    ours, _ = hooks.of_a_run(trainer, run, Checkpoints(trainer.checkpoint, run), 0, print)
+    loop.fit(trainer, ours, echo=lambda _: None)
     run.unlock()
     lookahead = find_lookahead(trainer.optimizer)
     fast = [v.numpy() for v in trainer.model.trainable_variables]

@@ -379,7 +379,7 @@ def test_the_long_run_warning_is_judged_once_from_the_first_steps(
     quick = smoke_train(*args, "--run-dir", tmp_path / "quick")
     assert quick.exit_code == 0, quick.output
     assert "warning:" not in quick.output  # seconds, not hours
-    monkeypatch.setattr("catsdogs.training.timing.LONG_RUN_SECONDS", 0)
+    monkeypatch.setattr("catsdogs.training.long_run.LONG_RUN_SECONDS", 0)
     slow = smoke_train(*args, "--run-dir", tmp_path / "slow")
     assert slow.exit_code == 0, slow.output
     [warning] = [line for line in slow.output.splitlines() if "warning:" in line]
@@ -427,3 +427,41 @@ def test_reuse_finished_without_a_run_dir_finds_the_newest_finished_run(
     changed = smoke_train(*args, "--set", "seed=7")  # another config: trains
     assert changed.exit_code == 0 and "not training again" not in changed.output
     assert len(list((tmp_path / "runs").iterdir())) == 2
+
+
+def test_a_users_keras_callbacks_hear_every_window_and_epoch_and_may_stop_the_run(
+    shared_data, tmp_path
+):
+    # The loop calls its hooks as Keras' fit calls callbacks: a user's own callback hears
+    # each step (one a window on a CPU) and each epoch's scores, and Keras' EarlyStopping
+    # ends the run through model.stop_training.
+    from catsdogs.training.train import train
+
+    class Heard(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls: list[tuple] = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.calls.append(("step", batch, logs["loss"]))
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.calls.append(("epoch", epoch, logs["val_loss"]))
+
+    data = real_data(shared_data, tmp_path / "data", verified=False)
+    config = load(SMOKE, ["training.epochs=4", "training.steps_per_epoch=3"])
+    heard = Heard()
+    # min_delta larger than any loss: epoch 2 does not improve on epoch 1, so the run stops.
+    stopping = keras.callbacks.EarlyStopping(monitor="val_loss", patience=0, min_delta=100)
+    run = tmp_path / "r"
+    train(config, data, run, echo=lambda _: None, callbacks=[heard, stopping])
+    history = pd.read_csv(run / "history.csv")
+    assert history["epoch"].tolist() == [1, 2]
+    assert [(kind, index) for kind, index, _ in heard.calls] == [
+        ("step", 1), ("step", 2), ("step", 3), ("epoch", 0),
+        ("step", 1), ("step", 2), ("step", 3), ("epoch", 1),
+    ]  # fmt: skip
+    epochs = [value for kind, _, value in heard.calls if kind == "epoch"]
+    np.testing.assert_allclose(epochs, history["val_loss"], rtol=1e-6)
+    steps = [value for kind, _, value in heard.calls if kind == "step"]
+    np.testing.assert_allclose([steps[2], steps[5]], history["loss"], rtol=1e-6)
