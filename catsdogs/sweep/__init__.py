@@ -1,6 +1,6 @@
 """The sweep stage: many training runs as one Optuna study.
 
-``run`` (the command) reads the sweep file (``spec``) into a ``plan`` (a ``Grid`` or a
+``run`` (the command) reads the sweep file (``spec``) into a ``design`` (a ``Grid`` or a
 ``Search``), checks that the output ``folder`` is this sweep's, opens the study in its
 ``storage``, gives cut-off trials back (``processes``), and lets workers take ``trials``, each
 a `catsdogs train` process in its own run directory; ``results`` turns the study into

@@ -20,7 +20,7 @@ from catsdogs import files
 from catsdogs.config import dump
 from catsdogs.errors import UserError
 from catsdogs.sweep import pin
-from catsdogs.sweep.plan import Grid, Range
+from catsdogs.sweep.design import Grid, Range
 from catsdogs.sweep.spec import Sweep
 
 IDENTITY = "sweep.json"
@@ -29,9 +29,9 @@ SHOWN = 5  # differing keys named in a refusal
 
 def identity(sweep: Sweep) -> dict[str, Any]:
     """The sweep's name and resolved content, as JSON holds it."""
-    spec, plan = sweep.spec, sweep.plan
-    if isinstance(plan, Grid):
-        swept: dict[str, Any] = {"grid": plan.values}
+    spec, design = sweep.spec, sweep.design
+    if isinstance(design, Grid):
+        swept: dict[str, Any] = {"grid": design.values}
     else:
         space = {
             key: (
@@ -39,9 +39,9 @@ def identity(sweep: Sweep) -> dict[str, Any]:
                 if isinstance(s, Range)
                 else {"choices": s}
             )
-            for key, s in plan.space.items()
+            for key, s in design.space.items()
         }
-        swept = {"search": space, "sampler": plan.method, "trials": plan.trials}
+        swept = {"search": space, "sampler": design.method, "trials": design.trials}
         swept["pruner"] = spec.pruner
     content = {
         "name": sweep.name,

@@ -56,9 +56,9 @@ def trials_frame(study: optuna.Study, sweep: Sweep) -> pd.DataFrame:
         attrs = trial.user_attrs
         if storage.excluded(trial) or trial.state == optuna.trial.TrialState.WAITING:
             continue
-        if not set(sweep.plan.distributions()) <= set(trial.params):
+        if not set(sweep.design.distributions()) <= set(trial.params):
             continue  # just taken by another worker, its values not all stored yet
-        point = sweep.plan.point_of(trial.params)
+        point = sweep.design.point_of(trial.params)
         rows.append(
             {
                 "trial": trial.number,
@@ -71,7 +71,7 @@ def trials_frame(study: optuna.Study, sweep: Sweep) -> pd.DataFrame:
                 "diverged": bool(attrs.get("diverged", False)),
             }
         )
-    keys = sweep.plan.keys
+    keys = sweep.design.keys
     columns = ["trial", "state", "seed", *keys, *RESULTS, "run_dir", "command", "diverged"]
     frame = pd.DataFrame(rows, columns=columns)
     frame[RESULTS] = frame[RESULTS].apply(pd.to_numeric)  # a score not measured is nan
@@ -85,7 +85,7 @@ def summary_frame(trials: pd.DataFrame, sweep: Sweep) -> pd.DataFrame:
     so each standard error divides by the number of values, not by ``n``."""
     done = trials[trials["state"] == "complete"]
     columns = [
-        *sweep.plan.keys,
+        *sweep.design.keys,
         "n",
         "val_accuracy_mean",
         "val_accuracy_std",
@@ -99,11 +99,11 @@ def summary_frame(trials: pd.DataFrame, sweep: Sweep) -> pd.DataFrame:
     ]
     if done.empty:
         return pd.DataFrame(columns=columns)
-    keys = [done[key].map(repr) for key in sweep.plan.keys]  # lists and floats group exactly
+    keys = [done[key].map(repr) for key in sweep.design.keys]  # lists and floats group exactly
     grouped = done.groupby(keys, sort=False)
     summary = pd.DataFrame(
         {
-            **{key: grouped[key].first() for key in sweep.plan.keys},
+            **{key: grouped[key].first() for key in sweep.design.keys},
             "n": grouped.size(),
             "val_accuracy_mean": grouped["best_val_accuracy"].mean(),
             "val_accuracy_std": grouped["best_val_accuracy"].std(ddof=1),
@@ -137,7 +137,7 @@ def _draw_grid(axis, summary: pd.DataFrame, trials: pd.DataFrame, sweep: Sweep) 
     """One line per value of the other swept keys: the mean over seeds, +-1 std as a band,
     and each seed's own score as a dot (three seeds are too few for a band to say much)."""
     metric, x = sweep.metric, sweep.x
-    others = [key for key in sweep.plan.keys if key != x]
+    others = [key for key in sweep.design.keys if key != x]
     done = trials[trials["state"] == "complete"]
     groups = (
         summary.groupby([summary[k].map(repr) for k in others], sort=False)
@@ -175,7 +175,7 @@ def _draw_categories(axis, summary: pd.DataFrame, trials: pd.DataFrame, sweep: S
     done = trials[trials["state"] == "complete"]
     names = []
     for place, (_, row) in enumerate(summary.iterrows()):
-        values = {k: row[k] for k in sweep.plan.keys}
+        values = {k: row[k] for k in sweep.design.keys}
         names.append("\n".join(label(k, v) for k, v in values.items()))
         std = 0.0 if np.isnan(row[f"{metric}_std"]) else row[f"{metric}_std"]
         line = axis.errorbar(place, row[f"{metric}_mean"], yerr=std, fmt="o", capsize=6)
@@ -207,11 +207,11 @@ def _mark_diverged(axis, trials: pd.DataFrame, sweep: Sweep) -> str:
     return ", red crosses: diverged"
 
 
-DRAW = {"grid": _draw_grid, "search": _draw_search}  # keyed by the plan's kind
+DRAW = {"grid": _draw_grid, "search": _draw_search}  # keyed by the design's kind
 
 
 def figure(summary: pd.DataFrame, trials: pd.DataFrame, sweep: Sweep, path: Path) -> None:
-    """The metric against the swept number, as the plan's kind draws it."""
+    """The metric against the swept number, as the design's kind draws it."""
     metric, x = sweep.metric, sweep.x
     fig, axis = plots.figure(figsize=(7, 4.5))
     shown = ""
@@ -222,7 +222,7 @@ def figure(summary: pd.DataFrame, trials: pd.DataFrame, sweep: Sweep, path: Path
     elif x is None:
         shown = _draw_categories(axis, summary, trials, sweep)
     else:
-        shown = DRAW[sweep.plan.kind](axis, summary, trials, sweep)
+        shown = DRAW[sweep.design.kind](axis, summary, trials, sweep)
         shown += _mark_diverged(axis, trials, sweep)
         if _log_axis(x, trials[x].dropna()):
             axis.set_xscale("log")
@@ -272,7 +272,7 @@ def best_line(summary: pd.DataFrame, sweep: Sweep) -> str:
     best = mean.idxmax() if sweep.direction == "maximize" else mean.idxmin()
 
     def described(row: pd.Series) -> str:
-        shown = ", ".join(label(k, row[k]) for k in sweep.plan.keys) or "the base config"
+        shown = ", ".join(label(k, row[k]) for k in sweep.design.keys) or "the base config"
         noise = "" if np.isnan(row[f"{metric}_se"]) else f" +- {row[f'{metric}_se']:.4f}"
         return f"{shown}: {metric} {row[f'{metric}_mean']:.4f}{noise} (n={int(row['n'])})"
 
@@ -345,7 +345,7 @@ def _arm_names(sweep: Sweep) -> tuple[str, str]:
     key, arms = sweep.spec.compare, sweep.arms
 
     def name(arm: Any) -> str:
-        point = next(p for p in sweep.plan.points() if dict(p.values)[key] == arm)
+        point = next(p for p in sweep.design.points() if dict(p.values)[key] == arm)
         own = sweep.arm_overrides(point)
         apart = ", ".join(label(k, v) for k, v in own.items())
         return f"{label(key, arm)} ({apart})" if apart else label(key, arm)
@@ -355,7 +355,7 @@ def _arm_names(sweep: Sweep) -> tuple[str, str]:
 
 def _others(sweep: Sweep) -> list[str]:
     """The swept keys besides the compared one: the points at which the arms are paired."""
-    return [k for k in sweep.plan.keys if k != sweep.spec.compare]
+    return [k for k in sweep.design.keys if k != sweep.spec.compare]
 
 
 def write(study: optuna.Study, sweep: Sweep, out: Path) -> None:

@@ -68,8 +68,8 @@ def _run(settings: trials.Settings, sweep_file: Path, owned: bool, summary_only:
         return out
     pin.note_code(study, echo, pin.code_version())
     processes.reap(study, echo)
-    checked.plan.queue(study)
-    total = checked.plan.total
+    checked.design.queue(study)
+    total = checked.design.total
     echo(
         f"sweep {checked.name}: {total} trials, {len(storage.finished(study))} done; "
         f"{storage.shown(settings.storage)}" + (f"; {jobs} workers" if jobs > 1 else "")

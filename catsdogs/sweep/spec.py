@@ -2,7 +2,7 @@
 
 A sweep file names a base training config, overrides for every trial (``set``), and either a
 ``grid`` (every combination, for every seed) or a ``search`` space (``trials`` runs chosen by a
-sampler, each with the first seed): a ``plan.Grid`` or a ``plan.Search``. Every dotted key must
+sampler, each with the first seed): a ``design.Grid`` or a ``design.Search``. Every dotted key must
 be a key of the training config and every value valid for it: the values are checked by
 loading the base config with them, and the typed values (``1e-4`` read by YAML as a string
 becomes the float it means) are what the sweep uses from then on; a grid's values equal once
@@ -32,7 +32,7 @@ from pydantic import (
 
 from catsdogs.config import MAX_SEED, Config, load
 from catsdogs.errors import UserError
-from catsdogs.sweep.plan import MAX_POINTS, Grid, Plan, Point, Range, Search, yaml_text
+from catsdogs.sweep.design import MAX_POINTS, Design, Grid, Point, Range, Search, yaml_text
 from catsdogs.training.rundir import VAL_ACCURACY, VAL_LOSS
 
 METRICS = {VAL_ACCURACY: "maximize", VAL_LOSS: "minimize"}
@@ -130,14 +130,14 @@ class SweepFile(_Strict):
 
 @dataclass
 class Sweep:
-    """A checked sweep file: what to train (``plan``) and how to judge it."""
+    """A checked sweep file: what to train (``design``) and how to judge it."""
 
     path: Path
     spec: SweepFile
     base: Path
     text: str
     set: dict[str, Any]  # overrides for every trial, typed
-    plan: Plan
+    design: Design
     arm_set: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)  # by repr(arm)
 
     @property
@@ -163,13 +163,13 @@ class Sweep:
         """The two values of the compared key, typed, as the grid lists them."""
         if self.spec.compare is None:
             return None
-        first, second = self.plan.values[self.spec.compare]
+        first, second = self.design.values[self.spec.compare]
         return first, second
 
     @property
     def x(self) -> str | None:
         """The figure's x axis: the key the file names, else the first numeric swept key."""
-        return self.spec.x or next(iter(self.plan.numeric_keys), None)
+        return self.spec.x or next(iter(self.design.numeric_keys), None)
 
     def overrides(self, point: Point) -> list[str]:
         """``--set`` values that make the base config into this point's config."""
@@ -312,23 +312,23 @@ def read(path: Path) -> Sweep:
         mode = "grid" if spec.grid is not None else "search"
         raise UserError(f"{path}: {both[0]} is in both set and {mode}: give it in one of them")
     fixed = _typed(base, spec.set, f"{path}: set")
-    plan = (
+    design = (
         _grid(spec, base, fixed, path)
         if spec.grid is not None
         else _search(spec, base, fixed, path)
     )
     if spec.x is not None and spec.x not in swept:
         raise UserError(f"{path}: x {spec.x!r} is not a swept key")
-    arms = plan.values.get(spec.compare, []) if isinstance(plan, Grid) else []
+    arms = design.values.get(spec.compare, []) if isinstance(design, Grid) else []
     if spec.compare is not None and len(arms) != 2:
         raise UserError(
             f"{path}: compare {spec.compare!r} must be a grid key with two values (the arms)"
         )
-    return Sweep(path, spec, base, text, fixed, plan, _arm_set(spec, base, fixed, plan, path))
+    return Sweep(path, spec, base, text, fixed, design, _arm_set(spec, base, fixed, design, path))
 
 
 def _arm_set(
-    spec: SweepFile, base: Path, fixed: dict[str, Any], plan: Plan, path: Path
+    spec: SweepFile, base: Path, fixed: dict[str, Any], design: Design, path: Path
 ) -> dict[str, dict[str, Any]]:
     """``arm_set`` checked and typed: one entry for each arm, keys that no grid key or seed
     already sets (each arm at its own learning rate, say)."""
@@ -336,7 +336,7 @@ def _arm_set(
         return {}
     if spec.compare is None:
         raise UserError(f"{path}: arm_set goes with compare: KEY (it sets each arm apart)")
-    arms = plan.values[spec.compare]
+    arms = design.values[spec.compare]
     if sorted(map(repr, spec.arm_set)) != sorted(map(repr, arms)):
         raise UserError(
             f"{path}: arm_set must give each value of {spec.compare} once: "
@@ -346,7 +346,7 @@ def _arm_set(
     typed = {}
     for arm in arms:
         overrides = given[repr(arm)]
-        clash = [key for key in overrides if key in plan.values or key == "seed"]
+        clash = [key for key in overrides if key in design.values or key == "seed"]
         if clash:
             raise UserError(f"{path}: arm_set sets {clash[0]}, which the grid or seeds set")
         values = _typed(base, {**fixed, **overrides}, f"{path}: arm_set")

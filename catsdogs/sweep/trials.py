@@ -2,7 +2,7 @@
 `catsdogs train` process in its own run directory, judged by that run's summary.
 
 A worker pops a trial from the queue (an atomic update in the storage, so two workers never
-pop the same trial); the plan decides whether it runs or steps aside (see ``plan``). Each
+pop the same trial); the design decides whether it runs or steps aside (see ``design``). Each
 epoch's metric is reported to the study as the run writes it, so a pruner can stop a trial.
 While a trial runs its worker records Optuna's heartbeat; a worker with nothing left to take
 waits while trials record one elsewhere, and takes up any whose heartbeat stops for the grace
@@ -26,7 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 from catsdogs import durations, process
 from catsdogs.data import manifests
 from catsdogs.sweep import processes, results, storage
-from catsdogs.sweep.plan import Point
+from catsdogs.sweep.design import Point
 from catsdogs.sweep.spec import Sweep, shell_line
 from catsdogs.training.rundir import STATE, VAL_ACCURACY, VAL_LOSS, RunDir
 
@@ -52,7 +52,7 @@ def open_study(settings: Settings, create: bool = True) -> optuna.Study:
     sweep, heartbeat = settings.sweep, settings.sweep.spec.heartbeat
 
     def sampler_for(drawn: int) -> optuna.samplers.BaseSampler:
-        return sweep.plan.sampler((sweep.spec.seeds[0] + (settings.worker or 0) + drawn) % 2**32)
+        return sweep.design.sampler((sweep.spec.seeds[0] + (settings.worker or 0) + drawn) % 2**32)
 
     def take_up(study: optuna.Study, trial: FrozenTrial) -> None:
         storage.retry(study, trial)
@@ -67,7 +67,7 @@ def open_study(settings: Settings, create: bool = True) -> optuna.Study:
         sweep.name,
         sweep.direction,
         sampler_for,
-        sweep.plan.pruner(),
+        sweep.design.pruner(),
         sweep.text,
         sweep.path.name,
         (heartbeat.interval, heartbeat.grace_period),
@@ -167,7 +167,7 @@ def _test_scores(settings: Settings, run: RunDir) -> dict[str, Any]:
 def run_trial(settings: Settings, trial: optuna.Trial, point: Point) -> Outcome:
     """Train the trial's point (continuing its run directory if it has one) and judge it."""
     sweep = settings.sweep
-    name = trial.user_attrs.get("run_dir") or sweep.plan.run_name(trial, point)
+    name = trial.user_attrs.get("run_dir") or sweep.design.run_name(trial, point)
     run = RunDir(settings.out / "runs" / name)
     arguments = sweep.command(point, settings.data, run.path)
     for key, value in {
@@ -212,7 +212,7 @@ def _progress(
 ) -> str:
     """``trial 7/30: lookahead on, learning_rate 0.03, seed 1 -> val_acc 0.861 (3m12s);
     23 left, ~1h10m``."""
-    total = sweep.plan.total
+    total = sweep.design.total
     done = storage.finished(study)
     # This trial's place among the finished ones: two workers that finish together get
     # their own numbers.
@@ -260,25 +260,25 @@ def _wait(settings: Settings, study: optuna.Study, said: bool) -> bool:
 def work(settings: Settings, study: optuna.Study) -> None:
     """Take trials until the study has nothing left for this worker and no trial runs
     elsewhere that it might have to take up."""
-    sweep, plan = settings.sweep, settings.sweep.plan
-    spaces = plan.distributions()
+    sweep, design = settings.sweep, settings.sweep.design
+    spaces = design.distributions()
     took_each: list[float] = []
     waited = False
     while True:
         processes.reap(study, settings.echo)
         storage.fail_stale(study)
-        if not plan.has_work(study):
+        if not design.has_work(study):
             if _wait(settings, study, waited):
                 waited = True
                 continue
             return
         waited = False
         trial = study.ask(fixed_distributions=spaces)
-        point = plan.point_of(trial.params)
-        refusal = plan.refusal(study, trial, point)
+        point = design.point_of(trial.params)
+        refusal = design.refusal(study, trial, point)
         if refusal is not None:
             storage.step_aside(study, trial, refusal)
-            plan.stepped_aside(study)
+            design.stepped_aside(study)
             continue
         started = time.monotonic()
         try:

@@ -23,8 +23,7 @@ from pathlib import Path
 from catsdogs import durations
 from catsdogs.config import Config, MeasuredPlan
 from catsdogs.errors import UserError
-from catsdogs.training import flops, predict_size
-from catsdogs.training import plan as planning
+from catsdogs.training import flops, predict_size, run_length
 from catsdogs.training.trainer import Sums, Trainer
 
 FINISH_SECONDS = 3.0  # after the last epoch: summary, figure, exit (and the predict size)
@@ -60,7 +59,7 @@ class Start:
     done: int = 0
     sums: Sums = field(default_factory=Sums)
     seconds: float = 0.0
-    costs: planning.Costs | None = None
+    costs: run_length.Costs | None = None
 
 
 def _measure_steps(
@@ -145,7 +144,7 @@ def begin(trainer: Trainer, clock: Clock, echo: Callable[[str], None], epoch: in
                 per_size[size] = _measure_steps(trainer, head_only, start, most, echo, size)
         echo(arithmetic(trainer, per_size[config.data.image_size], record))
         with tempfile.TemporaryDirectory(prefix="catsdogs-timing-") as scratch:
-            start.costs = planning.Costs(
+            start.costs = run_length.Costs(
                 step=per_size[config.data.image_size],
                 validation=trainer.time_validation(),
                 save=trainer.time_save(Path(scratch)),
@@ -154,8 +153,8 @@ def begin(trainer: Trainer, clock: Clock, echo: Callable[[str], None], epoch: in
         choosing = start.costs.validation * predict_size.extra_validations(config)
         start.costs = dataclasses.replace(start.costs, finish=FINISH_SECONDS + choosing)
         data = config.data
-        mean = planning.mean_step(per_size.get, data.ladder, data.image_size, data.ladder_share)
-        planned = planning.plan(
+        mean = run_length.mean_step(per_size.get, data.ladder, data.image_size, data.ladder_share)
+        planned = run_length.longest(
             budget - clock.used() - margin(budget),
             dataclasses.replace(start.costs, step=mean),
             trainer.pass_steps,
@@ -233,7 +232,7 @@ class Watch:
         # its steps.
         self.recent: deque[tuple[float, float, int]] = deque()
         self.horizon = max(PACE_SECONDS, PACE_SHARE * budget)
-        self.first = trainer.plan()  # the start's plan: the most a run is given back
+        self.first = trainer.length()  # the start's plan: the most a run is given back
         self.spent = {"training steps": start.seconds, "validation": 0.0, "saving": 0.0}
 
     def left(self) -> float:
@@ -263,7 +262,7 @@ class Watch:
 
     def _check(self, done: int, epoch: int) -> str | None:
         trainer = self.trainer
-        now = trainer.plan()
+        now = trainer.length()
         if epoch >= now.epochs:
             return None
         if self.recent:
@@ -276,21 +275,21 @@ class Watch:
         # Re-planned when the margin is half gone, to leave twice the margin: a pace that keeps
         # drifting is answered by a few re-plans, not one every few steps.
         room = margin(self.budget)
-        if planning.shorten(now, self.left() - room / 2, self.costs, done, epoch) is not None:
-            shorter = planning.shorten(now, self.left() - 2 * room, self.costs, done, epoch)
+        if run_length.shorten(now, self.left() - room / 2, self.costs, done, epoch) is not None:
+            shorter = run_length.shorten(now, self.left() - 2 * room, self.costs, done, epoch)
             return "the run would overrun its time budget: " + self._replan(shorter, now, done)
         # On plan. Where an earlier re-plan took more than the pace now needs (a slow stretch,
         # or a first size slower than measured), steps come back, up to the first plan and
         # leaving the same twice the margin.
         longer = (
-            planning.shorten(self.first, self.left() - 2 * room, self.costs, done, epoch)
+            run_length.shorten(self.first, self.left() - 2 * room, self.costs, done, epoch)
             or self.first
         )
         if longer.steps < now.steps * (1 + LENGTHEN_SHARE):
             return None
         return "the run is ahead of its plan: " + self._replan(longer, now, done)
 
-    def _replan(self, new: planning.Plan, now: planning.Plan, done: int) -> str:
+    def _replan(self, new: run_length.Length, now: run_length.Length, done: int) -> str:
         """The run's length set to ``new`` (recorded in its config), and the line saying so."""
         note = (
             f"after {done} steps, at {self.costs.step:.2f}s a step: {new.steps} steps in "

@@ -23,7 +23,7 @@ from catsdogs.config import Config, MeasuredPlan, overridden
 from catsdogs.data import manifests
 from catsdogs.model import classifier
 from catsdogs.optim import factory
-from catsdogs.training import budget, devices, plan
+from catsdogs.training import budget, devices, run_length
 from catsdogs.training.budget import Clock
 
 
@@ -48,7 +48,7 @@ RECIPES = (
     Recipe(96, (64, 80)),
 )
 MIN_PASSES = 15.0  # the largest recipe that still sees the training images this often
-# What the plan will keep from the time left for steps, as it plans (planning.plan): the rest
+# What the plan will keep from the time left for steps, as it plans (run_length.longest): the rest
 # of start-up (building, XLA, each size's measuring steps: 30-40 s here), then up to
 # OVERHEAD_SHARE for validation and saves.
 START_UP_SECONDS = 35.0
@@ -123,10 +123,10 @@ def choose(
     """The largest recipe whose steps make at least ``MIN_PASSES`` passes over
     ``train_images`` in what the plan will keep of ``seconds_left`` for them; the smallest
     where none does."""
-    for_steps = max(seconds_left - START_UP_SECONDS, 0.0) * (1 - plan.OVERHEAD_SHARE)
+    for_steps = max(seconds_left - START_UP_SECONDS, 0.0) * (1 - run_length.OVERHEAD_SHARE)
     passes = {
         recipe: for_steps
-        / plan.mean_step(seconds_at, recipe.ladder, recipe.image_size, share)
+        / run_length.mean_step(seconds_at, recipe.ladder, recipe.image_size, share)
         * batch
         / train_images
         for recipe in RECIPES

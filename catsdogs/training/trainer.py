@@ -26,7 +26,7 @@ from catsdogs.model import classifier
 from catsdogs.optim import factory, judged_weights
 from catsdogs.optim.schedules import Schedule
 from catsdogs.training import batchnorm, devices
-from catsdogs.training.plan import Plan
+from catsdogs.training.run_length import Length
 
 # Reading a step's results waits for the device to finish it. On a GPU, reading them every few
 # steps instead of every step lets the host queue the next steps while the GPU still works on
@@ -343,11 +343,11 @@ class Trainer:
         """Steps in ``epoch`` (from 0): ``steps``, but where a re-planned run ends earlier."""
         return max(0, min(self.steps, self.total_steps - epoch * self.steps))
 
-    def plan(self) -> Plan:
+    def length(self) -> Length:
         """The run's length as it stands."""
         epochs = self.config.training.epochs
         last = self.epoch_steps(epochs - 1)
-        return Plan(epochs, self.steps, None if last == self.steps else last)
+        return Length(epochs, self.steps, None if last == self.steps else last)
 
     @property
     def learning_rate(self) -> float:

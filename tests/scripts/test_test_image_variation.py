@@ -66,3 +66,24 @@ def test_a_study_s_difference_is_the_one_evaluate_scores(smoke_run, tmp_path):
     accuracy = scored["on"]["accuracy"] - scored["off"]["accuracy"]
     assert result["accuracy"]["difference"] == pytest.approx(accuracy)
     assert result["log loss"]["seeds"] == 1
+
+
+def test_one_log_loss_for_the_eval_file_the_figures_and_this_tool():
+    # The eval file's log loss (evaluation.scores), the per-image losses the figures rank by
+    # (evaluation.losses, in report's frame) and this tool's are one definition: equal to the
+    # last bit, and scikit-learn's, with probabilities of exactly 0 and 1 wrong.
+    from catsdogs.predict import evaluation, tiles
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 300)
+    p = rng.uniform(0, 1, 300)
+    labels[:4], p[:4] = [1, 0, 1, 0], [0.0, 1.0, 1e-20, 1 - 1e-17]
+    per_image = evaluation.losses(labels, p)
+    eval_file = evaluation.scores(labels, p)["log_loss"]
+    assert eval_file == float(np.mean(per_image))
+    assert variation.per_image(labels, p)["log loss"].tolist() == per_image.tolist()
+    assert eval_file == pytest.approx(metrics.log_loss(labels, p, labels=[0, 1]), rel=1e-12)
+    frame = pd.DataFrame({"path": [str(i) for i in range(300)], "label": labels})
+    frame = frame.assign(probability=p, loss=per_image)
+    worst, _, _ = tiles.worst_mistakes(frame)
+    assert worst["loss"].iloc[0] == per_image.max()  # p = 0 for a dog: the worst mistake

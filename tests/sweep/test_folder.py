@@ -141,12 +141,12 @@ def test_grid_values_equal_once_typed_are_one_point(tmp_path):
         "grid:\n", "grid:\n  optimizer.lookahead.enabled: [true, True, false]\n"
     )
     checked = spec.read(write(tmp_path, "s.yaml", text))
-    assert checked.plan.values == {
+    assert checked.design.values == {
         "optimizer.lookahead.enabled": [True, False],
         "optimizer.learning_rate": [0.01, 0.1],
     }
-    points = checked.plan.points()
-    assert checked.plan.total == len(points) == 4 == len({p.key for p in points})
+    points = checked.design.points()
+    assert checked.design.total == len(points) == 4 == len({p.key for p in points})
 
 
 def test_a_grid_over_the_cap_is_refused_before_anything(tmp_path):
@@ -168,21 +168,21 @@ def test_a_long_point_gets_a_short_run_folder_of_its_own_and_the_same_each_time(
     # Was: a run folder named by 300 characters of values (a traceback from the file system).
     long = "a" * 150
     text = ONE.replace("grid:\n", f"grid:\n  name: [{long}x, {long}y]\n")
-    grid = spec.read(write(tmp_path, "s.yaml", text)).plan
+    grid = spec.read(write(tmp_path, "s.yaml", text)).design
     names = [grid.run_name(None, point) for point in grid.points()]
-    again = [grid.run_name(None, point) for point in spec.read(tmp_path / "s.yaml").plan.points()]
+    again = [grid.run_name(None, point) for point in spec.read(tmp_path / "s.yaml").design.points()]
     assert names == again and len(set(names)) == 2
     for name, point in zip(names, grid.points()):
         assert len(name.encode()) <= 100 and name.startswith(point.key[:60])
         (tmp_path / "runs" / name).mkdir(parents=True)
-    short = spec.read(write(tmp_path, "short.yaml", ONE)).plan
+    short = spec.read(write(tmp_path, "short.yaml", ONE)).design
     [point] = short.points()
     assert short.run_name(None, point) == "optimizer.learning_rate-0.02_seed-0"  # as before
 
 
 def test_a_point_queued_again_continues_the_run_folder_it_recorded(tmp_path):
     # A trial re-run after a crash finds its folder, whatever the code would name it now.
-    grid = spec.read(write(tmp_path, "s.yaml", ONE.replace("[0.02]", "[0.02, 0.05]"))).plan
+    grid = spec.read(write(tmp_path, "s.yaml", ONE.replace("[0.02]", "[0.02, 0.05]"))).design
     study = optuna.create_study(direction="maximize")
     assert grid.queue(study) == 2
     trial = study.ask(grid.distributions())

@@ -45,7 +45,7 @@ def test_the_first_start_pins_the_resolved_base_and_trials_train_from_it(folder)
     text = (out / pin.PINNED).read_text()
     assert text == dump(checked.base_config())  # every default spelled out, set applied
     assert "batch_size: 4" in text and "sync_period: 3" in text
-    point = pinned.plan.points()[0]
+    point = pinned.design.points()[0]
     arguments = pinned.command(point, folder, out / "runs" / "a")
     assert arguments[arguments.index("--config") + 1] == str(out / pin.PINNED)
     assert dump(pinned.config(point)) == dump(checked.config(point))  # the same trial

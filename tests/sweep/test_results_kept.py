@@ -98,7 +98,7 @@ def test_the_summary_pools_what_a_diverged_trial_has(tmp_path):
 def _draw(settings: trials.Settings, count: int) -> list[str]:
     """``count`` trials as a worker takes them (without training: each judged at once)."""
     study = trials.open_study(settings)
-    plan = settings.sweep.plan
+    plan = settings.sweep.design
     keys = []
     for _ in range(count):
         trial = study.ask(plan.distributions())
@@ -136,7 +136,7 @@ def test_a_search_of_few_points_runs_each_once_though_its_sampler_repeats(tmp_pa
         "optimizer.learning_rate: {low: 1e-3, high: 0.3, log: true}",
         "optimizer.lookahead.sync_period: {low: 2, high: 3}",
     )
-    plan = spec.read(sweep_file(tmp_path, text)).plan
+    plan = spec.read(sweep_file(tmp_path, text)).design
     assert plan.size == 4
     study = optuna.create_study(sampler=plan.sampler(0), direction="maximize")
     for _ in range(200):

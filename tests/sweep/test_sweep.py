@@ -111,7 +111,7 @@ def test_a_bad_sweep_file_is_one_error_line(tmp_path, text, message):
 
 def test_values_are_checked_with_their_real_types(tmp_path):
     checked = spec.read(sweep_file(tmp_path))
-    grid = checked.plan
+    grid = checked.design
     assert grid.values["optimizer.learning_rate"] == [0.01, 0.1]  # YAML's "1e-2" is a float
     assert [p.key for p in grid.points()][:2] == [
         "lookahead.enabled-true_optimizer.learning_rate-0.01_seed-0",
@@ -123,7 +123,7 @@ def test_values_are_checked_with_their_real_types(tmp_path):
 def test_each_arm_takes_its_own_overrides(tmp_path):
     checked = spec.read(sweep_file(tmp_path, SWEEP + ARMS))
     assert checked.arms == (True, False)
-    for point in checked.plan.points():
+    for point in checked.design.points():
         config = checked.config(point)
         arm = config.optimizer.lookahead.enabled
         assert config.optimizer.momentum == (0.5 if arm else 0.8)
@@ -134,8 +134,8 @@ def test_each_arm_takes_its_own_overrides(tmp_path):
 @pytest.mark.parametrize("path", sorted((CONFIGS / "sweeps").glob("*.yaml")), ids=str)
 def test_every_shipped_sweep_file_resolves_each_point_to_a_valid_config(path):
     checked = spec.read(path)
-    points = checked.plan.points()
-    combinations = np.prod([len(values) for values in checked.plan.values.values()])
+    points = checked.design.points()
+    combinations = np.prod([len(values) for values in checked.design.values.values()])
     assert len({p.key for p in points}) == combinations * len(checked.spec.seeds)
     for point in points:
         config = checked.config(point)
@@ -158,7 +158,7 @@ def test_every_shipped_sweep_file_resolves_each_point_to_a_valid_config(path):
 def test_one_point_queued_twice_runs_once(tmp_path):
     # Two commands started at once may queue a point twice; of two trials of one point the
     # lower number runs and the other steps aside, even when both were popped together.
-    grid = spec.read(sweep_file(tmp_path)).plan
+    grid = spec.read(sweep_file(tmp_path)).design
     the_study = optuna.create_study(direction="maximize")
     point = grid.points()[0]
     for _ in range(2):
@@ -588,7 +588,7 @@ def test_a_trial_another_worker_is_still_starting_is_left_out_of_the_tables(tmp_
     the_study = optuna.create_study(direction="maximize")
     half = the_study.ask()  # running, with one value of the three stored
     half.suggest_categorical("seed", [0])
-    whole = the_study.ask(checked.plan.distributions())
+    whole = the_study.ask(checked.design.distributions())
     frame = results.trials_frame(the_study, checked)
     assert frame["trial"].tolist() == [whole.number]
 

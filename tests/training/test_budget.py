@@ -22,7 +22,7 @@ from catsdogs.config import DataConfig, MeasuredPlan, load
 from catsdogs.data import manifests, pipeline
 from catsdogs.optim.schedules import Schedule
 from catsdogs.training import budget
-from catsdogs.training.plan import BudgetTooShort, Costs, Plan, mean_step, plan, shorten
+from catsdogs.training.run_length import BudgetTooShort, Costs, Length, longest, mean_step, shorten
 
 COSTS = Costs(step=1.0, validation=10.0, save=5.0, finish=5.0)
 
@@ -33,47 +33,49 @@ COSTS = Costs(step=1.0, validation=10.0, save=5.0, finish=5.0)
 def test_the_plan_fills_the_time_in_epochs_of_about_one_pass():
     # 995 s after finishing; 15 s an epoch beyond its steps, so at most floor(5% of 995 / 15)
     # = 3 epochs for validation and saves; with 3: floor(995 - 45) = 950 steps, 316 each.
-    assert plan(1000, COSTS, pass_steps=200) == Plan(3, 316)
-    assert Plan(3, 316).seconds(COSTS) == 948 + 45 + 5 <= 1000
+    assert longest(1000, COSTS, pass_steps=200) == Length(3, 316)
+    assert Length(3, 316).seconds(COSTS) == 948 + 45 + 5 <= 1000
     # Where validation costs nothing much, at least 4 epochs; about a pass each beyond that.
     cheap = Costs(step=1.0, validation=0.5, save=0.5, finish=5.0)
-    assert plan(1000, cheap, pass_steps=500) == Plan(4, (995 - 4) // 4)
-    assert plan(1000, cheap, pass_steps=100) == Plan(10, (995 - 10) // 10)
+    assert longest(1000, cheap, pass_steps=500) == Length(4, (995 - 4) // 4)
+    assert longest(1000, cheap, pass_steps=100) == Length(10, (995 - 10) // 10)
 
 
 def test_the_config_s_own_epochs_are_a_ceiling_and_its_steps_per_epoch_are_kept():
     # epochs: 2 given: 2 epochs, each one pass (200 steps) since more would fit: ends early.
-    assert plan(1000, COSTS, pass_steps=200, most_epochs=2) == Plan(2, 200)
+    assert longest(1000, COSTS, pass_steps=200, most_epochs=2) == Length(2, 200)
     # steps_per_epoch: 100 given: as many epochs of 100 steps as fit: floor(995 / 115) = 8.
-    assert plan(1000, COSTS, pass_steps=200, steps_per_epoch=100) == Plan(8, 100)
-    assert plan(1000, COSTS, pass_steps=200, most_epochs=5, steps_per_epoch=100) == Plan(5, 100)
+    assert longest(1000, COSTS, pass_steps=200, steps_per_epoch=100) == Length(8, 100)
+    assert longest(1000, COSTS, pass_steps=200, most_epochs=5, steps_per_epoch=100) == Length(
+        5, 100
+    )
 
 
 def test_steps_taken_to_measure_belong_to_the_first_epoch():
     # 20 steps done; 100 s left: 95 after finishing, 80 after one epoch's 15: 20 + 80 steps.
-    assert plan(100, COSTS, pass_steps=1000, done=20) == Plan(1, 100)
-    assert Plan(1, 100).seconds(COSTS, done=20) == 80 + 15 + 5
+    assert longest(100, COSTS, pass_steps=1000, done=20) == Length(1, 100)
+    assert Length(1, 100).seconds(COSTS, done=20) == 80 + 15 + 5
 
 
 def test_a_budget_that_cannot_fit_one_epoch_says_the_least_that_works():
     with pytest.raises(BudgetTooShort) as refused:
-        plan(10, COSTS, pass_steps=200, used=8.0)
+        longest(10, COSTS, pass_steps=200, used=8.0)
     # 8 s of start-up, then a step, the validation, the saves and the finish: 21 s; + 1 s.
     assert str(refused.value).endswith("give at least 30s")
     assert "start-up took 8s" in str(refused.value)
 
 
 def test_a_slower_machine_ends_the_last_epoch_early_then_drops_epochs():
-    planned = Plan(4, 100)  # in epoch 2 (index 1), 150 steps done
+    planned = Length(4, 100)  # in epoch 2 (index 1), 150 steps done
     assert shorten(planned, 400, COSTS, done=150, epoch=1) is None  # 250 + 45 + 5 fit
     # 250 s left: with 4 epochs, 250 - 3 * 15 - 5 = 200 steps more: the last epoch has 50.
-    assert shorten(planned, 250, COSTS, done=150, epoch=1) == Plan(4, 100, last_epoch_steps=50)
-    assert Plan(4, 100, 50).seconds(COSTS, done=150, epochs_done=1) == 250
+    assert shorten(planned, 250, COSTS, done=150, epoch=1) == Length(4, 100, last_epoch_steps=50)
+    assert Length(4, 100, 50).seconds(COSTS, done=150, epochs_done=1) == 250
     # 130 s left: 4 epochs leave 80 steps (230: epoch 4 would have none); 3 epochs 95 (245).
-    assert shorten(planned, 130, COSTS, done=150, epoch=1) == Plan(3, 100, last_epoch_steps=45)
+    assert shorten(planned, 130, COSTS, done=150, epoch=1) == Length(3, 100, last_epoch_steps=45)
     # 40 s left: not even epoch 2 can end: 20 more steps after the 150, so its 70th is last.
-    assert shorten(planned, 40, COSTS, done=150, epoch=1) == Plan(2, 100, last_epoch_steps=70)
-    assert Plan(2, 100, last_epoch_steps=70).steps == 170
+    assert shorten(planned, 40, COSTS, done=150, epoch=1) == Length(2, 100, last_epoch_steps=70)
+    assert Length(2, 100, last_epoch_steps=70).steps == 170
 
 
 # --- the schedule --------------------------------------------------------------------------
@@ -381,11 +383,11 @@ def test_a_ladder_s_mean_step_weighs_each_size_by_its_share_of_the_steps():
 
 
 def test_a_slower_machine_shortens_the_last_size_of_a_ladder():
-    planned = Plan(3, 100)  # in epoch 2 (index 1), 150 steps done: 125 s of steps left
+    planned = Length(3, 100)  # in epoch 2 (index 1), 150 steps done: 125 s of steps left
     assert shorten(planned, 160, LADDER, done=150, epoch=1) is None  # 125 + 2 * 15 + 5
     # 120 s left: 85 for steps after two epochs' ends and the finish: 50 steps at 0.5 (25 s),
     # then 60 at 1.0: the last epoch has 60 steps.
-    assert shorten(planned, 120, LADDER, done=150, epoch=1) == Plan(3, 100, last_epoch_steps=60)
+    assert shorten(planned, 120, LADDER, done=150, epoch=1) == Length(3, 100, last_epoch_steps=60)
 
 
 def test_the_watch_judges_each_window_against_what_its_size_cost_at_the_start():
@@ -393,7 +395,7 @@ def test_the_watch_judges_each_window_against_what_its_size_cost_at_the_start():
     record = config.training.model_copy(update={"plan": MeasuredPlan(asked={}, steps=300)})
     lengths = []
     trainer = types.SimpleNamespace(
-        plan=lambda: Plan(3, 100),
+        length=lambda: Length(3, 100),
         config=config.model_copy(update={"training": record}),
         set_length=lambda per_epoch, total: lengths.append((per_epoch, total)),
     )
@@ -415,24 +417,24 @@ def test_the_watch_judges_each_window_against_what_its_size_cost_at_the_start():
 
 
 class PlannedTrainer:
-    """What the watch sees of a trainer: its plan, as set_length leaves it."""
+    """What the watch sees of a trainer: its length, as set_length leaves it."""
 
-    def __init__(self, config, plan: Plan) -> None:
-        self.config, self.current = config, plan
+    def __init__(self, config, length: Length) -> None:
+        self.config, self.current = config, length
 
-    def plan(self) -> Plan:
+    def length(self) -> Length:
         return self.current
 
     def set_length(self, per_epoch: int, total: int) -> None:
         epochs = -(-total // per_epoch)
         last = total - (epochs - 1) * per_epoch
-        self.current = Plan(epochs, per_epoch, None if last == per_epoch else last)
+        self.current = Length(epochs, per_epoch, None if last == per_epoch else last)
 
 
 def test_steps_taken_back_by_a_slow_stretch_come_back_up_to_the_first_plan():
     config = load(SMOKE, ["training.time_budget=260s"])
     record = config.training.model_copy(update={"plan": MeasuredPlan(asked={}, steps=300)})
-    trainer = PlannedTrainer(config.model_copy(update={"training": record}), Plan(3, 100))
+    trainer = PlannedTrainer(config.model_copy(update={"training": record}), Length(3, 100))
     clock = budget.Clock(started=time.monotonic() - 20)
     watch = budget.Watch(trainer, clock, 260, budget.Start(done=0, costs=LADDER))
     said, done = [], 0

@@ -1,4 +1,4 @@
-"""What a sweep runs, as one of two plans that answer the engine's questions each in its way.
+"""What a sweep runs (its design): one of two kinds that answer the engine's questions.
 
 A ``Grid`` runs every combination of its values for every seed: each point is queued once,
 its run directory is named by the point (a long name shortened by a hash of its tail), and of
@@ -6,7 +6,7 @@ two trials of one point (two commands started at once) the lower trial number ru
 ``Search`` lets a sampler choose ``trials`` points in a space, each with the first seed: a
 trial cut off is queued again with its sampled values, its run directory is named by its trial
 number, and a point drawn again (by the sampler, or by two workers at once) steps aside, so
-no point runs twice. A trial queued again keeps the run directory it recorded, in both plans.
+no point runs twice. A trial queued again keeps the run directory it recorded, in both.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ class Point:
 
 def _recorded_runs(study: optuna.Study) -> dict[str, str]:
     """The run directory each point's latest trial recorded (a point queued again continues
-    it, even where the plan would name it otherwise now)."""
+    it, even where the design would name it otherwise now)."""
     recorded = {}
     for trial in study.get_trials(deepcopy=False):
         if not storage.excluded(trial) and "run_dir" in trial.user_attrs:
@@ -317,4 +317,4 @@ class Search:
         return f"trial-{trial.number:04d}"
 
 
-Plan = Grid | Search
+Design = Grid | Search

@@ -73,7 +73,7 @@ class Costs:
 
 
 @dataclass(frozen=True)
-class Plan:
+class Length:
     epochs: int
     steps_per_epoch: int
     last_epoch_steps: int | None = None  # set when a re-plan ended an epoch early
@@ -118,7 +118,7 @@ def _too_short(left: float, costs: Costs, done: int, used: float) -> BudgetTooSh
     )
 
 
-def plan(
+def longest(
     left: float,
     costs: Costs,
     pass_steps: int,
@@ -126,7 +126,7 @@ def plan(
     most_epochs: int | None = None,
     steps_per_epoch: int | None = None,
     used: float = 0.0,
-) -> Plan:
+) -> Length:
     """The most steps that fit in ``left`` seconds, ``done`` of them taken already (they
     belong to the first epoch). ``pass_steps``: one pass over the training data.
     ``most_epochs`` and ``steps_per_epoch``: the config's own, where it gives them; ``used``:
@@ -143,7 +143,7 @@ def plan(
         epochs = min(fits, most_epochs or fits)
         if epochs < 1:
             raise _too_short(left, costs, done, used)
-        return Plan(epochs, steps_per_epoch)
+        return Length(epochs, steps_per_epoch)
     if capacity(1) < max(done, 1):
         raise _too_short(left, costs, done, used)
     cheap = (
@@ -156,10 +156,10 @@ def plan(
     steps = capacity(epochs) // epochs
     if most_epochs is not None and epochs == most_epochs:
         steps = min(steps, pass_steps)  # the config's epochs, of one pass each, fit: no more
-    return Plan(epochs, max(steps, done, 1))
+    return Length(epochs, max(steps, done, 1))
 
 
-def shorten(current: Plan, left: float, costs: Costs, done: int, epoch: int) -> Plan | None:
+def shorten(current: Length, left: float, costs: Costs, done: int, epoch: int) -> Length | None:
     """A shorter plan when ``current`` no longer fits in ``left`` seconds at ``costs`` (None:
     it still fits), ``done`` steps into the run and in ``epoch`` (from 0): the most steps that
     fit, by ending the last epoch early, and by dropping epochs only where even that is not
@@ -172,5 +172,5 @@ def shorten(current: Plan, left: float, costs: Costs, done: int, epoch: int) -> 
         steps = min(epochs * k, done + room, current.steps)
         if steps > (epochs - 1) * k:
             last = steps - (epochs - 1) * k
-            return Plan(epochs, k, None if last == k else last)
-    return Plan(epoch + 1, k, max(done - epoch * k, 1))
+            return Length(epochs, k, None if last == k else last)
+    return Length(epoch + 1, k, max(done - epoch * k, 1))
