@@ -16,6 +16,8 @@ FOUNDATION = {
     "process",
     "signals",
     "files",
+    "outputs",
+    "printing",
     "quiet",
     "plots",
     "config",

@@ -110,7 +110,7 @@ class TrainingData:
 
     def images(self) -> Iterator[tuple[str, str]]:
         """Every image of train.csv and val.csv, with what it is, for
-        ``files.check_not_input``."""
+        ``outputs.check_not_input``."""
         for manifest in (self.train, self.val):
             for image in manifest.paths:
                 yield image, f"an image of {manifest.path.name}"
@@ -133,7 +133,7 @@ def identity(folder: Path) -> str | None:
 
 def set_files(folder: Path) -> list[tuple[Path, str]]:
     """The files of the prepared set in ``folder`` (those prepare writes), each with what it
-    is: what no command may write over (``files.check_not_input``)."""
+    is: what no command may write over (``outputs.check_not_input``)."""
     return [(folder / name, f"the manifest {name} of {folder}") for name in SET]
 
 

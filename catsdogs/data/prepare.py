@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from catsdogs import files
+from catsdogs import outputs, printing
 from catsdogs.data import kaggle, layout, manifests, sources, splits
 from catsdogs.data.options import Options
 from catsdogs.data.validate import validate
@@ -37,13 +37,13 @@ def _check(options: Options) -> None:
         raise UserError(
             f"--source {options.source!r} is neither auto, kaggle, petimages nor an existing path"
         )
-    files.check_folder(options.out, "--out")
-    files.check_folder(options.raw_dir, "--raw-dir")
+    outputs.check_folder(options.out, "--out")
+    outputs.check_folder(options.raw_dir, "--raw-dir")
     read = [] if options.exclude is None else [(options.exclude, "the --exclude list")]
     if options.source not in sources.NAMED:
         read.append((Path(options.source).expanduser(), "the --source"))
     written = [(options.out / name, "the manifest") for name in manifests.SET]
-    files.check_not_input([(options.out, "--out"), *written], read)
+    outputs.check_not_input([(options.out, "--out"), *written], read)
     if options.competition not in sources.COMPETITIONS:
         raise UserError(
             f"--competition must be one of {', '.join(sources.COMPETITIONS)}; "
@@ -184,9 +184,11 @@ def prepare(
 
     made = splits.split(train, test, options.val_fraction, options.test_fraction, options.seed)
     rejected += made.rejected
-    text = files.spreadsheet_text  # rejected.csv is for people: no cell runs as a formula
+    text = printing.spreadsheet_text  # rejected.csv is for people: no cell runs as a formula
     rejected_frame = pd.DataFrame(
-        sorted((text(files.printable(p)), reason, text(detail)) for p, reason, detail in rejected),
+        sorted(
+            (text(printing.printable(p)), reason, text(detail)) for p, reason, detail in rejected
+        ),
         columns=["path", "reason", "detail"],
     )
     summary = {

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from catsdogs import files
+from catsdogs import outputs, printing
 from catsdogs.errors import UserError
 from catsdogs.paths import SHOW_BATCH
 
@@ -44,7 +44,7 @@ def _check(count: int, out: Path) -> None:
         raise UserError(f"--count must be between 1 and {MOST}; got {count}")
     if out.suffix.lower() != ".png":
         raise UserError(f"--out {out} must end in .png")
-    files.check_file(out, "--out")
+    outputs.check_file(out, "--out")
 
 
 def draw(images, labels: list[int], title: str, path: Path) -> None:
@@ -89,9 +89,9 @@ def show_batch(
 
     folder = data_dir or config.data.dir
     config_input = [] if config_file is None else [(config_file, "the config")]
-    files.check_not_input([(out, "--out")], [*config_input, *manifests.set_files(folder)])
+    outputs.check_not_input([(out, "--out")], [*config_input, *manifests.set_files(folder)])
     data = manifests.read_training_data(folder, echo)
-    files.check_not_input([(out, "--out")], data.images())
+    outputs.check_not_input([(out, "--out")], data.images())
     batches = pipeline.dataset(data.train, config.data, True, config.seed, repeat=True)
     images, labels = [], []
     for batch_images, batch_labels in batches:
@@ -105,5 +105,5 @@ def show_batch(
         f"({augmented}; seed {config.seed})"
     )
     draw(np.stack(images[:count]), labels[:count], title, out)
-    echo(f"wrote {files.printable(out)}")
+    echo(f"wrote {printing.printable(out)}")
     return out

@@ -21,7 +21,7 @@ from PIL import Image, UnidentifiedImageError
 
 from catsdogs import progress
 from catsdogs.errors import UserError, first_line
-from catsdogs.files import printable
+from catsdogs.printing import printable
 
 # Pillow's own limit (about 89 million pixels): a header that claims more is a bomb for us,
 # since training would try to allocate it.

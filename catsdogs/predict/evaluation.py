@@ -14,7 +14,7 @@ import pandas as pd
 from scipy import stats
 from sklearn import metrics as skm
 
-from catsdogs import files
+from catsdogs import files, outputs
 from catsdogs.data import manifests
 from catsdogs.errors import UserError
 from catsdogs.predict import TTA, predictor
@@ -149,7 +149,7 @@ def trained_on(model: Path, manifest: manifests.Manifest) -> str | None:
 
 
 def inputs(model: Path, manifest: manifests.Manifest) -> Iterator[tuple[Path | str, str]]:
-    """What scoring ``model`` on ``manifest`` reads, for ``files.check_not_input``: the
+    """What scoring ``model`` on ``manifest`` reads, for ``outputs.check_not_input``: the
     model, the manifest and the set it belongs to, and its images."""
     yield model, "the model"
     yield manifest.path, "the manifest scored"
@@ -179,7 +179,7 @@ def score(
     writes, the eval file and ``also_written``, may be one of its inputs; a bad model fails
     before the images are read; a warning where the images were in the model's training set."""
     written = [(eval_path(model_path, manifest.path, tta), "the eval file"), *also_written]
-    files.check_not_input(written, inputs(model_path, manifest))
+    outputs.check_not_input(written, inputs(model_path, manifest))
     loaded = predictor.load(model_path)
     echo(predictor.tta_line(tta))
     frame = pd.DataFrame(

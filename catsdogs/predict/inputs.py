@@ -12,7 +12,7 @@ import pandas as pd
 from catsdogs.data import extract, manifests
 from catsdogs.data.layout import TEST_DIRS, is_junk
 from catsdogs.errors import UserError
-from catsdogs.files import printable
+from catsdogs.printing import printable
 
 # What TensorFlow's decoder reads (TIFF, HEIC and the like it does not: named when skipped).
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp"}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from catsdogs import files
+from catsdogs import files, printing
 from catsdogs.predict import TTA, inputs, predictor
 
 
@@ -35,13 +35,13 @@ def classify(
     ``out`` when given."""
     outputs = [] if out is None else [(out, "--out")]
     if out is not None:
-        files.check_file(out, "--out")
+        outputs.check_file(out, "--out")
     model_path = predictor.find(model)
     given = ((source, "a photo, folder or zip given") for source in sources)
-    files.check_not_input(outputs, [(model_path, "the model"), *given])
+    outputs.check_not_input(outputs, [(model_path, "the model"), *given])
     with tempfile.TemporaryDirectory(prefix="catsdogs-photos-") as scratch:
         images = inputs.photos(sources, Path(scratch), echo)
-        files.check_not_input(outputs, ((path, "one of the photos") for path in images["path"]))
+        outputs.check_not_input(outputs, ((path, "one of the photos") for path in images["path"]))
         loaded = predictor.load(model_path)
         count = f"{len(images)} image" + ("s" if len(images) != 1 else "")
         echo(f"model: {loaded}, {count}")
@@ -59,7 +59,7 @@ def classify(
     )
     echo(table(frame))
     if out is not None:  # a file people open: names that look like formulas stay text
-        safe = frame.assign(file=frame["file"].map(files.spreadsheet_text))
+        safe = frame.assign(file=frame["file"].map(printing.spreadsheet_text))
         files.write_text(out, safe.to_csv(index=False, lineterminator="\n", float_format="%.6f"))
         echo(f"wrote {out}: {len(frame)} rows")
     return frame

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_curve
 
-from catsdogs import durations, files, plots
+from catsdogs import durations, files, outputs, plots
 from catsdogs.data import manifests
 from catsdogs.errors import UserError
 from catsdogs.predict import TTA, evaluation, tiles
@@ -182,7 +182,7 @@ def build(
     """Evaluate the run's best model on validation data and write the figures, the eval file
     and report.md into the run; returns report.md's path."""
     run = open_run(run_dir)
-    files.check_folder(run_dir, "run directory")
+    outputs.check_folder(run_dir, "run directory")
     model_path = run.best_model()
     manifest = manifests.read(_validation_manifest(run, data), "labelled", echo)
     written = [run.path / name for name in (CURVES, ROC, CONFUSION, MISTAKES, CORRECT, REPORT)]

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from catsdogs import files
+from catsdogs import files, outputs
 from catsdogs.data import manifests
 from catsdogs.errors import UserError
 from catsdogs.predict import TTA, inputs, predictor
@@ -82,18 +82,20 @@ def predict_and_write(
     """`catsdogs predict`: every test image checked, predicted, and written as a submission."""
     fmt, why = choose_format(fmt, test)
     table([], np.zeros(0), fmt, clip)  # argument errors before any slow work
-    files.check_file(out, "--out")
+    outputs.check_file(out, "--out")
     model_path = predictor.find(model)
     named = [(model_path, "the model"), (test, "the test set")]
     if inputs.is_manifest(test):
         named += manifests.set_files(test.parent)
         if sample := sample_submission(test):
             named.append((sample, "the competition's sample submission"))
-    files.check_not_input([(out, "--out")], named)
+    outputs.check_not_input([(out, "--out")], named)
     echo(f"format: {fmt} ({why})")
     with tempfile.TemporaryDirectory(prefix="catsdogs-predict-") as scratch:
         images = inputs.test_images(test, Path(scratch), echo)
-        files.check_not_input([(out, "--out")], ((path, "a test image") for path in images["path"]))
+        outputs.check_not_input(
+            [(out, "--out")], ((path, "a test image") for path in images["path"])
+        )
         loaded = predictor.load(model_path)  # a bad model fails before the images
         echo(f"model: {loaded}, {len(images)} test images from {test}")
         echo(predictor.tta_line(tta))

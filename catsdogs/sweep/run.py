@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from catsdogs import files
+from catsdogs import outputs
 from catsdogs.data import manifests
 from catsdogs.errors import UserError
 from catsdogs.paths import RUNS
@@ -30,7 +30,7 @@ def sweep(
         storage.check_url(storage_url)
     data = (data or checked.base_config().data.dir).absolute()
     out = (out or RUNS / "sweeps" / checked.name).absolute()
-    files.check_folder(out, "--out")
+    outputs.check_folder(out, "--out")
     settings = trials.Settings(
         checked, data, out, storage_url or storage.default_storage(out), jobs, worker, echo
     )

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from catsdogs import files, plots, progress
+from catsdogs import files, outputs, plots, printing, progress
 from catsdogs.config import Config, ScheduleConfig
 from catsdogs.errors import UserError
 from catsdogs.paths import LR_FIND
@@ -144,8 +144,8 @@ def _outputs(out: Path) -> Path:
     if out.suffix.lower() != ".png":
         raise UserError(f"--out {out} must end in .png")
     table = out.with_suffix(".csv")
-    files.check_file(out, "--out")
-    files.check_file(table, "the curve's CSV")
+    outputs.check_file(out, "--out")
+    outputs.check_file(table, "the curve's CSV")
     return table
 
 
@@ -173,10 +173,10 @@ def lr_find(
     folder = data_dir or config.data.dir
     outputs = [(out, "--out"), (table, "the curve's CSV")]
     config_input = [] if config_file is None else [(config_file, "the config")]
-    files.check_not_input(outputs, [*config_input, *manifests.set_files(folder)])
+    outputs.check_not_input(outputs, [*config_input, *manifests.set_files(folder)])
     strategy = devices.strategy()
     data = manifests.read_training_data(folder, echo)
-    files.check_not_input(outputs, data.images())
+    outputs.check_not_input(outputs, data.images())
     config = range_test_config(with_data(config, data), start)
     trainer = Trainer(config, data, strategy)
     trainer.head_only(config.model.warmup_epochs)  # every layer trains, as after a warm-up
@@ -201,7 +201,7 @@ def lr_find(
         + (f"; stopped: {curve.stopped}" if curve.stopped else f" to {end:.1e}")
     )
     draw(curve, suggestion, title, out)
-    echo(f"wrote {files.printable(out)} and {files.printable(table)}")
+    echo(f"wrote {printing.printable(out)} and {printing.printable(table)}")
     echo(suggestion.line())
     if weak := suggestion.weak():
         echo(weak)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from catsdogs import files
+from catsdogs import files, outputs
 from catsdogs.config import asked_text, config_changes
 from catsdogs.errors import UserError
 from catsdogs.paths import RUNS
@@ -67,7 +67,7 @@ def _choose(
     reuse: bool,
 ) -> RunDir:
     if run_dir is not None:
-        files.check_folder(run_dir, "--run-dir")
+        outputs.check_folder(run_dir, "--run-dir")
         if run_dir.exists() and any(run_dir.iterdir()):
             if not is_run(run_dir):
                 raise UserError(f"--run-dir {run_dir} exists and is not a run directory")
@@ -80,7 +80,7 @@ def _choose(
                 )
             return _continue(run, identity, resume, "--run-dir", reuse)
         return RunDir(run_dir, exists=False)
-    files.check_folder(RUNS, "the runs folder")
+    outputs.check_folder(RUNS, "the runs folder")
     candidates = sorted(
         (p for p in RUNS.glob(f"{name}-*") if is_run(p)), key=lambda p: p.stat().st_mtime
     )
@@ -121,7 +121,7 @@ def _continue(run: RunDir, identity: str, resume: bool, what: str, reuse: bool =
     """``run``, locked, to train on; with ``reuse`` a finished one is returned as it is."""
     _same_data(run, identity, what)
     for folder in (run.path, run.path / CHECKPOINTS, run.path / LOGS):
-        files.check_folder(folder, "run folder")
+        outputs.check_folder(folder, "run folder")
     run.lock()
     if reuse and run.finished:
         return run

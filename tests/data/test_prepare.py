@@ -20,7 +20,7 @@ from imagefactory import (
 )
 from loopback import FileServer, serve
 
-from catsdogs import files
+from catsdogs import printing
 from catsdogs.data import manifests
 from catsdogs.data.options import Options
 from catsdogs.data.prepare import prepare
@@ -561,7 +561,7 @@ def test_a_file_name_that_is_not_utf8_is_rejected_and_listed_readably(shared_dat
     )
     assert done.exit_code == 0, done.output
     rejected = pd.read_csv(out / "rejected.csv")
-    row = rejected[rejected["path"] == files.printable(latin)]
+    row = rejected[rejected["path"] == printing.printable(latin)]
     assert row["reason"].tolist() == ["no-label"]  # not cat.N.jpg; written as \xe4, no crash
     assert row["path"].iloc[0].endswith("train/cat.k\\xe4tze.jpg")
     assert not pd.read_csv(out / "train.csv")["path"].str.contains("tze").any()
