@@ -280,12 +280,15 @@ class Watch:
             return "the run would overrun its time budget: " + self._replan(shorter, now, done)
         # On plan. Where an earlier re-plan took more than the pace now needs (a slow stretch,
         # or a first size slower than measured), steps come back, up to the first plan and
-        # leaving the same twice the margin.
+        # leaving the same twice the margin: at least 5% more, or the whole first plan.
         longer = (
             run_length.shorten(self.first, self.left() - 2 * room, self.costs, done, epoch)
             or self.first
         )
-        if longer.steps < now.steps * (1 + LENGTHEN_SHARE):
+        whole = longer == self.first
+        if longer.steps <= now.steps or (
+            longer.steps < now.steps * (1 + LENGTHEN_SHARE) and not whole
+        ):
             return None
         return "the run is ahead of its plan: " + self._replan(longer, now, done)
 

@@ -449,3 +449,22 @@ def test_steps_taken_back_by_a_slow_stretch_come_back_up_to_the_first_plan():
     assert given_back, said
     assert 243 < trainer.current.steps <= 300  # more than the slow stretch left, at most 300
     assert trainer.config.training.plan.steps == trainer.current.steps
+
+
+def test_a_plan_shortened_by_less_than_the_give_back_share_still_returns_to_the_first_plan():
+    # A 1-hour run on one core was shortened 4% by its first size's slower steps and, its
+    # first plan within 5%, never got those steps back: it ended 5.6 minutes early.
+    config = load(SMOKE, ["training.time_budget=260s"])
+    record = config.training.model_copy(update={"plan": MeasuredPlan(asked={}, steps=300)})
+    trainer = PlannedTrainer(config.model_copy(update={"training": record}), Length(3, 100))
+    clock = budget.Clock(started=time.monotonic() - 20)
+    watch = budget.Watch(trainer, clock, 260, budget.Start(done=0, costs=LADDER))
+    trainer.current = Length(3, 100, last_epoch_steps=90)  # shortened by 10 steps (3%)
+    said, done = [], 0
+    for _ in range(60):  # as measured
+        clock.started -= 0.25
+        done += 1
+        said.append(watch.after_steps(0.25, 1, done, 0))
+    given_back = [line for line in said if line]
+    assert len(given_back) == 1 and "ahead of its plan" in given_back[0], said
+    assert trainer.current == Length(3, 100)
