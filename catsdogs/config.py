@@ -45,6 +45,10 @@ POOLINGS = ("flatten", "avg", "max")
 ADAMW_WEIGHT_DECAY = 0.004  # adamw's decay where weight_decay is null (Keras' default)
 SWITCHES = ("auto", "on", "off")  # auto: decided for the machine (see each field)
 
+# A run directory's name is <name>-<timestamp>, and a worker's .worker-<i> beside it; the files
+# written in it take temporary names a little longer: 100 characters leave room in a file
+# system's 255 a name.
+NAME_LENGTH = 100
 MAX_SEED = 2**32 - 1  # numpy's and Keras' seeds are unsigned 32-bit
 MAX_EPOCHS = 100_000
 
@@ -352,6 +356,7 @@ class Config(StrictSection):
     name: str = Field(
         "run",
         pattern=r"^[A-Za-z0-9_.-]+$",
+        max_length=NAME_LENGTH,
         description="run directories are runs/<name>-<timestamp>",
     )
     seed: int = Field(

@@ -122,6 +122,22 @@ def same_id_twice(folder: Path) -> Path:
 # (name, arguments made from the world, expected text in the error line)
 CASES = [
     (
+        "train a config whose name is too long for a folder",
+        lambda w: [
+            "train",
+            "--config",
+            str(
+                write(
+                    w.root / "long.yaml",
+                    SMOKE.read_text().replace("name: smoke", "name: " + "n" * 300),
+                )
+            ),
+            "--data",
+            str(w.data),
+        ],
+        "name: String should have at most 100 characters",
+    ),
+    (
         "prepare --out a file",
         lambda w: [
             "prepare",
