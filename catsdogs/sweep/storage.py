@@ -40,13 +40,24 @@ def default_storage(out: Path) -> str:
     return f"sqlite:///{(out / 'study.db').absolute()}"
 
 
+# Query parameters that carry a secret (libpq's password and sslpassword, and the usual others).
+SECRET = re.compile(r"pass|pwd|secret|token|key", re.IGNORECASE)
+HIDDEN = "***"
+
+
 def shown(url: str) -> str:
-    """The URL as it may be printed: its password hidden."""
+    """The URL as it may be printed: its password hidden, in ``user:password@`` and in a query
+    parameter (``?password=...``) alike; a URL that does not parse, hidden after its scheme."""
     try:
         parsed = make_url(url)
     except sqlalchemy.exc.ArgumentError:
+        scheme, separator, _ = url.partition("://")
+        return f"{scheme}{separator}{HIDDEN}" if separator else url
+    secret = {key: HIDDEN for key in parsed.query if SECRET.search(key)}
+    if not parsed.password and not secret:
         return url
-    return parsed.render_as_string(hide_password=True) if parsed.password else url
+    rendered = parsed.update_query_dict(secret).render_as_string(hide_password=True)
+    return rendered.replace("%2A%2A%2A", HIDDEN)  # the query's value, as the password shows
 
 
 def check_url(url: str) -> None:

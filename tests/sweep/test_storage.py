@@ -65,6 +65,16 @@ def test_a_storage_that_fails_is_one_line_naming_its_url(shared_data, tmp_path):
     )
 
 
+def test_a_password_in_the_query_string_is_never_shown_either():
+    # A second probe: `postgresql://host/x?password=...` was printed in clear.
+    assert storage.shown("postgresql://db.lan/x?password=hunter2&application_name=s") == (
+        "postgresql://db.lan/x?application_name=s&password=***"
+    )
+    assert storage.shown("postgresql://me:pa55@db.lan/x?sslpassword=k") == (
+        "postgresql://me:***@db.lan/x?sslpassword=***"
+    )
+
+
 def test_a_password_is_never_shown():
     assert storage.shown("postgresql+psycopg://me:pa55@db.lan/sweeps") == (
         "postgresql+psycopg://me:***@db.lan/sweeps"
