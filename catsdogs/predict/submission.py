@@ -87,7 +87,10 @@ def predict_and_write(
     named = [(model_path, "the model"), (test, "the test set")]
     if inputs.is_manifest(test):
         named += manifests.set_files(test.parent)
-        if sample := sample_submission(test):
+    # The sample submissions prepare recorded, of this test set and of the model's data: a
+    # submission written over one would change the format later predictions choose.
+    for manifest in dict.fromkeys([test, predictor.default_test(model_path)]):
+        if sample := sample_submission(manifest):
             named.append((sample, "the competition's sample submission"))
     outputs.check_not_input([(out, "--out")], named)
     echo(f"format: {fmt} ({why})")

@@ -474,3 +474,23 @@ def test_a_runs_own_test_set_is_the_default(shared_data, tmp_path, monkeypatch):
     test = pd.read_csv(data / "test.csv")
     p_dog = p_dog_by_hand(run / "best.keras", test["path"], tta=True)
     assert written["label"].to_numpy() == pytest.approx(np.clip(p_dog, 0.005, 0.995), abs=2e-6)
+
+
+def test_out_over_the_sample_submission_of_the_models_data_is_refused(shared_data, tmp_path):
+    # A probe: `predict --test DIR --out <the sample submission that prepare.json records>`
+    # overwrote it, and later predictions silently switched format (class -> proba).
+    sample = tmp_path / "sampleSubmission.csv"
+    shutil.copyfile(shared_data / "sampleSubmission.csv", sample)
+    write_images(tmp_path / "test1", ["1.jpg", "2.jpg"])
+    rows = {"path": [str(p) for p in sorted((tmp_path / "test1").iterdir())], "id": [1, 2]}
+    data = tmp_path / "data"
+    manifests.write_set(data, {"test.csv": pd.DataFrame(rows)}, {"sample_submission": str(sample)})
+    run = tmp_path / "run"
+    run.mkdir()
+    tiny_model(run / "best.keras")
+    (run / "config.yaml").write_text(f"name: handmade\ndata:\n  dir: {data}\n  resize: stretch\n")
+    before = sample.read_bytes()
+    done = cli("predict", "--model", run, "--test", tmp_path / "test1", "--out", sample)
+    assert done.exit_code == 1, done.output
+    assert "would overwrite an input (the competition's sample submission)" in done.output
+    assert sample.read_bytes() == before
