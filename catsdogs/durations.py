@@ -7,6 +7,7 @@ import re
 UNITS = {"h": 3600, "m": 60, "s": 1}
 _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 EXAMPLES = "30m, 1h30m or 90s (units h, m, s)"
+MOST = 31 * 24 * 3600  # a month: longer is a typo, not a run anyone waits for
 
 
 def parse(text: object) -> int:
@@ -14,7 +15,9 @@ def parse(text: object) -> int:
     wrong in words (a number without a unit, zero, anything else)."""
     if isinstance(text, bool) or not isinstance(text, (str, int, float)):
         raise ValueError(f"must be a duration such as {EXAMPLES}")
-    written = str(text).strip().lower().replace(" ", "")
+    written = str(text).strip().replace(" ", "")
+    if written != written.lower():  # 5M: minutes, or months?
+        raise ValueError(f"{text!r}: write the units in lowercase, as {EXAMPLES}")
     if re.fullmatch(r"[-+]?\d+(\.\d+)?", written):
         raise ValueError(f"{text} has no unit: write it as {EXAMPLES}")
     match = _DURATION.fullmatch(written)
@@ -23,6 +26,8 @@ def parse(text: object) -> int:
     seconds = sum(int(n or 0) * UNITS[u] for n, u in zip(match.groups(), "hms"))
     if seconds <= 0:
         raise ValueError(f"{text!r} is no time at all: give a positive duration, e.g. 30m")
+    if seconds > MOST:
+        raise ValueError(f"{text!r} is over a month ({MOST // 3600}h): give at most that")
     return seconds
 
 

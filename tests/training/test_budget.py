@@ -242,6 +242,9 @@ def test_the_same_command_after_a_crash_continues_the_plan_exactly(
         ("-5m", "'-5m' is not a duration: write it as 30m, 1h30m or 90s"),
         ("abc", "'abc' is not a duration: write it as 30m, 1h30m or 90s"),
         ("5", "5 has no unit: write it as 30m, 1h30m or 90s"),
+        # A probe: 5M was taken as 5 minutes, 99999999999h accepted.
+        ("5M", "'5M': write the units in lowercase, as 30m, 1h30m or 90s"),
+        ("99999999999h", "'99999999999h' is over a month (744h): give at most that"),
     ],
 )
 def test_a_bad_budget_is_one_error_line_and_nothing_is_written(
