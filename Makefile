@@ -21,6 +21,8 @@ SUBMISSION ?= submission.csv
 # Where the images come from: empty (Kaggle with credentials, else the PetImages download; data
 # already prepared from anywhere is used as it is) or SOURCE=PATH (a folder or zip on disk).
 SOURCE ?=
+# Each value goes to the shell single-quoted: BUDGET='5m; touch X' is a (bad) budget, not a command.
+q = '$(subst ','\'',$(1))'
 
 .PHONY: install test lint bench run clean
 
@@ -53,11 +55,13 @@ bench: install
 # The main job: data -> model -> Kaggle submission. Each step resumes or reuses what an
 # earlier run left (prepare is a no-op once done; train continues an interrupted run and
 # trains nothing once RUN_DIR has finished; predict names that run).
+RUN_MESSAGE = make run: training $(CONFIG)$(if $(BUDGET), for $(BUDGET))$(if $(filter file,$(origin CONFIG)),$(if $(HAS_GPU), (a GPU is here: the VGG19 reference), (no GPU here, so the CPU recipe$(if $(BUDGET),,$(comma) for the 30 minutes of its time budget; BUDGET=2h for longer); the VGG19 reference is CONFIG=configs/vgg19_lookahead.yaml)))
+
 run: install
-	@echo "make run: training $(CONFIG)$(if $(BUDGET), for $(BUDGET))$(if $(filter file,$(origin CONFIG)),$(if $(HAS_GPU), (a GPU is here: the VGG19 reference), (no GPU here, so the CPU recipe$(if $(BUDGET),,$(comma) for the 30 minutes of its time budget; BUDGET=2h for longer); the VGG19 reference is CONFIG=configs/vgg19_lookahead.yaml)))"
-	$(CATSDOGS) prepare$(if $(SOURCE), --source $(SOURCE))
-	$(CATSDOGS) train --config $(CONFIG) --run-dir $(RUN_DIR) --reuse-finished$(if $(BUDGET), --time-budget $(BUDGET))
-	$(CATSDOGS) predict --model $(RUN_DIR) --out $(SUBMISSION)
+	@echo $(call q,$(RUN_MESSAGE))
+	$(CATSDOGS) prepare$(if $(SOURCE), --source $(call q,$(SOURCE)))
+	$(CATSDOGS) train --config $(call q,$(CONFIG)) --run-dir $(call q,$(RUN_DIR)) --reuse-finished$(if $(BUDGET), --time-budget $(call q,$(BUDGET)))
+	$(CATSDOGS) predict --model $(call q,$(RUN_DIR)) --out $(call q,$(SUBMISSION))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -27,39 +28,63 @@ def planned(path: str, *args: str) -> str:
     return done.stdout
 
 
+def commands(plan: str) -> dict[str, list[str]]:
+    """Each catsdogs command `make -n run` would run, as the shell would split it: by name."""
+    split = [shlex.split(line) for line in plan.splitlines() if "bin/catsdogs " in line]
+    return {words[1]: words[1:] for words in split}
+
+
 @pytest.mark.skipif(MAKE is None, reason="make is not installed")
 def test_make_run_trains_the_cpu_recipe_without_a_gpu_and_vgg19_with_one(tmp_path):
     without_gpu = os.pathsep.join(
         d for d in os.environ["PATH"].split(os.pathsep) if not (Path(d) / "nvidia-smi").exists()
     )
-    plan = planned(without_gpu)
-    assert "catsdogs train --config configs/cpu.yaml --run-dir runs/cpu --reuse-finished\n" in plan
-    plan = planned(without_gpu, "BUDGET=2h")
-    assert (
-        "catsdogs train --config configs/cpu.yaml --run-dir runs/cpu-2h --reuse-finished "
-        "--time-budget 2h\n" in plan
-    )
-    assert "predict --model runs/cpu-2h --out submission.csv" in plan
+    plan = commands(planned(without_gpu))
+    train = ["train", "--config", "configs/cpu.yaml", "--run-dir", "runs/cpu", "--reuse-finished"]
+    assert plan["train"] == train
+    plan = commands(planned(without_gpu, "BUDGET=2h"))
+    assert plan["train"] == [*train[:4], "runs/cpu-2h", "--reuse-finished", "--time-budget", "2h"]
+    assert plan["predict"] == ["predict", "--model", "runs/cpu-2h", "--out", "submission.csv"]
 
     fake = tmp_path / "nvidia-smi"
     fake.write_text("#!/bin/sh\necho 'GPU 0: fake'\n")
     fake.chmod(0o755)
-    plan = planned(f"{tmp_path}{os.pathsep}{without_gpu}")
-    assert "catsdogs train --config configs/vgg19_lookahead.yaml" in plan
+    plan = commands(planned(f"{tmp_path}{os.pathsep}{without_gpu}"))
+    assert plan["train"][:3] == ["train", "--config", "configs/vgg19_lookahead.yaml"]
 
     plan = planned(without_gpu, "CONFIG=configs/smoke.yaml")
-    assert "catsdogs train --config configs/smoke.yaml" in plan and "CPU recipe" not in plan
+    assert commands(plan)["train"][:3] == ["train", "--config", "configs/smoke.yaml"]
+    assert "CPU recipe" not in plan
 
 
 @pytest.mark.skipif(MAKE is None, reason="make is not installed")
 def test_make_run_trains_into_one_run_per_config_and_predicts_with_it():
-    plan = planned(os.environ["PATH"], "CONFIG=configs/smoke.yaml")
-    assert "train --config configs/smoke.yaml --run-dir runs/smoke --reuse-finished" in plan
-    assert "predict --model runs/smoke --out submission.csv" in plan
+    plan = commands(planned(os.environ["PATH"], "CONFIG=configs/smoke.yaml"))
+    assert plan["train"][:5] == [
+        "train",
+        "--config",
+        "configs/smoke.yaml",
+        "--run-dir",
+        "runs/smoke",
+    ]
+    assert plan["predict"] == ["predict", "--model", "runs/smoke", "--out", "submission.csv"]
 
 
 @pytest.mark.skipif(MAKE is None, reason="make is not installed")
 def test_make_run_prepares_from_the_source_given_and_else_from_whatever_is_prepared():
-    plan = planned(os.environ["PATH"], "SOURCE=../shared/data/dogs-vs-cats-mini")
-    assert "catsdogs prepare --source ../shared/data/dogs-vs-cats-mini\n" in plan
-    assert "catsdogs prepare\n" in planned(os.environ["PATH"])
+    plan = commands(planned(os.environ["PATH"], "SOURCE=../shared/data/dogs-vs-cats-mini"))
+    assert plan["prepare"] == ["prepare", "--source", "../shared/data/dogs-vs-cats-mini"]
+    assert commands(planned(os.environ["PATH"]))["prepare"] == ["prepare"]
+
+
+@pytest.mark.skipif(MAKE is None, reason="make is not installed")
+def test_make_run_passes_each_value_as_one_word_never_as_shell_text():
+    # A probe: `make run BUDGET='5m; touch X'` ran `touch X`. Each value is one argument now
+    # (the budget then refused by train, in one line).
+    hostile = ["BUDGET=5m; touch X", "SOURCE=a'b `id`", "SUBMISSION=`id`.csv"]
+    plan = planned(os.environ["PATH"], *hostile)
+    assert commands(plan)["train"][-2:] == ["--time-budget", "5m; touch X"]
+    assert commands(plan)["prepare"] == ["prepare", "--source", "a'b `id`"]
+    assert commands(plan)["predict"][-2:] == ["--out", "`id`.csv"]
+    [message] = [line for line in plan.splitlines() if line.startswith("echo ")]
+    assert shlex.split(message)[1].startswith("make run: training configs/")
