@@ -488,6 +488,10 @@ def load(path: Path, overrides: list[str] = ()) -> Config:
         raise UserError(f"{path}:{line} is not valid YAML") from None
     if not isinstance(tree, dict):
         raise UserError(f"{path}: the top level must be a mapping of sections")
+    if not tree and not overrides:  # all defaults: VGG19 and its weights' download, not meant
+        raise UserError(
+            f"config file {path} is empty: start from one of configs/ (cpu.yaml for a CPU)"
+        )
     tree.setdefault("name", path.stem)
     for text in overrides:
         key, value = parse_override(text)

@@ -122,6 +122,19 @@ def same_id_twice(folder: Path) -> Path:
 # (name, arguments made from the world, expected text in the error line)
 CASES = [
     (
+        # A probe: an empty config trained VGG19 with ImageNet weights (a download, then an
+        # error after 9 s).
+        "train an empty config",
+        lambda w: [
+            "train",
+            "--config",
+            str(write(w.root / "empty.yaml", "")),
+            "--data",
+            str(w.data),
+        ],
+        "is empty: start from one of configs/ (cpu.yaml for a CPU)",
+    ),
+    (
         "train a config whose name is too long for a folder",
         lambda w: [
             "train",
