@@ -39,23 +39,27 @@ DEFAULTS = Options()  # prepare's defaults, written once there
 _STARTED: float | None = None  # when this process started, where main() is its entry point
 
 
-def _stopped(err: KeyboardInterrupt) -> NoReturn:
-    """One line, and the shell's exit status for the signal (128 + its number)."""
+def _stopped(err: KeyboardInterrupt, resumes: bool) -> NoReturn:
+    """One line, and the shell's exit status for the signal (128 + its number). Only a
+    command that ``resumes`` (prepare, train, sweep) is said to go on when run again; the
+    others write their files whole at their end, so nothing of theirs was written."""
     terminated = isinstance(err, signals.Terminated)
     what = "stopped (SIGTERM)" if terminated else "interrupted"
-    typer.echo(f"{what}; run the same command again to go on", err=True)
+    after = "run the same command again to go on" if resumes else "nothing was written"
+    typer.echo(f"{what}; {after}", err=True)
     raise typer.Exit(128 + (signal.SIGTERM if terminated else signal.SIGINT)) from None
 
 
-def _run(action: Callable[[], T]) -> T:
-    """Turn a UserError into one line on stderr and exit status 1 (no traceback)."""
+def _run(action: Callable[[], T], resumes: bool = False) -> T:
+    """Turn a UserError into one line on stderr and exit status 1 (no traceback), and a stop
+    (Ctrl-C, SIGTERM) into one line; ``resumes``: the command goes on when run again."""
     try:
         return action()
     except UserError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt as err:
-        _stopped(err)
+        _stopped(err, resumes)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -155,7 +159,7 @@ def prepare(
         force=force,
         exclude=exclude,
     )
-    _run(lambda: run_prepare(options, echo=typer.echo))
+    _run(lambda: run_prepare(options, echo=typer.echo), resumes=True)
 
 
 @app.command(short_help="Train a model; re-run to continue it.")
@@ -195,7 +199,7 @@ def train(
 
         run_training(checked, data, run_dir, resume, typer.echo, reuse_finished, Clock(started))
 
-    _run(run)
+    _run(run, resumes=True)
 
 
 @app.command("lr-find", short_help="Suggest a learning rate: the range test.")
@@ -343,5 +347,6 @@ def sweep(
     _run(
         lambda: run_sweep(
             sweep_file, data, out, storage, jobs, summary_only, worker, echo=typer.echo
-        )
+        ),
+        resumes=True,
     )

@@ -11,7 +11,8 @@ import pytest
 import typer
 from helpers import SMOKE, cli, module_command
 
-from catsdogs import __version__, quiet
+from catsdogs import __version__, quiet, signals
+from catsdogs import cli as cli_module
 from catsdogs.cli import app, main
 
 
@@ -161,3 +162,24 @@ def test_the_filter_drops_cpp_log_lines_and_passes_the_rest_at_once():
             b"F0000 00:00:1.1  1 a.cc:3] Check failed: fatal lines always pass\n"
             b"Traceback (most recent call last):\na last line without a newline"
         )
+
+
+@pytest.mark.parametrize(
+    ("resumes", "stop", "line", "status"),
+    [
+        (True, KeyboardInterrupt, "interrupted; run the same command again to go on", 130),
+        (True, signals.Terminated, "stopped (SIGTERM); run the same command again to go on", 143),
+        # A probe: lr-find's Ctrl-C line promised a resume it does not do.
+        (False, KeyboardInterrupt, "interrupted; nothing was written", 130),
+    ],
+)
+def test_a_stop_is_one_line_that_promises_a_resume_only_where_the_command_resumes(
+    capsys, resumes, stop, line, status
+):
+    def stopped():
+        raise stop
+
+    with pytest.raises(typer.Exit) as exited:
+        cli_module._run(stopped, resumes=resumes)
+    assert exited.value.exit_code == status
+    assert capsys.readouterr().err.strip() == line

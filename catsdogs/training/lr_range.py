@@ -24,6 +24,7 @@ START, END, STEPS = 1e-7, 10.0, 200
 BETA = 0.98  # the moving average's weight on the past (fastai's)
 DIVERGED = 4.0  # the test stops once the smoothed loss exceeds this multiple of its minimum
 FEWEST = 3  # steps a suggestion needs
+MOST = 10_000  # 50x the default: more resolves nothing more, and takes hours on a CPU
 WEAK = 0.1  # a smoothed loss that fell less than this share of itself says little
 # Binary cross-entropy of answering 0.5 for every image: the best guess that ignores the
 # images where cats and dogs are equally many (prepare's splits are stratified).
@@ -39,6 +40,8 @@ def rates(start: float, end: float, steps: int) -> list[float]:
         raise UserError(f"--end-lr must be above --start-lr ({start:g}); got {end:g}")
     if steps < FEWEST:
         raise UserError(f"--steps must be at least {FEWEST}; got {steps}")
+    if steps > MOST:
+        raise UserError(f"--steps must be at most {MOST:,}; got {steps:,}")
     ratio = end / start
     return [start * ratio ** (index / (steps - 1)) for index in range(steps)]
 

@@ -48,6 +48,8 @@ def test_rates_rise_by_one_factor_from_start_to_end():
         (1e-3, 1e-3, 10, "--end-lr must be above --start-lr"),
         (1e-3, float("inf"), 10, "--end-lr must be above --start-lr"),
         (1e-7, 10.0, 2, "--steps must be at least 3"),
+        # A probe: --steps 10000000 was accepted (an ETA of 118 hours).
+        (1e-7, 10.0, 10_000_000, "--steps must be at most 10,000; got 10,000,000"),
     ],
 )
 def test_a_bad_range_is_one_user_error(start, end, steps, message):
