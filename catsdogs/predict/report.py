@@ -76,6 +76,11 @@ def _validation_manifest(run: RunDir, data: Path | None) -> Path:
     if folder is None or not folder.is_absolute() or recorded is None:
         raise UserError(f"{run.path} does not record the data it trained on: pass --data")
     now = manifests.identity(folder)
+    if now is None:
+        raise UserError(
+            f"the data {run.path} trained on, {folder}, is gone (no prepared set there): pass "
+            "--data to report on other data"
+        )
     if now != recorded:
         raise UserError(
             f"the data in {folder} is no longer what {run.path} trained on (identity "

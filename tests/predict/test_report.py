@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import shlex
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -122,3 +123,19 @@ def test_report_states_sizes_time_tta_interval_and_the_commands(smoke_run):
     wrong = fp + fn
     drawn = math.prod(tiles.grid(min(wrong, tiles.MOST_MISTAKES)))
     assert f"## The {drawn} most confident mistakes (of {wrong})\n" in report
+
+
+def test_a_run_whose_data_is_gone_is_one_line_without_python_in_it(smoke_run, tmp_path):
+    # A probe: "(identity 29d888b1d3d756d3, now None)".
+    run, data = smoke_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("checkpoints", "logs"))
+    config = (copy / "config.yaml").read_text().replace(str(data), str(tmp_path / "gone"))
+    (copy / "config.yaml").write_text(config)
+    done = cli("report", copy)
+    assert done.exit_code == 1, done.output
+    [line] = done.output.strip().splitlines()
+    assert line == (
+        f"error: the data {copy} trained on, {tmp_path / 'gone'}, is gone (no prepared set "
+        "there): pass --data to report on other data"
+    )
