@@ -54,8 +54,14 @@ def _run(settings: trials.Settings, sweep_file: Path, owned: bool, summary_only:
     folder claimed, the trials run here or by ``--jobs`` workers, the tables written."""
     checked, out, echo = settings.sweep, settings.out, settings.echo
     data, jobs, worker = settings.data, settings.jobs, settings.worker
-    out.mkdir(parents=True, exist_ok=True)
-    study = trials.open_study(settings, create=not summary_only)
+    made = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)  # the default storage's database lives in it
+    try:
+        study = trials.open_study(settings, create=not summary_only)
+    except BaseException:
+        if made and not any(out.iterdir()):  # a storage that fails leaves no folder behind
+            out.rmdir()
+        raise
     if summary_only:
         results.write(study, checked, out)
         return out

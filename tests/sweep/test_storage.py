@@ -58,6 +58,7 @@ def test_a_storage_that_fails_is_one_line_naming_its_url(shared_data, tmp_path):
     shown = f"postgresql+psycopg://sweeper:***@127.0.0.1:{port}/study"
     assert line.startswith(f"error: storage {shown}: ")
     assert "refused" in line or "pip install" in line  # no server there, or no driver here
+    assert not out.exists()  # a probe: a bad --storage left an empty --out folder behind
     line = one_line(cli("sweep", path, "--out", out, "--storage", "study.db"))
     assert line == (
         "error: --storage 'study.db' is not a database URL (e.g. sqlite:///path/to/study.db "
