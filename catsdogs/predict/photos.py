@@ -33,15 +33,15 @@ def classify(
 ) -> pd.DataFrame:
     """P(dog) for every image in ``sources`` (images, folders, zips), printed; a CSV at
     ``out`` when given."""
-    outputs = [] if out is None else [(out, "--out")]
+    written = [] if out is None else [(out, "--out")]
     if out is not None:
         outputs.check_file(out, "--out")
     model_path = predictor.find(model)
     given = ((source, "a photo, folder or zip given") for source in sources)
-    outputs.check_not_input(outputs, [(model_path, "the model"), *given])
+    outputs.check_not_input(written, [(model_path, "the model"), *given])
     with tempfile.TemporaryDirectory(prefix="catsdogs-photos-") as scratch:
         images = inputs.photos(sources, Path(scratch), echo)
-        outputs.check_not_input(outputs, ((path, "one of the photos") for path in images["path"]))
+        outputs.check_not_input(written, ((path, "one of the photos") for path in images["path"]))
         loaded = predictor.load(model_path)
         count = f"{len(images)} image" + ("s" if len(images) != 1 else "")
         echo(f"model: {loaded}, {count}")

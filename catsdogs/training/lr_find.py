@@ -171,12 +171,12 @@ def lr_find(
     from catsdogs.training.trainer import Trainer
 
     folder = data_dir or config.data.dir
-    outputs = [(out, "--out"), (table, "the curve's CSV")]
+    written = [(out, "--out"), (table, "the curve's CSV")]
     config_input = [] if config_file is None else [(config_file, "the config")]
-    outputs.check_not_input(outputs, [*config_input, *manifests.set_files(folder)])
+    outputs.check_not_input(written, [*config_input, *manifests.set_files(folder)])
     strategy = devices.strategy()
     data = manifests.read_training_data(folder, echo)
-    outputs.check_not_input(outputs, data.images())
+    outputs.check_not_input(written, data.images())
     config = range_test_config(with_data(config, data), start)
     trainer = Trainer(config, data, strategy)
     trainer.head_only(config.model.warmup_epochs)  # every layer trains, as after a warm-up
