@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from catsdogs import files, printing
+from catsdogs import files, outputs, printing
 from catsdogs.predict import TTA, inputs, predictor
 
 
