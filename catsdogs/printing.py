@@ -3,12 +3,17 @@ shows as written and never runs."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
-def printable(path: Path) -> str:
-    """A path as UTF-8 text: bytes of a name that are not UTF-8 written as ``\\xNN``."""
-    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+def printable(path: Path | str) -> str:
+    """A path as UTF-8 text on one line: bytes of a name that are not UTF-8 written as
+    ``\\xNN``, and control characters (a newline in a file name) as Python writes them."""
+    text = str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return _CONTROL.sub(lambda found: repr(found.group())[1:-1], text)
 
 
 # What a spreadsheet takes for the start of a formula (OWASP, "CSV Injection").

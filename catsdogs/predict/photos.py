@@ -18,9 +18,13 @@ from catsdogs.predict import TTA, inputs, predictor
 
 def table(frame: pd.DataFrame) -> str:
     """The rows as an aligned text table, the file names left, P(dog) right."""
-    width = max(len("file"), *(len(name) for name in frame["file"]))
+    names = [printing.printable(name) for name in frame["file"]]  # one line each
+    width = max(len("file"), *(len(name) for name in names))
     lines = [f"{'file':<{width}}  P(dog)  label"]
-    lines += [f"{row.file:<{width}}  {row.p_dog:6.3f}  {row.label}" for row in frame.itertuples()]
+    lines += [
+        f"{name:<{width}}  {row.p_dog:6.3f}  {row.label}"
+        for name, row in zip(names, frame.itertuples())
+    ]
     return "\n".join(lines)
 
 

@@ -494,3 +494,16 @@ def test_out_over_the_sample_submission_of_the_models_data_is_refused(shared_dat
     assert done.exit_code == 1, done.output
     assert "would overwrite an input (the competition's sample submission)" in done.output
     assert sample.read_bytes() == before
+
+
+def test_a_photo_whose_name_holds_a_newline_is_one_row_of_the_table(tmp_path):
+    # A probe: a photo name with a newline broke predict's terminal table.
+    model = tiny_model(tmp_path / "m.keras")
+    folder = tmp_path / "pets"
+    folder.mkdir()
+    (folder / "a\nb.jpg").write_bytes(jpeg_bytes(size=(32, 30), seed=3))
+    (folder / "c.jpg").write_bytes(jpeg_bytes(size=(32, 30), seed=4))
+    done = cli("predict", "--model", model, folder)
+    assert done.exit_code == 0, done.output
+    names = [name for name, _, _ in read_table(done.output)]
+    assert names == [f"{folder}/a\\nb.jpg", f"{folder}/c.jpg"]
