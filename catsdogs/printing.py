@@ -26,3 +26,12 @@ def spreadsheet_text(cell: str) -> str:
     leading ``'``, which spreadsheets take for "text" and do not show. Numbers are not text
     cells: pass only names and messages here."""
     return f"'{cell}" if cell.startswith(FORMULA_STARTS) else cell
+
+
+def and_more(others: list[str], most: int = 3) -> str:
+    """`` (and 2 more: b.jpg, c.jpg)`` after a message about the first of several: the others
+    named, the first ``most`` of them; empty where there are none."""
+    if not others:
+        return ""
+    named = ", ".join(others[:most]) + (", ..." if len(others) > most else "")
+    return f" (and {len(others)} more: {named})"

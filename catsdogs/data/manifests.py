@@ -32,6 +32,7 @@ from PIL import Image
 from catsdogs import files, progress
 from catsdogs.data.validate import read_orientation, validate
 from catsdogs.errors import UserError
+from catsdogs.printing import and_more
 
 RECORD = "prepare.json"
 TRAIN, VAL, TEST, REJECTED = "train.csv", "val.csv", "test.csv", "rejected.csv"
@@ -261,7 +262,7 @@ def _line(index: int) -> int:
 def _first_bad(path: Path, mask: pd.Series, describe: Callable[[int], str]) -> None:
     bad = mask[mask].index
     if len(bad):
-        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        more = and_more([f"line {_line(index)}" for index in bad[1:]])
         raise UserError(f"{path} line {_line(bad[0])}: {describe(bad[0])}{more}")
 
 

@@ -21,7 +21,7 @@ from PIL import Image, UnidentifiedImageError
 
 from catsdogs import progress
 from catsdogs.errors import UserError, first_line
-from catsdogs.printing import printable
+from catsdogs.printing import and_more, printable
 
 # Pillow's own limit (about 89 million pixels): a header that claims more is a bomb for us,
 # since training would try to allocate it.
@@ -198,7 +198,6 @@ def require_decodable(
     bad = [check for check in checks if not check.ok]
     if bad:
         shown = dict(zip(paths, names or paths))
-        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
-        name = printable(Path(shown.get(str(bad[0].path), bad[0].path)))
-        raise UserError(f"cannot read {what} image {name}: {bad[0].reason}{more}")
+        name, *others = (printable(shown.get(str(check.path), check.path)) for check in bad)
+        raise UserError(f"cannot read {what} image {name}: {bad[0].reason}{and_more(others)}")
     return [check.orientation for check in checks]

@@ -172,3 +172,17 @@ def test_a_damaged_record_is_one_line(tmp_path, damage):
     (tmp_path / "prepare.json").write_text(damage)
     with pytest.raises(UserError, match="prepare.json is damaged"):
         read(tmp_path / "train.csv")
+
+
+def test_several_bad_lines_are_named_after_the_first(tmp_path):
+    # A probe: "(and 2 more)" did not say which.
+    frame = labelled_frame(labelled_images(tmp_path / "img", 8))
+    frame["label"] = frame["label"].astype(str)
+    frame.loc[[1, 3, 4, 5, 6], "label"] = "dog"
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    with pytest.raises(UserError) as err:
+        read(tmp_path / "train.csv")
+    assert str(err.value) == (
+        f"{tmp_path / 'train.csv'} line 3: label 'dog' is not 0 (cat) or 1 (dog) "
+        "(and 4 more: line 5, line 6, line 7, ...)"
+    )

@@ -146,6 +146,12 @@ def test_unreadable_test_image_names_the_file_and_writes_nothing(tmp_path):
     assert done.exit_code == 1
     assert f"cannot read test image {tmp_path / 'test' / '3.jpg'}: empty" in done.output
     assert not out.exists()
+    # Two more: each named after the first (a probe: "(and 2 more)" did not say which).
+    for name in ("4.jpg", "5.jpg"):
+        (tmp_path / "test" / name).write_bytes(b"")
+    done = cli("predict", "--model", tmp_path / "m.keras", "--test", tmp_path / "test")
+    others = f"{tmp_path / 'test' / '4.jpg'}, {tmp_path / 'test' / '5.jpg'}"
+    assert f"3.jpg: empty (and 2 more: {others})" in done.output
 
 
 def test_a_model_file_resizes_as_it_was_trained_alone_as_in_its_run(tmp_path):
