@@ -434,12 +434,17 @@ class PlannedTrainer:
         self.current = Length(epochs, per_epoch, None if last == per_epoch else last)
 
 
-def test_steps_taken_back_by_a_slow_stretch_come_back_up_to_the_first_plan():
+def watched() -> tuple[PlannedTrainer, budget.Clock, budget.Watch]:
+    """A 300-step plan of 3 epochs in a 260 s budget, 20 s of it gone, and its watch."""
     config = load(SMOKE, ["training.time_budget=260s"])
     record = config.training.model_copy(update={"plan": MeasuredPlan(asked={}, steps=300)})
     trainer = PlannedTrainer(config.model_copy(update={"training": record}), Length(3, 100))
     clock = budget.Clock(started=time.monotonic() - 20)
-    watch = budget.Watch(trainer, clock, 260, budget.Start(done=0, costs=LADDER))
+    return trainer, clock, budget.Watch(trainer, clock, 260, budget.Start(done=0, costs=LADDER))
+
+
+def test_steps_taken_back_by_a_slow_stretch_come_back_up_to_the_first_plan():
+    trainer, clock, watch = watched()
     said, done = [], 0
     for seconds_a_step, steps in ((0.5, 30), (0.25, 60)):  # a slow stretch, then as measured
         for _ in range(steps):
@@ -457,11 +462,7 @@ def test_steps_taken_back_by_a_slow_stretch_come_back_up_to_the_first_plan():
 def test_a_plan_shortened_by_less_than_the_give_back_share_still_returns_to_the_first_plan():
     # A 1-hour run on one core was shortened 4% by its first size's slower steps and, its
     # first plan within 5%, never got those steps back: it ended 5.6 minutes early.
-    config = load(SMOKE, ["training.time_budget=260s"])
-    record = config.training.model_copy(update={"plan": MeasuredPlan(asked={}, steps=300)})
-    trainer = PlannedTrainer(config.model_copy(update={"training": record}), Length(3, 100))
-    clock = budget.Clock(started=time.monotonic() - 20)
-    watch = budget.Watch(trainer, clock, 260, budget.Start(done=0, costs=LADDER))
+    trainer, clock, watch = watched()
     trainer.current = Length(3, 100, last_epoch_steps=90)  # shortened by 10 steps (3%)
     said, done = [], 0
     for _ in range(60):  # as measured
