@@ -3,7 +3,7 @@ Lookahead's slow weights, the epochs done) in a tf.train.Checkpoint saved at eve
 
 The last two are kept: a damaged newest one (every tensor is read before one is restored)
 falls back to the one before, and so does one newer than history.csv (an epoch whose end was
-not written in full: see ``loop.record_epoch``). A checkpoint that does not fit the config's
+not written in full: see ``hooks.record_epoch``). A checkpoint that does not fit the config's
 model or optimizer is refused before anything in the run changes, naming the config keys that
 differ. A save that fails (a full disk) is one line and leaves no part of itself behind.
 """

@@ -18,7 +18,7 @@ Rules that keep a run whole:
 * a new run directory appears complete (config and state written in a temporary folder,
   then renamed into place), so a ``kill -9`` at any instant leaves no half-made run;
 * an epoch's end is written checkpoint first and history.csv after the models
-  (``loop.record_epoch``); history.csv is what a run continues from, so a write that fails
+  (``hooks.record_epoch``); history.csv is what a run continues from, so a write that fails
   (a full disk) or a kill at any instant leaves a run the same command continues; a new best
   model waits as ``best.pending.keras`` until history.csv records its epoch, so best.keras
   never holds an epoch that history.csv (and every score read from it) does not;
