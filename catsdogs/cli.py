@@ -12,7 +12,7 @@ from typing import NoReturn, TypeVar
 
 import typer
 
-from catsdogs import __version__, paths, process, quiet, signals
+from catsdogs import __version__, durations, paths, process, quiet, signals
 from catsdogs.data.options import Options
 from catsdogs.data.show_batch import COUNT as SHOW_COUNT
 from catsdogs.data.show_batch import MOST as SHOW_MOST
@@ -192,6 +192,11 @@ def train(
     def run() -> None:
         from catsdogs.config import load
 
+        if time_budget is not None:  # the option's own error, not the config file's
+            try:
+                durations.parse(time_budget)
+            except ValueError as err:
+                raise UserError(f"--time-budget {err}") from None
         budget = [f"training.time_budget={time_budget}"] if time_budget is not None else []
         checked = load(config, [*overrides, *budget])  # before TensorFlow loads (~4 s)
         from catsdogs.training.budget import Clock
