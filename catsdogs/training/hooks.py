@@ -195,6 +195,9 @@ class Bar(keras.callbacks.Callback):
         if done >= self.bar.total:
             self.on_train_end()  # the epoch's steps are done; validation follows
 
+    def on_epoch_end(self, epoch: int, logs: dict) -> None:
+        self.on_train_end()  # an epoch without steps of its own closes its bar too
+
     def on_train_end(self, logs: dict | None = None) -> None:
         if self.bar is not None:
             self.bar.close()
