@@ -75,8 +75,6 @@ def trials_frame(study: optuna.Study, sweep: Sweep) -> pd.DataFrame:
     columns = ["trial", "state", "seed", *keys, *RESULTS, "run_dir", "command", "diverged"]
     frame = pd.DataFrame(rows, columns=columns)
     frame[RESULTS] = frame[RESULTS].apply(pd.to_numeric)  # a score not measured is nan
-    counts = ["best_epoch", "epochs"]  # whole numbers, blank where a trial has none
-    frame[counts] = frame[counts].astype("Int64")
     return frame
 
 

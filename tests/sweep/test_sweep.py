@@ -461,9 +461,6 @@ def test_two_workers_then_kill_9_then_the_same_command_finishes_each_point_once(
         for rate in ("0.01", "0.1")
     ]
     assert len(complete) == 4  # each point once: no duplicate, none lost
-    # Counts stay whole numbers beside a killed trial's blank ones (a probe: epochs 1.0).
-    written = pd.read_csv(out / "trials.csv", dtype=str, keep_default_na=False)
-    assert written.loc[written["state"] == "complete", "epochs"].str.fullmatch(r"\d+").all()
     statuses = {
         json.loads((out / "runs" / r / "state.json").read_text())["status"]
         for r in complete["run_dir"]
