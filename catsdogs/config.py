@@ -238,7 +238,7 @@ class MeasuredPlan(StrictSection):
 
     asked: dict[str, Any] = Field(
         description="the config's own values of the keys the plan decided (epochs, "
-        "steps_per_epoch, jit_compile)"
+        "steps_per_epoch, jit_compile); null: left out of the config"
     )
     steps: int | None = Field(None, ge=1, description="optimizer steps the time budget allows")
     seconds_per_step: float | None = Field(None, ge=0, description="measured at the start")
@@ -540,6 +540,8 @@ def asked_text(text: str) -> str:
         return text
     for key, value in (plan.get("asked") or {}).items():
         section, _, name = key.rpartition(".")  # "data.image_size", or a training key
+        if value is None and not section:  # left out of the config: the schema's default
+            value = TrainingConfig.model_fields[name].default
         (tree.setdefault(section, {}) if section else training)[name] = value
     training["plan"] = None
     return yaml.safe_dump(tree, sort_keys=False)

@@ -6,8 +6,8 @@ The budget covers the whole `catsdogs train` command, from the process's start t
 The first steps are real training steps (they count in the first epoch); validation is timed
 on a few batches and an epoch's saves by saving the model once. The plan leaves a margin for
 the unforeseen; after every window of steps the watch projects the end at the recent pace and
-shortens the plan when the run would overrun, and gives steps back (never beyond the first
-plan) when a shortened run turns out to have time for them.
+shortens the plan when the run would overrun, and lengthens it when the pace leaves time for
+more (a slow stretch passed, a start measured on a busy machine).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ FINISH_SECONDS = 3.0  # after the last epoch: summary, figure, exit (and the pre
 MEASURE_SECONDS = 2.0  # the least a measurement of steps takes (at least one window)
 PACE_SHARE = 0.05  # the recent pace: over the last 5% of the budget (at least PACE_SECONDS)
 PACE_SECONDS = 5.0
-LENGTHEN_SHARE = 0.05  # steps come back only where at least 5% more fit
+LENGTHEN_SHARE = 0.05  # a run grows only where at least 5% more steps fit
 
 
 def margin(budget: float) -> float:
@@ -173,7 +173,7 @@ def begin(trainer: Trainer, clock: Clock, echo: Callable[[str], None], epoch: in
         start.costs = dataclasses.replace(
             start.costs, ladder=tuple((end, per_size[size]) for size, end in trainer.ladder)
         )
-        asked.update(epochs=training.epochs, steps_per_epoch=training.steps_per_epoch)
+        asked.update(epochs=training.most_epochs, steps_per_epoch=training.steps_per_epoch)
         if trainer.ladder:
             record["ladder"] = trainer.ladder
         record.update(
@@ -232,7 +232,8 @@ class Watch:
         # its steps.
         self.recent: deque[tuple[float, float, int]] = deque()
         self.horizon = max(PACE_SECONDS, PACE_SHARE * budget)
-        self.first = trainer.length()  # the start's plan: the most a run is given back
+        self.first = trainer.length()  # the start's plan
+        self.most_epochs = trainer.config.training.plan.asked.get("epochs")  # the config's own
         self.spent = {"training steps": start.seconds, "validation": 0.0, "saving": 0.0}
 
     def left(self) -> float:
@@ -278,19 +279,30 @@ class Watch:
         if run_length.shorten(now, self.left() - room / 2, self.costs, done, epoch) is not None:
             shorter = run_length.shorten(now, self.left() - 2 * room, self.costs, done, epoch)
             return "the run would overrun its time budget: " + self._replan(shorter, now, done)
-        # On plan. Where an earlier re-plan took more than the pace now needs (a slow stretch,
-        # or a first size slower than measured), steps come back, up to the first plan and
-        # leaving the same twice the margin: at least 5% more, or the whole first plan.
-        longer = (
-            run_length.shorten(self.first, self.left() - 2 * room, self.costs, done, epoch)
-            or self.first
-        )
-        whole = longer == self.first
-        if longer.steps <= now.steps or (
-            longer.steps < now.steps * (1 + LENGTHEN_SHARE) and not whole
-        ):
-            return None
-        return "the run is ahead of its plan: " + self._replan(longer, now, done)
+        # On plan. Where the pace now allows at least 5% more steps (a slow stretch passed, the
+        # start measured its steps while the first pass filled the cache, other work on the
+        # machine ended), the run grows, leaving the same twice the margin: in more epochs of
+        # the same steps, the schedule stretched to the new end, never beyond the config's own
+        # epochs. A shortened plan returns to the start's plan where it fits, even under 5%.
+        longer = self._longest(now, self.left() - 2 * room, done, epoch)
+        if longer.steps >= now.steps * (1 + LENGTHEN_SHARE):
+            return "the run is ahead of its plan: " + self._replan(longer, now, done)
+        if now.steps < self.first.steps <= longer.steps:
+            return "the run is ahead of its plan: " + self._replan(self.first, now, done)
+        return None
+
+    def _longest(
+        self, now: run_length.Length, left: float, done: int, epoch: int
+    ) -> run_length.Length:
+        """The longest run of ``now``'s epoch length that fits in ``left`` seconds at the
+        recent pace, ``done`` steps into the run and in ``epoch`` (from 0)."""
+        per_epoch = now.steps_per_epoch
+        steps = done + self.costs.steps_within(done, left)  # as if epochs' ends cost nothing
+        epochs = max(now.epochs, -(-steps // per_epoch))
+        if self.most_epochs is not None:
+            epochs = min(epochs, max(self.most_epochs, now.epochs))
+        ceiling = run_length.Length(epochs, per_epoch)
+        return run_length.shorten(ceiling, left, self.costs, done, epoch) or ceiling
 
     def _replan(self, new: run_length.Length, now: run_length.Length, done: int) -> str:
         """The run's length set to ``new`` (recorded in its config), and the line saying so."""

@@ -138,13 +138,18 @@ class Decide(keras.callbacks.Callback):
 
 
 class Budget(keras.callbacks.Callback):
-    """The time budget's watch: after every window and every epoch it may shorten the run (or
-    give steps back); the new plan is written to the run's config.yaml here, and said."""
+    """The time budget's watch: after every window and every epoch it may shorten or lengthen
+    the run; the new plan is written to the run's config.yaml here (each re-plan is recorded
+    in it), and said at most once an epoch, where it changes the plan said last by more than
+    ``SAY_SHARE`` (a pace drifting within an epoch re-plans a few steps at a time)."""
+
+    SAY_SHARE = 0.03
 
     def __init__(self, watch: Watch, run: RunDir, say: Callable[[str], None]) -> None:
         super().__init__()
         self.watch, self.run, self.say = watch, run, say
         self.epoch = 0
+        self.said_epoch, self.said_steps = -1, watch.trainer.length().steps
 
     def on_epoch_begin(self, epoch: int, logs: dict) -> None:
         self.epoch = epoch
@@ -160,9 +165,15 @@ class Budget(keras.callbacks.Callback):
         self._replanned(self.watch.after_epoch(logs["validation_seconds"], saving, done, epoch))
 
     def _replanned(self, line: str | None) -> None:
-        if line:
-            self.run.write_config(dump(self.watch.trainer.config))
+        if not line:
+            return
+        self.run.write_config(dump(self.watch.trainer.config))
+        steps = self.watch.trainer.length().steps
+        if self.said_epoch != self.epoch and abs(steps - self.said_steps) > (
+            self.SAY_SHARE * self.said_steps
+        ):
             self.say(line)
+            self.said_epoch, self.said_steps = self.epoch, steps
 
 
 class Bar(keras.callbacks.Callback):

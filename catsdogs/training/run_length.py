@@ -6,8 +6,8 @@ run is summed up and the process exits. The plan takes as many steps as fit in t
 in whole epochs: about one pass over the training data each, validated at least ``MIN_EPOCHS``
 times where that costs no more than ``OVERHEAD_SHARE`` of the time, never more than the
 config's own ``epochs`` where it gives them. When the machine slows down, the last epoch ends
-early, and epochs are dropped only where that is not enough (``shorten``); steps given back
-later never go beyond the first plan.
+early, and epochs are dropped only where that is not enough (``shorten``); when it speeds up,
+the run takes more epochs of the same length.
 """
 
 from __future__ import annotations

@@ -139,11 +139,17 @@ def test_a_budgeted_run_ends_within_its_budget_start_to_exit_and_records_its_pla
     run = the_run(tmp_path)
     config = yaml.safe_load((run / "config.yaml").read_text())["training"]
     recorded = config["plan"]
-    assert recorded["asked"] == {"epochs": 10, "steps_per_epoch": None}
+    # The config leaves its epochs out: the plan records that (not the schema's default).
+    assert recorded["asked"] == {"epochs": None, "steps_per_epoch": None}
     epochs, per_epoch = config["epochs"], config["steps_per_epoch"]
-    if recorded["replanned"]:  # a slow machine ended the last epoch early, or dropped epochs
+    if recorded["replanned"]:  # the pace changed: epochs dropped or added, the last one cut
         assert (epochs - 1) * per_epoch < recorded["steps"] <= epochs * per_epoch
-        assert "the run would overrun its time budget: after " in done.stdout
+        said = [
+            line.split(": ", 1)[1]
+            for line in done.stdout.splitlines()
+            if "its plan" in line or "its time budget: after" in line
+        ]
+        assert set(said) <= set(recorded["replanned"])  # each line said is one recorded
     else:
         assert recorded["steps"] == epochs * per_epoch
         assert f"time budget 30s: {epochs} epochs of {per_epoch} steps" in done.stdout
@@ -474,3 +480,68 @@ def test_a_plan_shortened_by_less_than_the_give_back_share_still_returns_to_the_
     given_back = [line for line in said if line]
     assert len(given_back) == 1 and "ahead of its plan" in given_back[0], said
     assert trainer.current == Length(3, 100)
+
+
+def run_faster_than_measured(trainer, clock, watch, steps: int) -> list[str]:
+    """``steps`` steps, each 0.125 s faster than the start measured at its size; what the
+    watch said."""
+    said = []
+    for done in range(1, steps + 1):
+        seconds = LADDER.steps_seconds(done - 1, done) - 0.125
+        clock.started -= seconds
+        said.append(watch.after_steps(seconds, 1, done, (done - 1) // 100))
+    return [line for line in said if line]
+
+
+def test_a_run_faster_than_its_start_measured_grows_beyond_the_first_plan_in_epochs_as_long():
+    # A 1-hour run measured its steps at 0.37 s while the first pass filled the cache, ran
+    # them at 0.28 s, and ended 13 minutes early: the watch gave steps back only up to the
+    # start's plan.
+    trainer, clock, watch = watched()
+    said = run_faster_than_measured(trainer, clock, watch, 150)
+    assert said and all("ahead of its plan" in line for line in said), said
+    grown = trainer.current
+    assert grown.steps > 300 and grown.steps_per_epoch == 100 and grown.epochs > 3
+    assert trainer.config.training.plan.steps == grown.steps
+    assert trainer.config.training.epochs == grown.epochs
+    # Within the budget at the faster pace, with the twice the margin left.
+    faster = LADDER.plus(-0.125)
+    rest = grown.seconds(faster, 150, 1)
+    assert rest <= watch.left() - 2 * budget.margin(260) + 1e-9
+    # ...and it takes what the time allows: one step more would not fit (a short last epoch
+    # or one more epoch).
+    assert rest > watch.left() - 2 * budget.margin(260) - faster.step - faster.per_epoch
+
+
+def test_a_config_s_own_epochs_stay_the_ceiling_of_a_run_that_grows():
+    trainer, clock, watch = watched()
+    trainer.config.training.plan.asked["epochs"] = 3  # the config's own: 3 epochs
+    watch = budget.Watch(trainer, clock, 260, budget.Start(done=0, costs=LADDER))
+    assert run_faster_than_measured(trainer, clock, watch, 150) == []
+    assert trainer.current == Length(3, 100)
+
+
+def test_a_re_plan_is_said_at_most_once_an_epoch_and_only_when_it_changes_the_plan_3_percent():
+    # A 37-step epoch said "the run would overrun its time budget" six times.
+    from catsdogs.training.hooks import Budget
+
+    plans = iter([295, 280, 270, 275, 260, 255])  # each window's re-plan, in steps
+    trainer = PlannedTrainer(load(SMOKE, []), Length(3, 100))
+    watch = types.SimpleNamespace(trainer=trainer)
+
+    def after_steps(seconds, steps, done, epoch):
+        trainer.set_length(100, next(plans))
+        return f"re-planned to {trainer.current.steps}"
+
+    watch.after_steps = after_steps
+    written, said = [], []
+    run = types.SimpleNamespace(write_config=written.append)
+    hook = Budget(watch, run, said.append)
+    for epoch, windows in ((0, 3), (1, 2), (2, 1)):
+        hook.on_epoch_begin(epoch, {})
+        for _ in range(windows):
+            hook.on_train_batch_end(1, {"seconds": 1.0, "steps": 1, "step": 1})
+    assert len(written) == 6  # every re-plan recorded in config.yaml
+    # 295: under 3% of 300; 280 said; 270: epoch 0 said already; 275: under 3% of 280; 260
+    # said; 255: under 3% of 260.
+    assert said == ["re-planned to 280", "re-planned to 260"]
