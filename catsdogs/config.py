@@ -37,6 +37,7 @@ BACKBONE_NAMES = (
     "mobilenetv3small",
     "convnexttiny",
     "small_cnn",
+    "resnet9",
 )
 OPTIMIZER_NAMES = ("sgd", "adam", "adamw", "rmsprop")
 RESIZE_POLICIES = ("stretch", "center-crop", "pad")
@@ -154,7 +155,7 @@ class ModelConfig(StrictSection):
     """The backbone and the new head on it: pooling -> dense -> dropout -> one sigmoid unit."""
 
     backbone: Literal[BACKBONE_NAMES] = Field(  # type: ignore[valid-type]
-        "vgg19", description=" | ".join(BACKBONE_NAMES) + " (small_cnn: from scratch)"
+        "vgg19", description=" | ".join(BACKBONE_NAMES) + " (small_cnn, resnet9: from scratch)"
     )
     weights: str = Field("imagenet", description="imagenet | none | a local weights file")
     pooling: Literal[POOLINGS] = Field("avg", description=" | ".join(POOLINGS))  # type: ignore[valid-type]
@@ -163,7 +164,9 @@ class ModelConfig(StrictSection):
     warmup_epochs: int = Field(
         0, ge=0, le=MAX_EPOCHS, description="head-only epochs before every layer trains"
     )
-    width: int = Field(32, ge=4, le=1024, description="small_cnn only: filters in the first block")
+    width: int = Field(
+        32, ge=4, le=1024, description="small_cnn, resnet9: filters in the first block"
+    )
 
     @field_validator("weights")
     @classmethod
@@ -299,6 +302,13 @@ class TrainingConfig(StrictSection):
     )
     evaluate_slow_weights: bool = Field(
         True, description="validate and save Lookahead's slow weights (else the fast ones)"
+    )
+    label_smoothing: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="the training loss's targets pulled toward 0.5 by this share (Szegedy et "
+        "al. 2016); the losses reported are the plain log loss",
     )
     batchnorm_statistics: Literal["recompute", "moving"] = Field(
         "recompute",

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from catsdogs import config as config_lib
 from catsdogs.config import Config, ModelConfig, OptimizerConfig, ScheduleConfig
 from catsdogs.data import pipeline
+from catsdogs.errors import UserError
 from catsdogs.model import backbones, classifier
 from catsdogs.optim import Lookahead, factory
 from catsdogs.optim.schedules import Schedule
@@ -65,7 +66,7 @@ def test_a_config_takes_every_schedule_shape_and_the_schedule_refuses_others():
         Schedule(0.1, 10, shape="nonesuch")
 
 
-# What each backbone is inside keras.applications (small_cnn is ours).
+# What each backbone is inside keras.applications (small_cnn and resnet9 are ours).
 KERAS_NAMES = {
     "vgg19": "vgg19",
     "vgg16": "vgg16",
@@ -74,6 +75,7 @@ KERAS_NAMES = {
     "mobilenetv3small": "MobileNetV3Small",
     "convnexttiny": "convnext_tiny",
     "small_cnn": "small_cnn",
+    "resnet9": "resnet9",
 }
 
 
@@ -221,3 +223,18 @@ def test_every_schema_field_has_a_description():
         return missing
 
     assert undescribed(Config) == []
+
+
+def test_resnet9_adds_each_residual_block_to_its_stage_and_ends_in_maps_of_8_widths():
+    config = ModelConfig(backbone="resnet9", weights="none", dense_units=8, width=4)
+    backbone = classifier.backbone_of(classifier.build(config, image_size=32, resize="stretch"))
+    adds = [layer for layer in backbone.layers if isinstance(layer, keras.layers.Add)]
+    # Stages 1 and 3 (8 and 32 channels) carry a block of two convolutions.
+    assert [layer.output.shape[-1] for layer in adds] == [8, 32]
+    convolutions = [layer for layer in backbone.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert len(convolutions) == 8  # stem, three stages, two blocks of two: ResNet-9 less its head
+    assert tuple(backbone(np.zeros((1, 32, 32, 3), "float32")).shape) == (1, 2, 2, 32)
+    with pytest.raises(UserError, match="resnet9 has no pretrained weights"):
+        classifier.build(
+            ModelConfig(backbone="resnet9", weights="imagenet"), image_size=32, resize="stretch"
+        )

@@ -139,7 +139,10 @@ class Trainer:
         self.checkpoint = tf.train.Checkpoint(
             model=self.model, optimizer=self.optimizer, epochs_done=self.epochs_done
         )
-        self.loss = keras.losses.BinaryCrossentropy(reduction=None)
+        self.loss = keras.losses.BinaryCrossentropy(reduction=None)  # what is reported
+        self.objective = keras.losses.BinaryCrossentropy(  # what the gradient follows
+            reduction=None, label_smoothing=config.training.label_smoothing
+        )
         self._compiled: dict[tuple[str, bool], Callable] = {}
         # Training images, as validation sees images, on which the BatchNorm statistics of
         # the judged weights are measured (None: the moving averages serve, or no BatchNorm).
@@ -186,7 +189,12 @@ class Trainer:
         with tf.GradientTape() as tape:
             probabilities = self.model(images, training=True)
             per_example = self.loss(labels, probabilities)
-            loss = tf.nn.compute_average_loss(per_example)  # over the global batch
+            objective = (
+                self.objective(labels, probabilities)
+                if self.config.training.label_smoothing
+                else per_example
+            )
+            loss = tf.nn.compute_average_loss(objective)  # over the global batch
             scaled = self.optimizer.scale_loss(loss)  # mixed precision's loss scale, else 1
         gradients = tape.gradient(scaled, variables)
         self.optimizer.apply(gradients, variables)

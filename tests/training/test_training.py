@@ -465,3 +465,20 @@ def test_a_users_keras_callbacks_hear_every_window_and_epoch_and_may_stop_the_ru
     np.testing.assert_allclose(epochs, history["val_loss"], rtol=1e-6)
     steps = [value for kind, _, value in heard.calls if kind == "step"]
     np.testing.assert_allclose([steps[2], steps[5]], history["loss"], rtol=1e-6)
+
+
+def test_label_smoothing_changes_the_step_but_not_the_log_loss_it_reports(shared_data, tmp_path):
+    data = manifests.read_training_data(real_data(shared_data, tmp_path / "data", train=16))
+
+    def first_step(smoothing: float) -> tuple[float, list[np.ndarray]]:
+        keras.utils.set_random_seed(0)
+        trainer = Trainer(load(SMOKE, [f"training.label_smoothing={smoothing}"]), data)
+        [[sums]] = list(trainer.train_steps(1))
+        return sums.loss, [v.numpy() for v in trainer.model.trainable_variables]
+
+    plain_loss, plain = first_step(0.0)
+    smoothed_loss, smoothed = first_step(0.2)
+    # The same weights and batch before the step: the same log loss reported...
+    assert smoothed_loss == pytest.approx(plain_loss, rel=1e-6)
+    # ...and a different step: the targets were 0.1 and 0.9, not 0 and 1.
+    assert any(not np.allclose(a, b) for a, b in zip(plain, smoothed))
