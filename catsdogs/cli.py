@@ -12,7 +12,7 @@ from typing import NoReturn, TypeVar
 
 import typer
 
-from catsdogs import __version__, durations, paths, process, quiet, signals
+from catsdogs import __version__, paths, process, quiet, signals
 from catsdogs.data.options import Options
 from catsdogs.data.show_batch import COUNT as SHOW_COUNT
 from catsdogs.data.show_batch import MOST as SHOW_MOST
@@ -190,15 +190,10 @@ def train(
     started = _STARTED or time.monotonic()  # a time budget counts from the process's start
 
     def run() -> None:
-        from catsdogs.config import load
+        from catsdogs.config import load_with_budget
 
-        if time_budget is not None:  # the option's own error, not the config file's
-            try:
-                durations.parse(time_budget)
-            except ValueError as err:
-                raise UserError(f"--time-budget {err}") from None
-        budget = [f"training.time_budget={time_budget}"] if time_budget is not None else []
-        checked = load(config, [*overrides, *budget])  # before TensorFlow loads (~4 s)
+        # Checked before TensorFlow loads (~4 s).
+        checked = load_with_budget(config, overrides, time_budget, "--time-budget")
         from catsdogs.training.budget import Clock
         from catsdogs.training.train import train as run_training
 

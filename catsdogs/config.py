@@ -7,6 +7,7 @@ out of range, a missing file) becomes one line naming the file and the key.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -468,6 +469,21 @@ def _describe(error: ValidationError, origin: str) -> str:
     message = first["msg"].removeprefix("Value error, ")
     more = f" (and {len(error.errors()) - 1} more)" if len(error.errors()) > 1 else ""
     return f"{origin}: {where + ': ' if where else ''}{message}{more}"
+
+
+def load_with_budget(
+    path: Path, overrides: Sequence[str], time_budget: str | None, option: str
+) -> Config:
+    """``load`` with a time budget given beside the file (`--time-budget`, the API's
+    ``time_budget``): a bad one is an error of that ``option``, not of the file's
+    training.time_budget."""
+    if time_budget is None:
+        return load(path, list(overrides))
+    try:
+        durations.parse(time_budget)
+    except ValueError as err:
+        raise UserError(f"{option} {err}") from None
+    return load(path, [*overrides, f"training.time_budget={time_budget}"])
 
 
 def load(path: Path, overrides: list[str] = ()) -> Config:

@@ -33,14 +33,18 @@ MAY_IMPORT = {
     "training": {"data", "optim", "model"},
     "predict": {"data", "model", "training"},
     "sweep": {"data", "training", "predict"},
+    "api": {"data", "optim", "model", "training", "predict"},
     "cli": {"data", "optim", "model", "training", "predict", "sweep"},
 }
 
 
 def layer(module: str) -> str:
-    """``catsdogs.training.loop`` -> ``training``; a top-level module is the foundation."""
+    """``catsdogs.training.loop`` -> ``training``; a top-level module is the foundation, but
+    the package itself and ``catsdogs.api``: the Python API, over the stages."""
     parts = module.split(".")
-    if len(parts) == 1 or parts[1] in FOUNDATION or parts[1] in ("__init__", "__version__"):
+    if module == "catsdogs" or parts[1] == "api":
+        return "api"
+    if parts[1] in FOUNDATION or parts[1] in ("__init__", "__version__"):
         return "foundation"
     if parts[1] in ("cli", "__main__"):
         return "cli"
@@ -89,7 +93,7 @@ def test_each_stage_has_a_folder_that_says_its_job_and_what_it_may_import():
         doc = ast.get_docstring(ast.parse((PACKAGE / stage / "__init__.py").read_text()))
         assert doc and "May import" in doc, stage
     top = sorted(p.stem for p in PACKAGE.glob("*.py"))
-    assert top == sorted({"__init__", "__main__", "cli", *FOUNDATION})
+    assert top == sorted({"__init__", "__main__", "api", "cli", *FOUNDATION})
 
 
 def module_of(name: str, modules: set[str]) -> str | None:

@@ -28,6 +28,21 @@ def table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def p_dog_frame(loaded: predictor.Loaded, images: pd.DataFrame, tta: bool) -> pd.DataFrame:
+    """``file``, ``p_dog`` and ``label`` (cat or dog) of each of ``images`` (``path``,
+    ``file``: ``inputs.photos``'), in order."""
+    probabilities = predictor.p_dog(
+        loaded, images["path"].tolist(), tta, names=images["file"].tolist(), what="the"
+    )
+    return pd.DataFrame(
+        {
+            "file": images["file"].tolist(),
+            "p_dog": probabilities,
+            "label": ["dog" if p >= 0.5 else "cat" for p in probabilities],
+        }
+    )
+
+
 def classify(
     model: Path | None,
     sources: list[Path],
@@ -50,17 +65,7 @@ def classify(
         count = f"{len(images)} image" + ("s" if len(images) != 1 else "")
         echo(f"model: {loaded}, {count}")
         echo(predictor.tta_line(tta))
-        paths = images["path"].tolist()
-        probabilities = predictor.p_dog(
-            loaded, paths, tta, names=images["file"].tolist(), what="the"
-        )
-    frame = pd.DataFrame(
-        {
-            "file": images["file"],
-            "p_dog": probabilities,
-            "label": ["dog" if p >= 0.5 else "cat" for p in probabilities],
-        }
-    )
+        frame = p_dog_frame(loaded, images, tta)
     echo(table(frame))
     if out is not None:  # a file people open: names that look like formulas stay text
         safe = frame.assign(file=frame["file"].map(printing.spreadsheet_text))
