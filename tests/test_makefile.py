@@ -86,5 +86,19 @@ def test_make_run_passes_each_value_as_one_word_never_as_shell_text():
     assert commands(plan)["train"][-2:] == ["--time-budget", "5m; touch X"]
     assert commands(plan)["prepare"] == ["prepare", "--source", "a'b `id`"]
     assert commands(plan)["predict"][-2:] == ["--out", "`id`.csv"]
-    [message] = [line for line in plan.splitlines() if line.startswith("echo ")]
+    [message, _] = [line for line in plan.splitlines() if line.startswith("echo ")]
     assert shlex.split(message)[1].startswith("make run: training configs/")
+
+
+@pytest.mark.skipif(MAKE is None, reason="make is not installed")
+def test_make_run_takes_prepare_s_two_ways_out_and_ends_with_how_to_type_the_next_commands():
+    # prepare's errors name --force (prepare again) and --out (another folder): FORCE=1 and
+    # DATA=DIR give them to it, and the run trains on that folder.
+    plan = planned(os.environ["PATH"], "FORCE=1", "DATA=data/other set")
+    steps = commands(plan)
+    assert steps["prepare"] == ["prepare", "--out", "data/other set", "--force"]
+    assert steps["train"][-2:] == ["--data", "data/other set"]
+    assert commands(planned(os.environ["PATH"]))["prepare"] == ["prepare"]
+    # catsdogs lives in .venv/bin: the last line says how to type the "next:" lines as printed.
+    [hint] = [line for line in plan.splitlines() if "source .venv/bin/activate" in line]
+    assert shlex.split(hint)[0] == "echo"

@@ -7,6 +7,7 @@ model) is refused before the run directory is created or changed.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -206,9 +207,9 @@ def closing(run: RunDir, usage: str | None = None) -> list[str]:
         f"files: {run.path}/ {BEST} (that epoch's model), {LAST}, {HISTORY}, {CURVES}, "
         f"{LOGS}/ (TensorBoard)",
         "next:",
-        f"  catsdogs report {run.path}",
-        f"  catsdogs predict --model {run.path} --out submission.csv",
-        f"  tensorboard --logdir {run.path}/{LOGS}",
+        f"  catsdogs report {shlex.quote(str(run.path))}",
+        f"  catsdogs predict --model {shlex.quote(str(run.path))} --out submission.csv",
+        f"  tensorboard --logdir {shlex.quote(str(run.path / LOGS))}",
     ]
     return lines
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -434,3 +435,19 @@ def test_a_dead_writers_temporary_files_are_removed(tmp_path):
     mine.write_bytes(b"in use")
     assert files.remove_stale_temporaries(tmp_path) == [stale]
     assert not stale.exists() and mine.exists()
+
+
+def test_every_next_line_of_a_run_pastes_into_a_shell_also_where_its_path_has_spaces(tmp_path):
+    from catsdogs.training.train import closing
+
+    run = RunDir(tmp_path / "my runs" / "cpu (1)")
+    run.path.mkdir(parents=True)
+    row = dict(zip(rundir.COLUMNS, [1, 0.6, 0.7, 0.5, 0.8, 1e-3, 9.0, 0.5]))
+    pd.DataFrame([row]).to_csv(run.path / "history.csv", index=False)
+    lines = closing(run)
+    commands = [shlex.split(line) for line in lines[lines.index("next:") + 1 :]]
+    assert commands == [
+        ["catsdogs", "report", str(run.path)],
+        ["catsdogs", "predict", "--model", str(run.path), "--out", "submission.csv"],
+        ["tensorboard", "--logdir", str(run.path / "logs")],
+    ]
