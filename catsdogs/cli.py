@@ -317,6 +317,25 @@ def report(
     _run(lambda: typer.echo(f"wrote {build(run_dir, data, tta, echo=typer.echo)}"))
 
 
+@app.command(short_help="Write a model as a SavedModel, TFLite or ONNX file.")
+def export(
+    model: Path = typer.Argument(None, help="A run directory or a .keras file [default: newest]."),
+    format: str = typer.Option("tflite", "--format", help="savedmodel | tflite | onnx."),
+    quantize: str = typer.Option(
+        "none", help="none | float16 | int8 (TFLite; int8 calibrated on training images)."
+    ),
+    out: Path = typer.Option(None, help="Where [default: beside the model, e.g. best.tflite]."),
+    data: Path = typer.Option(
+        None, help="Prepared data to check (and calibrate) on [default: the run's data]."
+    ),
+) -> None:
+    """A self-contained model: RGB uint8 images of any size in (the resize inside), P(dog)
+    out; checked against the .keras model on validation images as it is written."""
+    from catsdogs.predict.export import export as run_export
+
+    _run(lambda: run_export(model, format, quantize, out, data, echo=typer.echo))
+
+
 @app.command(short_help="Run an Optuna study of training runs.")
 def sweep(
     sweep_file: Path = typer.Argument(

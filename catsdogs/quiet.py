@@ -26,6 +26,8 @@ NOISE = re.compile(
     rb"|WARNING: All log messages before absl::InitializeLog\(\) is called"
     rb"|To enable the following instructions: "
     rb"|oneDNN custom operations are on"
+    rb"|INFO: Created TensorFlow Lite XNNPACK delegate for CPU"
+    rb"|fully_quantize: \d+, inference_type: "
     rb"|This TensorFlow binary is optimized)"
 )
 

@@ -34,7 +34,7 @@ def _pad(image: tf.Tensor, size: int) -> tf.Tensor:
 
 
 def _center_crop(image: tf.Tensor, size: int) -> tf.Tensor:
-    shape = tf.cast(tf.shape(image)[:2], tf.float32)
+    shape = tf.cast(tf.shape(image)[-3:-1], tf.float32)  # one image or a batch of one size
     scaled = tf.cast(tf.math.ceil(shape * size / tf.reduce_min(shape)), tf.int32)
     return tf.image.resize_with_crop_or_pad(tf.image.resize(image, scaled), size, size)
 
@@ -48,7 +48,8 @@ RESIZERS: dict[str, Callable[[tf.Tensor, int], tf.Tensor]] = {
 
 
 def resize(image: tf.Tensor, size: int, policy: str) -> tf.Tensor:
-    """HxWx3 -> size x size x 3 float32, by stretching, center-cropping or padding."""
+    """HxWx3 -> size x size x 3 float32, by stretching, center-cropping or padding (a batch,
+    N x H x W x 3, likewise)."""
     if policy not in RESIZERS:
         raise UserError(f"resize policy must be one of {', '.join(RESIZERS)}; got {policy!r}")
     return RESIZERS[policy](tf.cast(image, tf.float32), size)
