@@ -22,7 +22,8 @@ SUBMISSION ?= submission.csv
 # already prepared from anywhere is used as it is) or SOURCE=PATH (a folder or zip on disk).
 SOURCE ?=
 # DATA=DIR: prepare into (and train on) DIR instead of data/processed; FORCE=1: prepare it again
-# (prepare's --out and --force, the two ways out that its errors name).
+# (prepare's --out and --force, the two ways out that its errors name), and write the
+# submission even from a weak model or over a better model's (predict --force).
 DATA ?=
 FORCE ?=
 # Each value goes to the shell single-quoted: BUDGET='5m; touch X' is a (bad) budget, not a command.
@@ -65,7 +66,7 @@ run: install
 	@echo $(call q,$(RUN_MESSAGE))
 	$(CATSDOGS) prepare$(if $(SOURCE), --source $(call q,$(SOURCE)))$(if $(DATA), --out $(call q,$(DATA)))$(if $(FORCE), --force)
 	$(CATSDOGS) train --config $(call q,$(CONFIG)) --run-dir $(call q,$(RUN_DIR)) --reuse-finished$(if $(BUDGET), --time-budget $(call q,$(BUDGET)))$(if $(DATA), --data $(call q,$(DATA)))
-	$(CATSDOGS) predict --model $(call q,$(RUN_DIR)) --out $(call q,$(SUBMISSION))
+	$(CATSDOGS) predict --model $(call q,$(RUN_DIR)) --out $(call q,$(SUBMISSION))$(if $(FORCE), --force)
 	@echo $(call q,catsdogs is installed in $(VENV)/: type `source $(VENV)/bin/activate` in this shell to use the catsdogs commands above as printed (or $(CATSDOGS) ...))
 
 clean:

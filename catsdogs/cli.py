@@ -281,6 +281,12 @@ def predict(
     ),
     clip: float = typer.Option(CLIP, help="With proba: clip to [clip, 1 - clip]."),
     tta: bool = typer.Option(TTA, "--tta/--no-tta", help="Average with the mirrored image."),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Write --out even over a submission of a model better on validation, or from a "
+        "weak model (each run also keeps its own submission.csv).",
+    ),
 ) -> None:
     """Write a Kaggle submission (id,label) for every test image, or print P(dog) for each of
     your own photos: catsdogs predict photo.jpg."""
@@ -288,7 +294,7 @@ def predict(
 
     _run(
         lambda: run_predict(
-            images or [], model, test, out, submission_format, clip, tta, echo=typer.echo
+            images or [], model, test, out, submission_format, clip, tta, typer.echo, force
         )
     )
 

@@ -20,6 +20,7 @@ def predict(
     clip: float = CLIP,
     tta: bool = TTA,
     echo: Callable[[str], None] = print,
+    force: bool = False,
 ) -> None:
     """Photos (``images``, or a ``test`` that is not a Kaggle test set) get a table of P(dog)
     and a CSV only at ``out``; a Kaggle test set (``test``, else the test set of the data the
@@ -35,10 +36,12 @@ def predict(
     if photos or not inputs.is_kaggle_test(source):
         from catsdogs.predict.photos import classify
 
-        if submission_format != "auto" or clip != CLIP:
-            raise UserError("--format and --clip shape a submission; photos get P(dog)")
+        if submission_format != "auto" or clip != CLIP or force:
+            raise UserError("--format, --clip and --force shape a submission; photos get P(dog)")
         classify(model, photos or [source], out, tta, echo=echo)
     else:
         from catsdogs.predict.submission import predict_and_write
 
-        predict_and_write(model, source, out or SUBMISSION, submission_format, clip, tta, echo)
+        predict_and_write(
+            model, source, out or SUBMISSION, submission_format, clip, tta, echo, force
+        )

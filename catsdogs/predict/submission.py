@@ -12,7 +12,7 @@ import pandas as pd
 from catsdogs import files, outputs
 from catsdogs.data import manifests
 from catsdogs.errors import UserError
-from catsdogs.predict import TTA, inputs, predictor
+from catsdogs.predict import TTA, guard, inputs, predictor
 
 FORMATS = ("auto", "proba", "class")
 
@@ -78,12 +78,16 @@ def predict_and_write(
     clip: float,
     tta: bool = TTA,
     echo: Callable[[str], None] = print,
+    force: bool = False,
 ) -> pd.DataFrame:
-    """`catsdogs predict`: every test image checked, predicted, and written as a submission."""
+    """`catsdogs predict`: every test image checked, predicted, and written as a submission:
+    into the model's run (its own) and at ``out`` where ``guard`` allows (``force``: always)."""
     fmt, why = choose_format(fmt, test)
     table([], np.zeros(0), fmt, clip)  # argument errors before any slow work
     outputs.check_file(out, "--out")
     model_path = predictor.find(model)
+    author, weakness = guard.author(model_path)
+    own = Path(author.run) / guard.OWN if author.run else None
     named = [(model_path, "the model"), (test, "the test set")]
     if inputs.is_manifest(test):
         named += manifests.set_files(test.parent)
@@ -107,6 +111,14 @@ def predict_and_write(
             loaded, images["path"].tolist(), tta, orientations=orientations
         )
     frame = table(images["id"].tolist(), probabilities, fmt, clip)
+    rows = f"{len(frame)} rows, ids {frame['id'].min()}..{frame['id'].max()}"
+    if own is not None and own.resolve() != out.resolve():
+        write(frame, own)
+        echo(f"wrote {own}: the run's own submission, {rows}")
+    if why := guard.kept_because(author, weakness, out, force):
+        echo(f"warning: {why}; this model's submission is {own} (--force writes {out} too)")
+        return frame
     write(frame, out)
-    echo(f"wrote {out}: {len(frame)} rows, ids {frame['id'].min()}..{frame['id'].max()}")
+    guard.write_record(out, author)
+    echo(f"wrote {out}: {rows} (its model recorded in {guard.record_path(out)})")
     return frame

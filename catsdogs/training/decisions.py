@@ -4,10 +4,13 @@ restart."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+
 import pandas as pd
 
 from catsdogs.config import Config
-from catsdogs.training.rundir import VAL_ACCURACY, VAL_DOG_SHARE, best_position
+from catsdogs.training.rundir import VAL_ACCURACY, VAL_DOG_SHARE, RunDir, best_position
 
 CHANCE_EPOCHS = 2  # epochs in a row at chance before a run is said not to learn
 
@@ -62,3 +65,36 @@ def at_chance(history: pd.DataFrame, val_images: int) -> str | None:
         "learning; try another optimizer.learning_rate (catsdogs lr-find suggests one) or "
         "check the labels"
     )
+
+
+def weak(best: Mapping[str, float], val_images: int, passes: float | None) -> str | None:
+    """Why a finished run's model should not become a submission without a word, from its
+    best epoch's row of history.csv: validation within chance (0.5 +- 2 standard errors of
+    a coin on ``val_images``), every validation image one class, or under one pass over its
+    training images (``passes``; None: not recorded). None: none of these."""
+    reasons = []
+    accuracy = best[VAL_ACCURACY]
+    if val_images > 0 and accuracy <= 0.5 + 1 / math.sqrt(val_images):
+        reasons.append(f"val_acc {accuracy:.3f} is within chance on {val_images} images")
+    share = best.get(VAL_DOG_SHARE)
+    if share in (0.0, 1.0):
+        reasons.append(f"it calls every validation image a {'dog' if share else 'cat'}")
+    if passes is not None and passes < 1:
+        reasons.append(f"it saw its training images {passes:.2f} times (under one pass)")
+    return "; ".join(reasons) or None
+
+
+def weakness(run: RunDir) -> str | None:
+    """``weak`` for a finished run: its best epoch, as recorded (None before an epoch)."""
+    history = run.history()
+    if history.empty:
+        return None
+    metrics = run.metrics()
+    best = history.iloc[best_position(history)].to_dict()
+    return weak(best, int(metrics.get("val_images", 0)), metrics.get("passes"))
+
+
+WEAK_ADVICE = (
+    "`make run` does not submit it without FORCE=1, and `catsdogs predict` writes only the "
+    "run's own submission.csv (--force writes --out too)"
+)

@@ -18,7 +18,17 @@ from catsdogs import durations
 from catsdogs.config import Config, asked_text, dump, load
 from catsdogs.data import manifests
 from catsdogs.errors import UserError
-from catsdogs.training import budget, curves, devices, hooks, loop, predict_size, recipes, runs
+from catsdogs.training import (
+    budget,
+    curves,
+    decisions,
+    devices,
+    hooks,
+    loop,
+    predict_size,
+    recipes,
+    runs,
+)
 from catsdogs.training.budget import Clock, Watch
 from catsdogs.training.checkpoints import Checkpoints
 from catsdogs.training.rundir import (
@@ -200,10 +210,12 @@ def closing(run: RunDir, usage: str | None = None) -> list[str]:
     lines = [f"done: {run.path}" + (f"; {usage}" if usage else "")]
     if summary is None:
         return lines
+    reason = decisions.weakness(run)
     lines += [
         f"best epoch {summary.best_epoch} of {summary.epochs} (lowest val_loss): val_loss "
         f"{summary.best_val_loss:.4f}, val_acc {summary.best_val_accuracy:.4f}; "
         f"{durations.text(summary.seconds)} of training",
+        *([f"warning: a weak model ({reason}): {decisions.WEAK_ADVICE}"] if reason else []),
         f"files: {run.path}/ {BEST} (that epoch's model), {LAST}, {HISTORY}, {CURVES}, "
         f"{LOGS}/ (TensorBoard)",
         "next:",
@@ -230,6 +242,8 @@ def _finish(
         "predict_size": predict_size.choose(
             trainer, data, float(history[VAL_LOSS].iloc[-1]), run, echo
         ),
+        "val_images": trainer.val_images,
+        "passes": round(trainer.step_index() * trainer.config.data.batch_size / len(data.train), 3),
     }
     curves.draw(history, run.path / CURVES)
     if watch:

@@ -471,7 +471,7 @@ def test_a_runs_own_test_set_is_the_default(shared_data, tmp_path, monkeypatch):
     trained = smoke_train("--data", data, "--run-dir", run)
     assert trained.exit_code == 0, trained.output
     monkeypatch.chdir(tmp_path)  # no data/processed here
-    done = cli("predict", "--model", run, "--out", "s.csv")
+    done = cli("predict", "--model", run, "--out", "s.csv", "--force")  # a smoke run is weak
     assert done.exit_code == 0, done.output
     written = pd.read_csv(tmp_path / "s.csv")
     assert written["id"].tolist() == [1, 2, 3]

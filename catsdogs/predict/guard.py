@@ -1,0 +1,90 @@
+"""Never a worse submission in silence. A run keeps its own submission (``<run>/submission.csv``)
+and the file asked for (``--out``, submission.csv) is replaced only by a model at least as good
+on validation as the one that wrote it, recorded beside it (``submission.json``); a model of a
+run that ended weak (at chance, one class, under one pass: ``decisions.weakness``) is not
+written there at all. ``--force`` writes it whatever the record says; each refusal says which
+model is better and where this one's submission is."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from catsdogs import files, printing
+from catsdogs.training import decisions
+from catsdogs.training.rundir import run_of
+
+OWN = "submission.csv"  # a run's own submission, in its directory
+
+
+def record_path(out: Path) -> Path:
+    """Where the record of who wrote ``out`` goes: beside it (submission.csv -> submission.json)."""
+    return out.with_suffix(".json")
+
+
+@dataclass(frozen=True)
+class Author:
+    """The model that wrote a submission and how good it was on validation (None: no run)."""
+
+    model: str
+    run: str | None = None
+    data: str | None = None  # the identity of the data it trained and was validated on
+    val_loss: float | None = None
+    val_accuracy: float | None = None
+
+    def text(self) -> str:
+        scores = (
+            f" (val_loss {self.val_loss:.4f}, val_acc {self.val_accuracy:.4f})"
+            if self.val_loss is not None
+            else " (no validation score recorded)"
+        )
+        return printing.printable(Path(self.run or self.model)) + scores
+
+
+def author(model: Path) -> tuple[Author, str | None]:
+    """``model`` as the author of a submission, and why its run ended weak (None: it did not,
+    or it has no run)."""
+    run = run_of(model)
+    summary = run.summary() if run else None
+    if run is None or summary is None:
+        return Author(str(model)), None
+    return (
+        Author(
+            str(model),
+            str(run.path),
+            run.data_record()[1],
+            summary.best_val_loss,
+            summary.best_val_accuracy,
+        ),
+        decisions.weakness(run),
+    )
+
+
+def recorded(out: Path) -> Author | None:
+    """Who wrote ``out``, as recorded beside it (None: no record, or not one we can read)."""
+    try:
+        return Author(**json.loads(record_path(out).read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def kept_because(new: Author, weakness: str | None, out: Path, force: bool) -> str | None:
+    """Why ``out`` is not to be written by ``new`` (None: write it)."""
+    if force:
+        return None
+    if weakness:
+        return f"a weak model ({weakness}), so {printing.printable(out)} is not written"
+    old = recorded(out) if out.exists() else None
+    if old is None or old.val_loss is None or new.val_loss is None or old.data != new.data:
+        return None  # nothing to compare with: a first submission, or other data
+    if new.val_loss <= old.val_loss:
+        return None
+    return (
+        f"kept {printing.printable(out)}: its model {old.text()} is better on validation than "
+        f"this one {new.text()}"
+    )
+
+
+def write_record(out: Path, new: Author) -> None:
+    files.write_text(record_path(out), json.dumps(asdict(new), indent=2) + "\n")

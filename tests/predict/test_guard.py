@@ -1,0 +1,108 @@
+"""Never a worse submission in silence: a run keeps its own submission, the file asked for is
+replaced only by a model at least as good on validation, and a weak model's is not written
+there without --force."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from helpers import cli, tiny_model
+from imagefactory import jpeg_bytes
+
+from catsdogs.training import decisions
+from catsdogs.training.rundir import COLUMNS, RunDir
+from catsdogs.training.train import closing
+
+
+def a_run(
+    folder: Path,
+    val_loss: float,
+    val_accuracy: float = 0.8,
+    dog_share: float = 0.5,
+    passes: float = 3.0,
+    identity: str = "abc",
+) -> Path:
+    """A finished run whose best epoch scored ``val_loss`` and ``val_accuracy`` on 100 images."""
+    folder.mkdir(parents=True)
+    tiny_model(folder / "best.keras")
+    row = [1, 0.5, 0.8, val_loss, val_accuracy, 1e-3, 9.0, dog_share]
+    pd.DataFrame([dict(zip(COLUMNS, row))]).to_csv(folder / "history.csv", index=False)
+    (folder / "config.yaml").write_text(f"data:\n  dir: {folder}\n  identity: {identity}\n")
+    (folder / "metrics.json").write_text(json.dumps({"val_images": 100, "passes": passes}))
+    return folder
+
+
+@pytest.fixture
+def test_set(tmp_path) -> Path:
+    folder = tmp_path / "test1"
+    folder.mkdir()
+    for index in (1, 2, 3):
+        (folder / f"{index}.jpg").write_bytes(jpeg_bytes(seed=index))
+    return folder
+
+
+def submit(run: Path, test: Path, out: Path, *extra: str) -> str:
+    done = cli("predict", "--model", run, "--test", test, "--out", out, *extra)
+    assert done.exit_code == 0, done.output
+    return done.output
+
+
+def test_a_worse_model_keeps_the_better_ones_submission_and_says_so(tmp_path, test_set):
+    # A 3-minute run at chance wrote its submission over a better run's, without a word.
+    out = tmp_path / "submission.csv"
+    better = a_run(tmp_path / "runs" / "better", val_loss=0.30)
+    worse = a_run(tmp_path / "runs" / "worse", val_loss=0.60, val_accuracy=0.70)
+    said = submit(better, test_set, out)
+    assert json.loads((tmp_path / "submission.json").read_text())["run"] == str(better)
+    assert (better / "submission.csv").read_bytes() == out.read_bytes()
+    written = out.read_bytes()
+    said = submit(worse, test_set, out)
+    assert out.read_bytes() == written  # kept
+    assert f"kept {out}: its model {better} (val_loss 0.3000, val_acc 0.8000) is better" in said
+    assert f"this model's submission is {worse / 'submission.csv'}" in said
+    assert (worse / "submission.csv").is_file()  # both kept
+    said = submit(worse, test_set, out, "--force")
+    assert json.loads((tmp_path / "submission.json").read_text())["run"] == str(worse)
+    equal = a_run(tmp_path / "runs" / "equal", val_loss=0.60)
+    submit(equal, test_set, out)  # at least as good: replaces
+    assert json.loads((tmp_path / "submission.json").read_text())["run"] == str(equal)
+    other = a_run(tmp_path / "runs" / "other", val_loss=0.90, identity="xyz")
+    submit(other, test_set, out)  # validated on other data: nothing to compare, replaced
+    assert json.loads((tmp_path / "submission.json").read_text())["run"] == str(other)
+
+
+def test_a_weak_model_writes_only_its_run_s_submission_without_force(tmp_path, test_set):
+    out = tmp_path / "submission.csv"
+    weak = a_run(tmp_path / "weak", val_loss=0.69, val_accuracy=0.49, dog_share=0.0175)
+    said = submit(weak, test_set, out)
+    assert not out.exists() and (weak / "submission.csv").is_file()
+    assert "warning: a weak model (val_acc 0.490 is within chance on 100 images)" in said
+    submit(weak, test_set, out, "--force")
+    assert out.is_file()
+
+
+@pytest.mark.parametrize(
+    ("accuracy", "share", "passes", "said"),
+    [
+        (0.80, 0.5, 3.0, None),
+        (0.61, 0.5, 3.0, None),  # above 0.5 + 1/sqrt(100)
+        (0.60, 0.5, 3.0, "val_acc 0.600 is within chance on 100 images"),
+        (0.80, 1.0, 3.0, "it calls every validation image a dog"),
+        (0.80, 0.5, 0.4, "it saw its training images 0.40 times (under one pass)"),
+        (0.80, 0.5, None, None),  # not recorded (a run from before): not judged
+    ],
+)
+def test_weak_names_each_reason_whatever_the_number_of_epochs(accuracy, share, passes, said):
+    best = {"val_accuracy": accuracy, "val_dog_share": share}
+    assert decisions.weak(best, 100, passes) == said
+
+
+def test_a_weak_run_ends_with_a_warning_even_after_one_epoch(tmp_path):
+    run = a_run(tmp_path / "run", val_loss=0.69, val_accuracy=0.49, passes=0.02)
+    [warning] = [line for line in closing(RunDir(run)) if line.startswith("warning:")]
+    assert "under one pass" in warning and "FORCE=1" in warning
+    healthy = a_run(tmp_path / "healthy", val_loss=0.3)
+    assert not [line for line in closing(RunDir(healthy)) if line.startswith("warning:")]
