@@ -12,6 +12,7 @@ syncs its slow weights every k steps, as training will.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -107,8 +108,9 @@ def draw(curve: Curve, suggestion: Suggestion, title: str, path: Path) -> None:
     marks = [("minimum/10", suggestion.minimum, ":")]
     if suggestion.steepest is not None:
         marks.append(("steepest descent", suggestion.steepest, "--"))
+    sound = suggestion.unsound() is None  # no reading is suggested where the curve cannot
     for rule, rate, style in marks:
-        chosen = rule == suggestion.rule
+        chosen = sound and rule == suggestion.rule
         axis.axvline(
             rate,
             color="tab:red" if chosen else "grey",
@@ -116,7 +118,7 @@ def draw(curve: Curve, suggestion: Suggestion, title: str, path: Path) -> None:
             lw=2 if chosen else 1.5,
             label=f"{rule}: {rate:.1e}" + (" (suggested)" if chosen else ""),
         )
-    if suggestion.rate in at:  # the steepest descent lies on the curve; minimum/10 may not
+    if sound and suggestion.rate in at:  # the steepest descent lies on the curve
         axis.plot(suggestion.rate, at[suggestion.rate], "o", color="tab:red", ms=8)
     # The frame: from the smoothed loss's minimum to where it started, with room above for
     # the start of the divergence; single steps and the rest of the divergence are cut off.
@@ -132,6 +134,8 @@ def draw(curve: Curve, suggestion: Suggestion, title: str, path: Path) -> None:
     axis.set_xscale("log")
     axis.set_xlabel("learning rate (log scale)")
     axis.set_ylabel("training loss (binary cross-entropy)")
+    if not sound:
+        title += "\n" + textwrap.fill(f"no suggested rate: {suggestion.unsound()}", 120)
     axis.set_title(title, fontsize=10)
     axis.grid(alpha=0.3)
     axis.grid(alpha=0.1, which="minor")
@@ -203,6 +207,4 @@ def lr_find(
     draw(curve, suggestion, title, out)
     echo(f"wrote {printing.printable(out)} and {printing.printable(table)}")
     echo(suggestion.line())
-    if weak := suggestion.weak():
-        echo(weak)
     return suggestion

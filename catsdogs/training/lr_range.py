@@ -102,6 +102,7 @@ class Suggestion:
     lowest: float
     fall: float
     least: float  # the smoothed loss at its minimum
+    first_read: float  # the lowest rate the readings look at (after the skipped steps)
 
     @property
     def rate(self) -> float:
@@ -112,8 +113,32 @@ class Suggestion:
         """Which reading gave the suggested rate."""
         return "steepest descent" if self.rate == self.steepest else "minimum/10"
 
+    def unsound(self) -> str | None:
+        """Why the curve cannot show a rate (None: it can): the model learned nothing beyond a
+        guess, the loss fell too little to show where it falls fastest, or the reading lands
+        among the first steps' rates, which the curve does not read."""
+        if self.least >= GUESS:
+            return (
+                f"the smoothed loss never went below {GUESS:.3f} (ln 2, the loss of answering "
+                "0.5 for every image): in these steps the model learned nothing about the images"
+            )
+        if self.fall < WEAK:
+            return f"the smoothed loss fell only {self.fall:.0%} from where it started"
+        if self.rate < self.first_read:
+            return (
+                f"the reading ({self.rule}: {self.rate:.1e}) lies below {self.first_read:.1e}, "
+                "among the first steps' rates, which the curve does not read"
+            )
+        return None
+
     def line(self) -> str:
-        """The line the command ends with."""
+        """The line the command ends with: the suggestion, or why there is none."""
+        if why := self.unsound():
+            return (
+                f"no suggested learning rate: {why}; try more --steps, another range "
+                "(--start-lr, --end-lr) or a pretrained backbone, and keep the config's "
+                "optimizer.learning_rate meanwhile"
+            )
         if self.steepest is None:
             why = "minimum/10; the smoothed loss never fell, so it has no steepest descent"
         elif self.rule == "minimum/10":
@@ -124,24 +149,6 @@ class Suggestion:
             f"suggested learning rate: {self.rate:.1e} ({why}); set it with "
             f"--set optimizer.learning_rate={self.rate:.1e}"
         )
-
-    def weak(self) -> str | None:
-        """A warning where the curve says little: the model learned nothing beyond a guess,
-        or the loss fell too little to show where it falls fastest."""
-        if self.least >= GUESS:
-            return (
-                f"note: the smoothed loss never went below {GUESS:.3f} (ln 2, the loss of "
-                "answering 0.5 for every image): in these steps the model learned nothing "
-                "about the images, so the curve cannot show which rate learns best (more "
-                "--steps, or a pretrained backbone)"
-            )
-        if self.fall < WEAK:
-            return (
-                f"note: the smoothed loss fell only {self.fall:.0%} from where it started: "
-                "the curve says little (more --steps, a larger batch, or a pretrained "
-                "backbone give a clearer one)"
-            )
-        return None
 
 
 def skipped(steps: int, beta: float = BETA) -> int:
@@ -182,4 +189,5 @@ def suggest(curve: Curve, beta: float = BETA) -> Suggestion:
         lowest=rates[lowest],
         fall=1 - smoothed[lowest] / smoothed[0],
         least=smoothed[lowest],
+        first_read=rates[0],
     )

@@ -107,7 +107,7 @@ def test_the_suggestion_falls_in_the_steep_part(steps, noise, seed):
     read = curve.smoothed[lr_range.skipped(len(curve)) :]
     assert curve.smoothed[curve.rates.index(suggestion.lowest)] == min(read)
     assert suggestion.fall == pytest.approx(1 - min(read) / read[0])
-    assert suggestion.weak() is None
+    assert suggestion.unsound() is None
     # The line the command ends with names both readings and the one suggested.
     line = suggestion.line()
     shown = f"{suggestion.rate:.1e}"
@@ -129,25 +129,31 @@ def test_the_suggestion_holds_where_single_step_slopes_are_noise():
     assert suggested == 20 and single_step <= 5
 
 
-def test_a_loss_that_never_falls_suggests_a_tenth_of_its_lowest_rate():
+def test_a_loss_that_never_falls_reads_a_tenth_of_its_lowest_rate_and_suggests_nothing():
     rates = lr_range.rates(1e-5, 1.0, 40)
     curve = lr_range.run(rates, lambda rate: 0.7 + rate)
     suggestion = lr_range.suggest(curve)
     first = lr_range.skipped(40)
     assert suggestion.steepest is None and suggestion.lowest == rates[first]
     assert suggestion.rate == suggestion.minimum == rates[first] / 10
-    assert "never fell" in suggestion.line() and suggestion.rule == "minimum/10"
-    assert "never went below 0.693 (ln 2" in suggestion.weak()
+    assert suggestion.rule == "minimum/10"
+    # A curve that never fell below a guess shows no rate: no suggestion is printed.
+    assert suggestion.line().startswith(
+        "no suggested learning rate: the smoothed loss never went below 0.693 (ln 2"
+    )
+    assert "--set optimizer.learning_rate" not in suggestion.line()
 
 
-def test_a_curve_that_falls_little_is_said_to_say_little():
+def test_a_curve_that_falls_little_suggests_nothing():
     # Below a guess's ln 2 = 0.693 throughout, falling from 0.5 toward 0.48 around lr 1e-2.
     curve = lr_range.run(
         lr_range.rates(1e-5, 1.0, 60), lambda rate: 0.5 - 0.02 / (1 + (1e-2 / rate) ** 3)
     )
     suggestion = lr_range.suggest(curve)
     assert 0.01 < suggestion.fall < lr_range.WEAK and suggestion.least < lr_range.GUESS
-    assert suggestion.weak().startswith(f"note: the smoothed loss fell only {suggestion.fall:.0%}")
+    assert suggestion.line().startswith(
+        f"no suggested learning rate: the smoothed loss fell only {suggestion.fall:.0%}"
+    )
 
 
 def test_too_short_a_curve_is_one_user_error():
@@ -206,8 +212,12 @@ def test_lr_find_on_real_images_writes_its_curve_and_nothing_else(
         [factor] * (len(curve) - 1), rel=1e-4
     )
     assert np.isfinite(curve.loss).all() and (curve.loss > 0).all()
-    [(shown, to_set)] = SUGGESTED.findall(done.output)
-    assert shown == to_set and 1e-5 <= float(shown) <= 1.0
+    suggested = SUGGESTED.findall(done.output)  # 20 steps of a smoke model may learn nothing
+    if suggested:
+        [(shown, to_set)] = suggested
+        assert shown == to_set and 1e-5 <= float(shown) <= 1.0
+    else:
+        assert "no suggested learning rate: " in done.output
     with Image.open(tmp_path / "out" / "lr.png") as figure:
         figure.verify()
         assert figure.format == "PNG" and figure.size == (1100, 550)
@@ -238,3 +248,16 @@ def test_the_rate_is_the_inner_optimizers_and_lookahead_still_syncs(shared_data,
     # After the 3rd step Lookahead synced: the fast weights are the slow ones.
     for fast, slow in zip(trainer.model.trainable_variables, lookahead.slow_variables):
         np.testing.assert_array_equal(*map(keras.ops.convert_to_numpy, (fast, slow)))
+
+
+def test_a_reading_among_the_first_steps_rates_is_not_suggested():
+    # A probe: 40 steps suggested 1.9e-05, 100x below the recipe's rate, a rate the figure
+    # drew inside its grey "not read" area. Here the loss falls at 3e-6 and diverges at 2e-5:
+    # the test stops after 10 steps, and a tenth of the minimum's rate lies below the rates read.
+    rates = lr_range.rates(1e-6, 1.0, 40)
+    curve = lr_range.run(rates, lambda rate: 0.6 - 0.25 * (rate > 3e-6) + 20.0 * (rate > 2e-5))
+    suggestion = lr_range.suggest(curve)
+    assert suggestion.fall > lr_range.WEAK and suggestion.least < lr_range.GUESS
+    first = lr_range.skipped(len(curve))
+    assert suggestion.rate < suggestion.first_read == rates[first]
+    assert suggestion.line().startswith("no suggested learning rate: the reading (")
