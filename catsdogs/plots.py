@@ -36,3 +36,15 @@ def png_bytes(figure, dpi: int = 80) -> bytes:
     finally:
         plt.close(figure)
     return buffer.getvalue()
+
+
+IMAGES_SPANNED = 20  # an accuracy axis spans at least this many images' worth
+
+
+def at_least(axis, span: float) -> None:
+    """Widen ``axis``'s y range about its middle to at least ``span`` (a difference smaller
+    than the data can show, drawn over the whole height, reads as a trend)."""
+    low, high = axis.get_ylim()
+    if high - low < span:
+        middle = (low + high) / 2
+        axis.set_ylim(middle - span / 2, middle + span / 2)

@@ -217,12 +217,14 @@ def figure(
     arms: tuple[Any, Any],
     names: tuple[str, str],
     others: list[str],
+    images: int | None = None,
 ) -> Figure | None:
     """The pairs themselves, one panel per score the trials have: at each point of the
     ``others`` keys, each finished run a dot, each seed's two runs joined by a grey line, and
     each arm's mean over the paired seeds as a large dot. A difference that a few seeds
-    carry, or that every seed shares, shows here as it cannot in a mean and a band. None when
-    no trial has finished."""
+    carry, or that every seed shares, shows here as it cannot in a mean and a band. An
+    accuracy panel spans at least ``plots.IMAGES_SPANNED`` of the ``images`` validated on.
+    None when no trial has finished."""
     done = trials[trials["state"] == "complete"]
     scores = [s for s in SCORES if s.column in done and not done[s.column].isna().all()]
     if not scores:
@@ -261,6 +263,8 @@ def figure(
         axis.set_xlim(-0.5, len(groups) - 0.5)
         axis.set_title(score.name + (" (points)" if score.points else ""), fontsize=10)
         axis.grid(alpha=0.3)
+        if score.points:  # one image's difference must not fill the panel's height
+            plots.at_least(axis, 100 * plots.IMAGES_SPANNED / images if images else 2.0)
     # The legend sits in room made above the first panel's runs, never over one of them.
     first = axes[0][0]
     low, high = first.get_ylim()

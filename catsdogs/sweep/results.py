@@ -16,7 +16,8 @@ import pandas as pd
 from catsdogs import durations, files, plots
 from catsdogs.sweep import compare, pin, storage
 from catsdogs.sweep.spec import Sweep
-from catsdogs.training.rundir import VAL_ACCURACY, VAL_LOSS
+from catsdogs.training import decisions
+from catsdogs.training.rundir import HISTORY, VAL_ACCURACY, VAL_LOSS, RunDir
 
 RESULTS = [
     "best_val_loss",
@@ -158,6 +159,8 @@ def _draw_grid(axis, summary: pd.DataFrame, trials: pd.DataFrame, sweep: Sweep) 
             mine[x].astype(float), mine[f"best_{metric}"], ".", color=line.get_color(), alpha=0.6
         )
     axis.legend()
+    if len(sweep.spec.seeds) < 2:
+        return "lines: each point's one seed (no spread to draw)"
     return "lines: the mean over seeds, bands: +-1 std, dots: each seed"
 
 
@@ -183,6 +186,8 @@ def _draw_categories(axis, summary: pd.DataFrame, trials: pd.DataFrame, sweep: S
         axis.plot([place] * len(seeds), seeds, ".", color=line[0].get_color(), alpha=0.6)
     axis.set_xticks(range(len(names)), names)
     axis.set_xlim(-0.5, len(names) - 0.5)
+    if len(sweep.spec.seeds) < 2:
+        return "points: each combination's one seed (no spread to draw)"
     return "points: the mean over seeds, bars: +-1 std, dots: each seed"
 
 
@@ -210,8 +215,16 @@ def _mark_diverged(axis, trials: pd.DataFrame, sweep: Sweep) -> str:
 DRAW = {"grid": _draw_grid, "search": _draw_search}  # keyed by the design's kind
 
 
-def figure(summary: pd.DataFrame, trials: pd.DataFrame, sweep: Sweep, path: Path) -> None:
-    """The metric against the swept number, as the design's kind draws it."""
+def figure(
+    summary: pd.DataFrame,
+    trials: pd.DataFrame,
+    sweep: Sweep,
+    path: Path,
+    images: int | None = None,
+) -> None:
+    """The metric against the swept number, as the design's kind draws it; an accuracy axis
+    spans at least ``plots.IMAGES_SPANNED`` validation images (of ``images``), so that one
+    image's difference does not look like a trend."""
     metric, x = sweep.metric, sweep.x
     fig, axis = plots.figure(figsize=(7, 4.5))
     shown = ""
@@ -230,6 +243,7 @@ def figure(summary: pd.DataFrame, trials: pd.DataFrame, sweep: Sweep, path: Path
     if metric == VAL_ACCURACY and not nothing:
         axis.axhline(0.5, color="grey", linestyle=":", label="chance (two balanced classes)")
         axis.legend()
+        plots.at_least(axis, plots.IMAGES_SPANNED / images if images else 0.02)
     axis.set_ylabel(f"{metric} at the best epoch")
     title = f"sweep {sweep.name}: {len(sweep.spec.seeds)} seed(s) per point"
     axis.set_title(f"{title}\n{shown}" if shown else title, fontsize=10)
@@ -260,23 +274,60 @@ def _wall_time(study: optuna.Study) -> float:
     return (max(t.datetime_complete for t in trials) - start).total_seconds()
 
 
-def best_line(summary: pd.DataFrame, sweep: Sweep) -> str:
+def weak_trials(trials: pd.DataFrame, out: Path) -> dict[int, str]:
+    """Each complete trial whose run ended weak (``decisions.weakness``: validation at
+    chance or one class, under one pass), by trial number: what the terminal warned of."""
+    found = {}
+    for row in trials[trials["state"] == "complete"].itertuples():
+        folder = out / "runs" / str(row.run_dir)
+        if isinstance(row.run_dir, str) and (folder / HISTORY).is_file():
+            if reason := decisions.weakness(RunDir(folder)):
+                found[row.trial] = reason
+    return found
+
+
+def val_images(trials: pd.DataFrame, out: Path) -> int | None:
+    """How many images the trials were validated on (their runs record it), if known."""
+    for name in trials.loc[trials["state"] == "complete", "run_dir"].dropna():
+        counted = RunDir(out / "runs" / str(name)).metrics().get("val_images")
+        if counted:
+            return int(counted)
+    return None
+
+
+def best_line(summary: pd.DataFrame, sweep: Sweep, weak: pd.DataFrame | None = None) -> str:
     """The best combination by the mean of the metric, its standard error and n; where others
-    are within the seeds' noise of it (their means +-1 standard error overlap, ties at chance
-    included), they are named with it instead of a winner."""
+    are within the seeds' noise of it (their means +-1 standard error overlap; with one seed,
+    equal values), they are named with it instead of a winner; and none where the best one's
+    every run ended weak (``weak``: the trials whose runs did, with the design's keys)."""
     metric = sweep.metric
     summary = summary[summary[f"{metric}_mean"].notna()]  # all diverged before one epoch: none
     if summary.empty:
         return "No best combination: every finished trial diverged in its first epoch."
     mean, se = summary[f"{metric}_mean"], summary[f"{metric}_se"]
     best = mean.idxmax() if sweep.direction == "maximize" else mean.idxmin()
+    keys = sweep.design.keys
+    if weak is not None and not weak.empty:
+        mine = weak
+        for key in keys:
+            mine = mine[mine[key] == summary.loc[best, key]]
+        if len(mine) >= summary.loc[best, "n"]:
+            return (
+                "No best combination: even the best one's runs ended weak (validation at "
+                "chance or one class, or under one pass; see Warnings below), so none is "
+                "better than a guess."
+            )
 
     def described(row: pd.Series) -> str:
         shown = ", ".join(label(k, row[k]) for k in sweep.design.keys) or "the base config"
         noise = "" if np.isnan(row[f"{metric}_se"]) else f" +- {row[f'{metric}_se']:.4f}"
         return f"{shown}: {metric} {row[f'{metric}_mean']:.4f}{noise} (n={int(row['n'])})"
 
-    if np.isnan(se[best]):  # a single value there: no noise to judge ties by
+    if np.isnan(se[best]):  # a single value there: no noise to judge ties by, but equals
+        equal = summary[(mean - mean[best]).abs() <= 1e-12]
+        if len(equal) > 1:
+            named = "; ".join(described(summary.loc[i]) for i in equal.index)
+            return f"No best combination: {len(equal)} tie (one seed): {named}."
         return f"Best combination: {described(summary.loc[best])}; one seed: no standard error."
     tied = summary[(mean - mean[best]).abs() <= se + se[best]]  # rows of one value: left out
     if len(tied) == 1:
@@ -290,7 +341,12 @@ def best_line(summary: pd.DataFrame, sweep: Sweep) -> str:
 
 
 def markdown(
-    summary: pd.DataFrame, trials: pd.DataFrame, sweep: Sweep, wall: float, pinned: str | None
+    summary: pd.DataFrame,
+    trials: pd.DataFrame,
+    sweep: Sweep,
+    wall: float,
+    pinned: str | None,
+    weak: dict[int, str] | None = None,
 ) -> str:
     metric = sweep.metric
     states = trials["state"].value_counts().to_dict()
@@ -305,8 +361,10 @@ def markdown(
         f"wall time {durations.text(wall)}.",
         "",
     ]
+    weak = weak or {}
     if not summary.empty:
-        lines += [best_line(summary, sweep), ""]
+        weak_rows = trials[trials["trial"].isin(weak)] if weak else None
+        lines += [best_line(summary, sweep, weak_rows), ""]
     lines += [
         "![sweep](sweep.png)",
         "",
@@ -329,6 +387,13 @@ def markdown(
         ]
         if (trials["state"] == "complete").any():
             lines += [f"![each seed's two runs]({PAIRED})", ""]
+    if weak:
+        lines += ["## Warnings", ""]
+        for number, reason in sorted(weak.items()):
+            row = trials[trials["trial"] == number].iloc[0]
+            point = ", ".join(label(k, row[k]) for k in sweep.design.keys)
+            lines.append(f"- trial {number} ({point}, seed {row['seed']}): a weak model: {reason}")
+        lines.append("")
     lines += [
         "## Sweep file",
         "",
@@ -364,14 +429,20 @@ def write(study: optuna.Study, sweep: Sweep, out: Path) -> None:
     summary = summary_frame(trials, sweep)
     files.write_text(out / "trials.csv", trials.to_csv(index=False, lineterminator="\n"))
     files.write_text(out / "summary.csv", summary.to_csv(index=False, lineterminator="\n"))
-    figure(summary, trials, sweep, out / "sweep.png")
+    figure(summary, trials, sweep, out / "sweep.png", val_images(trials, out))
     if sweep.arms is not None:
         pairs = compare.figure(
-            trials, sweep.spec.compare, sweep.arms, _arm_names(sweep), _others(sweep)
+            trials,
+            sweep.spec.compare,
+            sweep.arms,
+            _arm_names(sweep),
+            _others(sweep),
+            val_images(trials, out),
         )
         if pairs is not None:
             plots.save(pairs, out / PAIRED)
-    text = markdown(summary, trials, sweep, _wall_time(study), pin.pinned_digest(study))
+    weak = weak_trials(trials, out)
+    text = markdown(summary, trials, sweep, _wall_time(study), pin.pinned_digest(study), weak)
     versions = study.user_attrs.get(pin.CODE)
     if versions:  # the code that ran the study, by the git tree of the package
         text += f"\nCode: catsdogs package {', then '.join(versions)} (git tree).\n"

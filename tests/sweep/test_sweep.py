@@ -621,3 +621,44 @@ def test_a_grid_of_switches_is_drawn_as_points_with_their_seeds(tmp_path):
     assert {(0, 0.8), (0, 0.7), (1, 0.6), (1, 0.5)} <= set(points)  # each seed
     results.figure(summary, trials, checked, tmp_path / "sweep.png")
     assert (tmp_path / "sweep.png").read_bytes()[:8] == PNG
+
+
+def test_one_seed_ties_and_a_best_that_ended_weak_name_no_best(tmp_path):
+    # A probe: 4 trials at 0.5000 (one seed) named a "Best combination".
+    text = SWEEP.replace("  optimizer.lookahead.enabled: [true, false]\n", "")
+    checked = spec.read(sweep_file(tmp_path, text))
+    trials = pd.DataFrame(
+        {"trial": [0, 1], "state": ["complete"] * 2, "seed": [0, 0]}
+        | {"optimizer.learning_rate": [0.01, 0.1], "diverged": [False, False]}
+    )
+    columns = ["trial", "state", "seed", "optimizer.learning_rate", *results.RESULTS, "diverged"]
+    trials = trials.reindex(columns=columns)
+    trials[["best_val_accuracy", "best_val_loss"]] = [[0.5, 0.69], [0.5, 0.69]]
+    summary = results.summary_frame(trials, checked)
+    assert results.best_line(summary, checked).startswith("No best combination: 2 tie (one seed)")
+    # Apart, but the better one's run ended at chance: no best either, and sweep.md says why.
+    trials[["best_val_accuracy", "best_val_loss"]] = [[0.5, 0.69], [0.55, 0.68]]
+    summary = results.summary_frame(trials, checked)
+    assert results.best_line(summary, checked).startswith("Best combination: learning_rate 0.1")
+    weak = {1: "val_acc 0.550 is within chance on 100 images"}
+    text = results.markdown(summary, trials, checked, 0.0, None, weak)
+    assert "No best combination: even the best one's runs ended weak" in text
+    assert (
+        "## Warnings\n\n- trial 1 (learning_rate 0.1, seed 0): a weak model: val_acc 0.550 is "
+        "within chance on 100 images" in text
+    )
+
+
+def test_an_accuracy_axis_spans_at_least_twenty_images():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from catsdogs import plots
+
+    figure, axis = plots.figure()
+    axis.plot([0, 1], [0.4975, 0.5])  # one image of 400 apart: matplotlib zooms to it
+    plots.at_least(axis, plots.IMAGES_SPANNED / 400)
+    low, high = axis.get_ylim()
+    assert high - low == pytest.approx(0.05) and low < 0.4975 and high > 0.5
+    plots.at_least(axis, 0.01)  # already wider: left as it is
+    assert axis.get_ylim() == (low, high)
