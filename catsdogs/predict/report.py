@@ -275,4 +275,12 @@ def build(
         ]
     )
     files.write_text(run.path / REPORT, text)
+    (tn, _), (_, tp) = result["confusion_matrix"]
+    low, high = evaluation.wilson(tn + tp, result["count"])
+    auc = "n/a (one class)" if result["roc_auc"] is None else f"{result['roc_auc']:.4f}"
+    echo(
+        f"{manifest.path.name} ({result['count']} images, TTA {'on' if tta else 'off'}): "
+        f"accuracy {result['accuracy']:.4f} (95% interval {low:.4f} to {high:.4f}), log loss "
+        f"{result['log_loss']:.4f}, ROC AUC {auc}"
+    )
     return run.path / REPORT

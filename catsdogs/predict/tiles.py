@@ -21,6 +21,7 @@ WIDEST = 4  # tiles in a row: each is two images wide
 TILE_WIDTH, TILE_HEIGHT = 4.2, 2.8  # inches: the pair of images and its three lines of title
 LINE_HEIGHT = 0.16  # inches: a fourth line of title (an empty map's)
 CHARACTERS_PER_INCH = 12  # of the figure's title at 11 points
+COLOURS = "jet"  # the Grad-CAM map's colour map (its colour bar says how to read it)
 NAMES = ("cat", "dog")
 
 
@@ -66,7 +67,7 @@ def overlay(image: np.ndarray, heat: np.ndarray) -> np.ndarray:
     """``image`` (H, W, 3 in [0, 255]) in grey under ``heat`` (H, W in [0, 1]) in colour:
     RGB in [0, 1]. Grey, so the map's colours cannot be taken for the photo's."""
     grey = image.mean(axis=-1, keepdims=True) / 255
-    colours = matplotlib.colormaps["jet"](heat)[..., :3]
+    colours = matplotlib.colormaps[COLOURS](heat)[..., :3]
     return 0.5 * grey + 0.5 * colours
 
 
@@ -103,11 +104,10 @@ def draw(
     """Write ``tiles`` (path, orientation, label, probability, loss; a full grid of ``columns``) to
     ``path``: each image as ``loaded`` takes it, beside its Grad-CAM map; ``nothing`` is
     what the figure says when there are no tiles."""
-    if tiles.empty:
+    if tiles.empty:  # one line says so (the title would say it again)
         figure, axis = plots.figure(figsize=(5, 1.5))
         axis.axis("off")
         axis.text(0.5, 0.5, nothing, ha="center", va="center", fontsize=12)
-        axis.set_title(title)
         plots.save(figure, path)
         return
     from catsdogs.predict.gradcam import GradCam  # Keras: only where a model runs
@@ -135,4 +135,8 @@ def draw(
     ]
     wrapped = [textwrap.fill(line, width=int(width * CHARACTERS_PER_INCH)) for line in explained]
     figure.suptitle("\n".join(wrapped), fontsize=11)
+    scale = matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(0, 1), COLOURS)
+    figure.colorbar(scale, ax=axes.ravel().tolist(), fraction=0.02, pad=0.01).set_label(
+        "Grad-CAM: evidence for the predicted class (1: the image's strongest)"
+    )
     plots.save(figure, path)

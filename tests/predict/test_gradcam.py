@@ -88,3 +88,24 @@ def test_a_vgg19_backbone_built_without_weights_gives_maps_of_any_input_size():
         assert maps.shape == (2, size, size)
         assert maps.min() >= 0 and maps.max() <= 1
         assert p_dog == pytest.approx(model(images, training=False).numpy().ravel(), abs=1e-5)
+
+
+def test_the_tiles_carry_a_colour_bar_and_an_empty_figure_says_so_once(
+    smoke_run, tmp_path, monkeypatch
+):
+    from catsdogs.predict import tiles
+
+    run, data = smoke_run
+    drawn = []
+    monkeypatch.setattr(tiles.plots, "save", lambda figure, path: drawn.append(figure))
+    loaded = predictor.load(run / "best.keras")
+    frame = pd.read_csv(data / "val.csv").head(2)
+    frame = frame.assign(path=[str(data / p) for p in frame["path"]], orientation=1)
+    frame = frame.assign(probability=[0.9, 0.2], loss=[0.1, 1.6])
+    tiles.draw(frame, 2, loaded, "two tiles", tmp_path / "t.png", "none")
+    [figure] = drawn
+    [bar] = [axis for axis in figure.axes if axis.get_ylabel().startswith("Grad-CAM")]
+    assert bar.get_ylim() == (0.0, 1.0)  # the map's 0 to 1, in its colours
+    tiles.draw(frame.head(0), 0, loaded, "No mistakes", tmp_path / "e.png", "no mistakes")
+    texts = [t.get_text() for t in drawn[1].axes[0].texts] + [drawn[1].axes[0].get_title()]
+    assert [t for t in texts if t] == ["no mistakes"]

@@ -116,6 +116,11 @@ def test_report_states_sizes_time_tta_interval_and_the_commands(smoke_run):
         f"Accuracy {scores['accuracy']:.4f} ({tn + tp} of {count} right); 95% interval "
         f"{low:.4f} to {high:.4f} (Wilson score interval, n = {count})." in report
     )
+    # The headline scores on the terminal too (report printed none of its numbers).
+    assert (
+        f"val.csv ({count} images, TTA on): accuracy {scores['accuracy']:.4f} (95% interval "
+        f"{low:.4f} to {high:.4f}), log loss {scores['log_loss']:.4f}, ROC AUC" in done.output
+    )
     train = ["catsdogs", "train", "--config", f"{run}/config.yaml", "--data", str(data)]
     assert shlex.join(train) + "\n" in report
     assert shlex.join(["catsdogs", "report", str(run)]) + "\n" in report
