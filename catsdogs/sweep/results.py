@@ -423,6 +423,17 @@ def _others(sweep: Sweep) -> list[str]:
     return [k for k in sweep.design.keys if k != sweep.spec.compare]
 
 
+def best_run(study: optuna.Study, sweep: Sweep, out: Path) -> Path | None:
+    """The run directory of the finished trial with the best metric (None: none finished)."""
+    trials = trials_frame(study, sweep)
+    done = trials[(trials["state"] == "complete") & trials[f"best_{sweep.metric}"].notna()]
+    if done.empty:
+        return None
+    values = done[f"best_{sweep.metric}"]
+    best = values.idxmax() if sweep.direction == "maximize" else values.idxmin()
+    return out / "runs" / str(done.loc[best, "run_dir"])
+
+
 def write(study: optuna.Study, sweep: Sweep, out: Path) -> None:
     """All the files, each atomically, from the study as it is now."""
     trials = trials_frame(study, sweep)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 
@@ -90,6 +91,14 @@ def _run(settings: trials.Settings, sweep_file: Path, owned: bool, summary_only:
     results.write(study, checked, out)
     echo(f"wrote {out / 'sweep.md'}")
     left = total - len(storage.finished(study))
+    best = results.best_run(study, checked, out)
+    if left == 0 and best is not None:
+        run, why = shlex.quote(str(best)), f"  # the trial of the best {checked.metric}"
+        echo(
+            f"next: read {out / 'sweep.md'}, then\n"
+            f"  catsdogs report {run}{why}\n"
+            f"  catsdogs predict --model {run} --out submission.csv{why}"
+        )
     if left > 0:
         message = f"{left} of {total} trials did not finish (see {out / 'trials.csv'})"
         running = storage.running(study)

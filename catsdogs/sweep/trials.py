@@ -13,6 +13,7 @@ complete, marked ``diverged``, with the epochs it finished (maybe none), never r
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import time
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from catsdogs.data import manifests
 from catsdogs.sweep import processes, results, storage
 from catsdogs.sweep.design import Point
 from catsdogs.sweep.spec import Sweep, shell_line
+from catsdogs.training import NEXT_VARIABLE
 from catsdogs.training.rundir import STATE, VAL_ACCURACY, VAL_LOSS, RunDir
 
 POLL_SECONDS = 1.0
@@ -111,7 +113,12 @@ def _train(
     if settings.jobs > 1:  # several trains at once: their bars would garble the terminal
         (settings.out / "logs").mkdir(parents=True, exist_ok=True)
         log = open(settings.out / "logs" / f"{run.path.name}.log", "ab")  # noqa: SIM115
-    child = processes.catsdogs(arguments, stdout=log, stderr=subprocess.STDOUT if log else None)
+    child = processes.catsdogs(
+        arguments,
+        env={**os.environ, NEXT_VARIABLE: "0"},  # the sweep gives its own next: block
+        stdout=log,
+        stderr=subprocess.STDOUT if log else None,
+    )
     reported, pruned = 0, False
     try:
         while True:

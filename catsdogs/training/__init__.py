@@ -14,3 +14,7 @@ May import: ``catsdogs.data``, ``catsdogs.model``, ``catsdogs.optim`` and the fo
 modules. ``rundir``, ``runs`` and ``long_run`` load neither TensorFlow nor Keras, so prediction
 and sweeps read runs quickly.
 """
+
+# Set to 0 by a command that runs `catsdogs train` as one of its steps (a sweep's trials): the
+# run's "next:" commands are then that command's to give, once.
+NEXT_VARIABLE = "CATSDOGS_NEXT"

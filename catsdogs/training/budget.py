@@ -13,6 +13,7 @@ more (a slow stretch passed, a start measured on a busy machine).
 from __future__ import annotations
 
 import dataclasses
+import math
 import tempfile
 import time
 from collections import deque
@@ -31,6 +32,9 @@ MEASURE_SECONDS = 2.0  # the least a measurement of steps takes (at least one wi
 PACE_SHARE = 0.05  # the recent pace: over the last 5% of the budget (at least PACE_SECONDS)
 PACE_SECONDS = 5.0
 LENGTHEN_SHARE = 0.05  # a run grows only where at least 5% more steps fit
+# Measuring XLA compiles the step a second time (10-30 s on 2 cores, each size of a ladder
+# again): a budget under this keeps XLA off (jit_compile: auto; on a CPU it was 0.43-1.38x).
+XLA_LEAST_BUDGET = 600.0
 
 
 def margin(budget: float) -> float:
@@ -87,6 +91,19 @@ def _measure_steps(
     return seconds / max(timed, 1)
 
 
+def _within(clock: Clock, budget: float, next_part: str) -> None:
+    """Stop start-up where the budget is gone before ``next_part`` (a busy machine can take
+    longer to start than a short budget lasts), naming a budget that leaves room to train."""
+    used = clock.used()
+    if used >= budget - margin(budget):
+        least = math.ceil(2 * used + 30)  # start-up again, and as long again to train
+        raise run_length.BudgetTooShort(
+            f"the time budget is too short for this run here: start-up took "
+            f"{durations.text(used)} of its {durations.text(budget)} before {next_part}; "
+            f"give at least {durations.text(least)}"
+        )
+
+
 def _with(config: Config, **training) -> Config:
     return config.model_copy(update={"training": config.training.model_copy(update=training)})
 
@@ -101,6 +118,8 @@ def begin(trainer: Trainer, clock: Clock, echo: Callable[[str], None], epoch: in
     start = Start(epoch)
     if trainer.jit is not None and budget is None and trainer.bfloat16_speedup is None:
         return start  # nothing to measure
+    if budget is not None:
+        _within(clock, budget, "measuring the machine")
     head_only = trainer.head_only(epoch)
     asked: dict = {}
     record: dict = {}
@@ -115,6 +134,15 @@ def begin(trainer: Trainer, clock: Clock, echo: Callable[[str], None], epoch: in
         config = _with(config, mixed_precision=chosen)
     # The measuring steps are the first epoch's: never more than it has.
     most = training.steps_per_epoch or (10**9 if budget else trainer.steps)
+    if trainer.jit is None and budget is not None and budget < XLA_LEAST_BUDGET:
+        trainer.jit = False
+        echo(
+            f"XLA off: measuring it would compile the step twice, too much of a "
+            f"{durations.text(budget)} budget (jit_compile: auto measures it from "
+            f"{durations.text(XLA_LEAST_BUDGET)})"
+        )
+        asked["jit_compile"] = training.jit_compile
+        config = _with(config, jit_compile="off")
     if trainer.jit is None:
         rates = {}
         for jit in (False, True):
@@ -141,7 +169,9 @@ def begin(trainer: Trainer, clock: Clock, echo: Callable[[str], None], epoch: in
         per_size = {first: step_seconds}
         for size in [*config.data.ladder, config.data.image_size]:
             if size not in per_size:
+                _within(clock, budget, "measuring each size's step")
                 per_size[size] = _measure_steps(trainer, head_only, start, most, echo, size)
+        _within(clock, budget, "timing validation and saving")
         echo(arithmetic(trainer, per_size[config.data.image_size], record))
         with tempfile.TemporaryDirectory(prefix="catsdogs-timing-") as scratch:
             start.costs = run_length.Costs(

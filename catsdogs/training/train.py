@@ -7,6 +7,7 @@ model) is refused before the run directory is created or changed.
 
 from __future__ import annotations
 
+import os
 import shlex
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,6 +20,7 @@ from catsdogs.config import Config, asked_text, dump, load
 from catsdogs.data import manifests
 from catsdogs.errors import UserError
 from catsdogs.training import (
+    NEXT_VARIABLE,
     budget,
     curves,
     decisions,
@@ -205,7 +207,7 @@ def sizes(trainer: Trainer, data: manifests.TrainingData) -> str:
 
 def closing(run: RunDir, usage: str | None = None) -> list[str]:
     """The lines a run ends with: its best epoch, its time, where its files are and the
-    commands that come next."""
+    commands that come next (but where ``NEXT_VARIABLE`` is 0)."""
     summary = run.summary()
     lines = [f"done: {run.path}" + (f"; {usage}" if usage else "")]
     if summary is None:
@@ -218,6 +220,10 @@ def closing(run: RunDir, usage: str | None = None) -> list[str]:
         *([f"warning: a weak model ({reason}): {decisions.WEAK_ADVICE}"] if reason else []),
         f"files: {run.path}/ {BEST} (that epoch's model), {LAST}, {HISTORY}, {CURVES}, "
         f"{LOGS}/ (TensorBoard)",
+    ]
+    if os.environ.get(NEXT_VARIABLE) == "0":
+        return lines
+    lines += [
         "next:",
         f"  catsdogs report {shlex.quote(str(run.path))}",
         f"  catsdogs predict --model {shlex.quote(str(run.path))} --out submission.csv",

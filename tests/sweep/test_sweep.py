@@ -311,6 +311,10 @@ def test_a_grid_sweep_trains_every_point_once_and_tells_what_they_did(shared_dat
     }
     assert shown == pytest.approx(recorded, abs=5e-4)
     assert sorted(zip(arms, rates)) == [(False, 0.01), (False, 0.1), (True, 0.01), (True, 0.1)]
+    # One next: block, the sweep's, naming the run of the best trial.
+    best_run = out / "runs" / trials.loc[trials["best_val_accuracy"].idxmax(), "run_dir"]
+    assert done.output.count("next:") == 1
+    assert f"  catsdogs report {best_run}  # the trial of the best val_accuracy" in done.output
     for row in trials.itertuples():  # the best epoch is the lowest val_loss, as in the run
         history = pd.read_csv(out / "runs" / row.run_dir / "history.csv")
         best = history.loc[history["val_loss"].idxmin()]

@@ -545,3 +545,49 @@ def test_a_re_plan_is_said_at_most_once_an_epoch_and_only_when_it_changes_the_pl
     # 295: under 3% of 300; 280 said; 270: epoch 0 said already; 275: under 3% of 280; 260
     # said; 255: under 3% of 260.
     assert said == ["re-planned to 280", "re-planned to 260"]
+
+
+class Measured(Exception):
+    """Raised by a fake measurement: what begin decided before it is the test's subject."""
+
+
+def a_trainer(*overrides: str) -> types.SimpleNamespace:
+    return types.SimpleNamespace(
+        jit=None, bfloat16_speedup=None, config=load(SMOKE, list(overrides)), head_only=bool
+    )
+
+
+def test_a_budget_under_ten_minutes_keeps_xla_off_without_measuring_it(monkeypatch):
+    # Start-up took 54 s and 1m35s of 4- and 3-minute budgets, mostly measuring XLA.
+    calls = []
+
+    def measure(trainer, head_only, start, most, echo, size=None):
+        calls.append(trainer.jit)
+        raise Measured
+
+    monkeypatch.setattr(budget, "_measure_steps", measure)
+    trainer = a_trainer("training.jit_compile=auto", "training.time_budget=5m")
+    lines = []
+    with pytest.raises(Measured):
+        budget.begin(trainer, budget.Clock(), lines.append)
+    assert calls == [False] and trainer.jit is False  # the step measured once, without XLA
+    assert lines == [
+        "XLA off: measuring it would compile the step twice, too much of a 5m00s budget "
+        "(jit_compile: auto measures it from 10m00s)"
+    ]
+    trainer = a_trainer("training.jit_compile=auto", "training.time_budget=10m")
+    calls.clear()
+    with pytest.raises(Measured):
+        budget.begin(trainer, budget.Clock(), lines.append)
+    assert calls == [False]  # from 10 minutes: measured, XLA off first, then on
+
+
+def test_start_up_stops_once_the_budget_is_gone_and_names_one_that_leaves_room():
+    # A 50 s budget beside two busy processes ran 99.6 s before "too short".
+    trainer = a_trainer("training.jit_compile=off", "training.time_budget=50s")
+    clock = budget.Clock(started=time.monotonic() - 60)  # a minute gone already
+    with pytest.raises(BudgetTooShort) as refused:
+        budget.begin(trainer, clock, print)
+    message = str(refused.value)
+    assert message.startswith("the time budget is too short for this run here: start-up took")
+    assert "of its 50s before measuring the machine; give at least 2m3" in message

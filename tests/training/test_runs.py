@@ -437,7 +437,9 @@ def test_a_dead_writers_temporary_files_are_removed(tmp_path):
     assert not stale.exists() and mine.exists()
 
 
-def test_every_next_line_of_a_run_pastes_into_a_shell_also_where_its_path_has_spaces(tmp_path):
+def test_every_next_line_of_a_run_pastes_into_a_shell_also_where_its_path_has_spaces(
+    tmp_path, monkeypatch
+):
     from catsdogs.training.train import closing
 
     run = RunDir(tmp_path / "my runs" / "cpu (1)")
@@ -451,3 +453,6 @@ def test_every_next_line_of_a_run_pastes_into_a_shell_also_where_its_path_has_sp
         ["catsdogs", "predict", "--model", str(run.path), "--out", "submission.csv"],
         ["tensorboard", "--logdir", str(run.path / "logs")],
     ]
+    # A sweep's trials leave the next: block to the sweep.
+    monkeypatch.setenv("CATSDOGS_NEXT", "0")
+    assert not [line for line in closing(run) if "next:" in line or "catsdogs" in line]
