@@ -19,6 +19,7 @@ from catsdogs.training.rundir import (
     CONFUSION,
     CORRECT,
     CURVES,
+    LOGS,
     MISTAKES,
     REPORT,
     ROC,
@@ -199,7 +200,7 @@ def build(
         echo(warning)
     history = run.history()
     if not history.empty:
-        curves.draw(history, run.path / CURVES)
+        curves.draw(history, run.path / CURVES, run.path / LOGS)
     labels, probabilities = frame["label"].to_numpy(), frame["probability"].to_numpy()
     roc_figure(labels, probabilities, result["roc_auc"], run.path / ROC)
     confusion_figure(result["confusion_matrix"], run.path / CONFUSION)

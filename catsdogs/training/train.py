@@ -251,7 +251,7 @@ def _finish(
         "val_images": trainer.val_images,
         "passes": round(trainer.step_index() * trainer.config.data.batch_size / len(data.train), 3),
     }
-    curves.draw(history, run.path / CURVES)
+    curves.draw(history, run.path / CURVES, run.path / LOGS)
     if watch:
         facts["time_budget"] = {"seconds": watch.budget, **watch.spent}
     run.write_metrics(Summary.of(history), **facts)

@@ -84,3 +84,38 @@ def test_one_epoch_and_a_hundred_are_drawn(tmp_path, epochs):
         plt.close(figure)
     curves.draw(made_up, tmp_path / "curves.png")
     assert (tmp_path / "curves.png").read_bytes()[:8] == PNG
+
+
+def test_the_rate_panel_draws_every_step_s_rate_as_tensorboard_logged_it(tmp_path):
+    # A probe: the panel drew each epoch's last rate (1e-05) while the schedule ran
+    # 5e-4 -> 2e-3 -> 3e-5 step by step.
+    import tensorflow as tf
+
+    writer = tf.summary.create_file_writer(str(tmp_path / "logs"))
+    logged = {step: 2e-3 * min(step / 20, 1) * (1 - step / 100) + 1e-5 for step in range(5, 100)}
+    with writer.as_default():
+        for step, rate in logged.items():
+            tf.summary.scalar("step/learning_rate", rate, step=step)
+    writer.close()
+    steps, rates = curves.step_rates(tmp_path / "logs")
+    assert steps == list(logged) and rates == pytest.approx(list(logged.values()), rel=1e-6)
+    figure = curves.figure(history([0.5, 0.4]), (steps, rates))
+    try:
+        panel = figure.axes[2]
+        assert list(panel.lines[0].get_xdata()) == steps and panel.get_xlabel() == "optimizer step"
+        assert panel.get_title() == "learning rate (each step)"
+    finally:
+        plt.close(figure)
+    assert curves.step_rates(tmp_path / "nowhere") == ([], [])
+
+
+def test_one_epoch_reads_as_points_with_their_values_and_the_legend_below_them():
+    figure = curves.figure(history([0.5]))
+    try:
+        loss = figure.axes[0]
+        written = sorted(text.get_text() for text in loss.texts)
+        assert written == ["0.5000", "0.7000"]  # validation and training loss, beside each
+        legend = loss.get_legend()
+        assert legend.get_bbox_to_anchor().y0 < loss.get_window_extent().y0  # under the panel
+    finally:
+        plt.close(figure)
