@@ -471,6 +471,26 @@ def _describe(error: ValidationError, origin: str) -> str:
     return f"{origin}: {where + ': ' if where else ''}{message}{more}"
 
 
+class DuplicateKey(yaml.YAMLError):
+    """A mapping that gives one key twice (YAML's loaders keep the last in silence)."""
+
+
+class _UniqueKeys(yaml.SafeLoader):
+    """yaml.safe_load that refuses a key given twice in one mapping."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise DuplicateKey(
+                    f"line {key_node.start_mark.line + 1} gives {key!r} again (first on line "
+                    f"{seen[key]}): give each key once"
+                )
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
+
+
 def load_with_budget(
     path: Path, overrides: Sequence[str], time_budget: str | None, option: str
 ) -> Config:
@@ -490,6 +510,8 @@ def load(path: Path, overrides: list[str] = ()) -> Config:
     """Read, override and validate a config; any problem is one UserError line."""
     if path.is_dir():
         raise UserError(f"config file {path} is a folder; give a YAML file")
+    if path.exists() and not path.is_file():
+        raise UserError(f"config file {path} is not a file (a device or a pipe); give a YAML file")
     if not path.is_file():
         raise UserError(f"config file {path} does not exist")
     try:
@@ -502,7 +524,9 @@ def load(path: Path, overrides: list[str] = ()) -> Config:
     except OSError as err:
         raise UserError(f"cannot read config file {path}: {err.strerror or err}") from None
     try:
-        tree = yaml.safe_load(text) or {}
+        tree = yaml.load(text, Loader=_UniqueKeys) or {}
+    except DuplicateKey as err:
+        raise UserError(f"{path}: {err}") from None
     except yaml.reader.ReaderError as err:  # characters YAML does not allow: NUL, controls
         raise UserError(
             f"config file {path} is not YAML text (character {err.position + 1} is "

@@ -195,3 +195,19 @@ def test_every_numeric_field_has_its_range():
 def test_out_of_range_values_are_one_line(override, message):
     with pytest.raises(UserError, match=re.escape(message)):
         load(SMOKE, [override])
+
+
+def test_a_key_given_twice_and_a_config_that_is_no_file_are_one_line_each(tmp_path):
+    # A probe: duplicate keys were last-wins in silence; --config /dev/null "did not exist".
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("name: a\nmodel:\n  backbone: small_cnn\n  weights: none\nname: b\n")
+    with pytest.raises(
+        UserError, match=r"twice.yaml: line 5 gives 'name' again \(first on line 1\)"
+    ):
+        load(twice)
+    nested = tmp_path / "nested.yaml"
+    nested.write_text("model:\n  width: 8\n  width: 16\n")
+    with pytest.raises(UserError, match="line 3 gives 'width' again"):
+        load(nested)
+    with pytest.raises(UserError, match="config file /dev/null is not a file"):
+        load(Path("/dev/null"))

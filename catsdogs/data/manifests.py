@@ -443,4 +443,10 @@ def read_training_data(folder: Path, echo: Callable[[str], None] = print) -> Tra
 
     train = read(folder / TRAIN, "labelled", once)
     val = read(folder / VAL, "labelled", once)
+    if len(set(train.labels or [])) < 2:  # what lr-find and train would learn: one answer
+        only = "cats" if set(train.labels or [0]) == {0} else "dogs"
+        raise UserError(
+            f"{train.path} holds only {only}: a classifier needs images of both classes to "
+            "learn from"
+        )
     return TrainingData(folder, train, val)

@@ -65,6 +65,20 @@ def wilson(successes: int, count: int, confidence: float = 0.95) -> tuple[float,
     return float(interval.low), float(interval.high)
 
 
+def one_class(result: dict) -> str | None:
+    """A warning where the model called every image one class (its accuracy is then only the
+    share of that class), else None."""
+    (tn, fp), (fn, tp) = result["confusion_matrix"]
+    for name, called in (("cat", tn + fn), ("dog", fp + tp)):
+        if called == result["count"] > 0:
+            return (
+                f"warning: the model calls every image a {name} ({called} of {called}): its "
+                f"accuracy is only the share of {name}s here; it has learned nothing to tell "
+                "them apart"
+            )
+    return None
+
+
 def table(result: dict) -> str:
     auc = "n/a (one class)" if result["roc_auc"] is None else f"{result['roc_auc']:.4f}"
     (tn, fp), (fn, tp) = result["confusion_matrix"]
@@ -204,6 +218,7 @@ def evaluate(model: Path, data: Path, tta: bool = TTA, echo: Callable[[str], Non
     manifest = manifests.read(data, "labelled", echo)
     scored = score(model_path, manifest, tta, echo)
     echo(table(scored.result))
-    if warning := trained_on(model_path, manifest):
-        echo(warning)
+    for warning in (trained_on(model_path, manifest), one_class(scored.result)):
+        if warning:
+            echo(warning)
     return save(scored.result, model_path, echo)

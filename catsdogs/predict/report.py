@@ -196,8 +196,9 @@ def build(
         model_path, manifest, tta, echo, [(path, "the report's file") for path in written]
     )
     loaded, frame, result = scored.model, scored.frame, scored.result
-    if warning := evaluation.trained_on(model_path, manifest):
-        echo(warning)
+    for warning in (evaluation.trained_on(model_path, manifest), evaluation.one_class(result)):
+        if warning:
+            echo(warning)
     history = run.history()
     if not history.empty:
         curves.draw(history, run.path / CURVES, run.path / LOGS)

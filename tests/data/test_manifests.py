@@ -186,3 +186,15 @@ def test_several_bad_lines_are_named_after_the_first(tmp_path):
         f"{tmp_path / 'train.csv'} line 3: label 'dog' is not 0 (cat) or 1 (dog) "
         "(and 4 more: line 5, line 6, line 7, ...)"
     )
+
+
+def test_training_data_of_one_class_is_refused_in_one_line(tmp_path):
+    # A probe: a cats-only manifest was accepted by train and by lr-find (which suggested 1e-1).
+    paths = labelled_images(tmp_path / "images", 6)
+    frame = labelled_frame(paths, sha256=False)
+    frame[frame["label"] == 0].to_csv(tmp_path / "train.csv", index=False)
+    frame.to_csv(tmp_path / "val.csv", index=False)
+    with pytest.raises(UserError, match=r"train.csv holds only cats: a classifier needs images"):
+        manifests.read_training_data(tmp_path)
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    assert len(manifests.read_training_data(tmp_path).train) == 6

@@ -513,3 +513,16 @@ def test_a_photo_whose_name_holds_a_newline_is_one_row_of_the_table(tmp_path):
     assert done.exit_code == 0, done.output
     names = [name for name, _, _ in read_table(done.output)]
     assert names == [f"{folder}/a\\nb.jpg", f"{folder}/c.jpg"]
+
+
+def test_a_model_calling_every_image_one_class_is_said_to_by_evaluate():
+    labels = np.array([0, 0, 1, 1, 0])
+    result = evaluation.scores(labels, np.full(5, 0.2))  # every image a cat
+    assert evaluation.one_class(result).startswith(
+        "warning: the model calls every image a cat (5 of 5): its accuracy is only the share"
+    )
+    assert "every image a dog (5 of 5)" in evaluation.one_class(
+        evaluation.scores(labels, np.full(5, 0.9))
+    )
+    mixed = evaluation.scores(labels, np.array([0.1, 0.2, 0.8, 0.9, 0.4]))
+    assert evaluation.one_class(mixed) is None
