@@ -48,6 +48,11 @@ def failures(run: RunDir, data: manifests.TrainingData) -> Iterator[None]:
     except Exception as err:
         run.fail(first_line(err))
         raise
+    except KeyboardInterrupt as stop:  # Ctrl-C or SIGTERM: stopped, not running any more
+        run.stop(
+            "stopped by SIGTERM" if isinstance(stop, signals.Terminated) else "stopped by Ctrl-C"
+        )
+        raise
 
 
 def _changed_image(data: manifests.TrainingData) -> ImageChanged | None:

@@ -201,6 +201,12 @@ class RunDir:
         with contextlib.suppress(OSError, UserError, ValueError):
             self.set_state("failed", len(self.history()), message)
 
+    def stop(self, message: str) -> None:
+        """Mark the run "stopped" (asked to: the same command continues it) after the epochs
+        history.csv records, where state.json can be written."""
+        with contextlib.suppress(OSError, UserError, ValueError):
+            self.set_state("stopped", len(self.history()), message)
+
     def write_config(self, text: str) -> None:
         """The config the run goes on with (a time budget's plan, shortened)."""
         files.write_text(self.path / CONFIG, text)

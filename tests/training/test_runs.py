@@ -181,6 +181,9 @@ def test_sigterm_stops_training_in_one_line_and_the_same_command_goes_on(shared_
         "stopped (SIGTERM); run the same command again to go on"
     )
     done = len(pd.read_csv(history))
+    # Not "running" any more (a clean stop left it so): stopped, after the epochs recorded.
+    state = json.loads((run / "state.json").read_text())
+    assert state == {"status": "stopped", "epochs_done": done, "message": "stopped by SIGTERM"}
     again = subprocess.run(
         module_command(
             "train",
