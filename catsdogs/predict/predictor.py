@@ -50,7 +50,14 @@ def default_test(model: Path | None) -> Path:
     except UserError:
         return fallback  # predict says what is wrong with the model itself
     folder = run.data_record()[0] if run else None
-    return folder / TEST if folder and (folder / TEST).is_file() else fallback
+    if folder is None:
+        return fallback
+    if not (folder / TEST).is_file():  # moved or deleted: not silently another data's test set
+        gone = "is gone" if not folder.exists() else f"has no {TEST}"
+        raise UserError(
+            f"the data the model trained on ({folder}) {gone}: give the test set with --test"
+        )
+    return folder / TEST
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from catsdogs import files, outputs
 from catsdogs.data import manifests
 from catsdogs.errors import UserError
 from catsdogs.predict import TTA, guard, inputs, predictor
+from catsdogs.training.rundir import run_of
 
 FORMATS = ("auto", "proba", "class")
 
@@ -93,7 +94,9 @@ def predict_and_write(
         named += manifests.set_files(test.parent)
     # The sample submissions prepare recorded, of this test set and of the model's data: a
     # submission written over one would change the format later predictions choose.
-    for manifest in dict.fromkeys([test, predictor.default_test(model_path)]):
+    run = run_of(model_path)
+    data = run.data_record()[0] if run else None
+    for manifest in dict.fromkeys([test, *([data / manifests.TEST] if data else [])]):
         if sample := sample_submission(manifest):
             named.append((sample, "the competition's sample submission"))
     outputs.check_not_input([(out, "--out")], named)

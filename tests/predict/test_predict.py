@@ -526,3 +526,23 @@ def test_a_model_calling_every_image_one_class_is_said_to_by_evaluate():
     )
     mixed = evaluation.scores(labels, np.array([0.1, 0.2, 0.8, 0.9, 0.4]))
     assert evaluation.one_class(mixed) is None
+
+
+def test_a_model_whose_data_moved_asks_for_test_rather_than_using_another_data_s(
+    tmp_path, monkeypatch
+):
+    # A probe: predict fell back to data/processed/test.csv in silence and blamed --test.
+    run = tmp_path / "run"
+    run.mkdir()
+    tiny_model(run / "best.keras")
+    (run / "config.yaml").write_text(f"data:\n  dir: {tmp_path / 'moved'}\n")
+    pd.DataFrame({"epoch": [1], "val_loss": [0.5], "val_accuracy": [0.8]}).to_csv(
+        run / "history.csv", index=False
+    )
+    monkeypatch.chdir(tmp_path)
+    done = cli("predict", "--model", run)
+    assert done.exit_code == 1
+    assert done.output.strip() == (
+        f"error: the data the model trained on ({tmp_path / 'moved'}) is gone: give the test "
+        "set with --test"
+    )
