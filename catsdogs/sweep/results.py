@@ -30,6 +30,7 @@ RESULTS = [
     "epochs",
     "seconds",
 ]
+COUNTS = ["best_epoch", "epochs"]  # whole numbers, blank where a trial has none
 PAIRED = "paired.png"
 SHORT = {VAL_ACCURACY: "val_acc", VAL_LOSS: VAL_LOSS}
 
@@ -76,7 +77,19 @@ def trials_frame(study: optuna.Study, sweep: Sweep) -> pd.DataFrame:
     columns = ["trial", "state", "seed", *keys, *RESULTS, "run_dir", "command", "diverged"]
     frame = pd.DataFrame(rows, columns=columns)
     frame[RESULTS] = frame[RESULTS].apply(pd.to_numeric)  # a score not measured is nan
-    return frame
+    # A trial cut off (its process killed) and run again: the run again is the trial's record.
+    keys = ["seed", *keys]
+    again = frame.duplicated(subset=keys, keep="last") & (frame["state"] == "fail")
+    return frame[~again].reset_index(drop=True)
+
+
+def csv_text(trials: pd.DataFrame) -> str:
+    """trials.csv's text: the counts as whole numbers (2, not 2.0), blank where missing; the
+    frame itself keeps floats, so that a missing count is nan, not pandas' NA, in its sums."""
+    shown = trials.copy()
+    for column in COUNTS:
+        shown[column] = shown[column].map(lambda value: "" if pd.isna(value) else str(int(value)))
+    return shown.to_csv(index=False, lineterminator="\n")
 
 
 def summary_frame(trials: pd.DataFrame, sweep: Sweep) -> pd.DataFrame:
@@ -438,7 +451,7 @@ def write(study: optuna.Study, sweep: Sweep, out: Path) -> None:
     """All the files, each atomically, from the study as it is now."""
     trials = trials_frame(study, sweep)
     summary = summary_frame(trials, sweep)
-    files.write_text(out / "trials.csv", trials.to_csv(index=False, lineterminator="\n"))
+    files.write_text(out / "trials.csv", csv_text(trials))
     files.write_text(out / "summary.csv", summary.to_csv(index=False, lineterminator="\n"))
     figure(summary, trials, sweep, out / "sweep.png", val_images(trials, out))
     if sweep.arms is not None:

@@ -465,6 +465,9 @@ def test_two_workers_then_kill_9_then_the_same_command_finishes_each_point_once(
         for rate in ("0.01", "0.1")
     ]
     assert len(complete) == 4  # each point once: no duplicate, none lost
+    # A killed trial's "fail" row is not kept beside its run again; counts read as counts.
+    assert set(trials["state"]) == {"complete"}
+    assert trials["epochs"].dtype == np.int64 and trials["best_epoch"].dtype == np.int64
     statuses = {
         json.loads((out / "runs" / r / "state.json").read_text())["status"]
         for r in complete["run_dir"]
