@@ -16,7 +16,7 @@ import keras
 import pandas as pd
 
 from catsdogs import durations
-from catsdogs.config import Config, asked_text, dump, load
+from catsdogs.config import Config, asked_text, config_changes, dump, load
 from catsdogs.data import manifests
 from catsdogs.errors import UserError
 from catsdogs.training import (
@@ -98,10 +98,11 @@ def _continued(run: RunDir, config: Config, text: str) -> Config:
     if asked_text(recorded) == text:
         return load(run.path / CONFIG)
     if config.training.planned_by_budget:
+        changed = ", ".join(config_changes(asked_text(recorded), text)) or "its plan"
         raise UserError(
-            f"run {run.path} went on under another config; a time budget plans only a new "
-            "run: to train this one further, --resume with training.time_budget=null and "
-            "more training.epochs"
+            f"run {run.path} was planned under another config (this one changes {changed}); "
+            "a time budget plans only a new run: to train this one further, --resume with "
+            "training.time_budget=null and more training.epochs (or drop --resume for a new run)"
         )
     return config
 

@@ -591,3 +591,21 @@ def test_start_up_stops_once_the_budget_is_gone_and_names_one_that_leaves_room()
     message = str(refused.value)
     assert message.startswith("the time budget is too short for this run here: start-up took")
     assert "of its 50s before measuring the machine; give at least 2m3" in message
+
+
+def test_resuming_a_budgeted_run_under_another_config_says_what_changed(tmp_path):
+    # A probe: `--resume --time-budget 5m` of a finished run said it "went on under another
+    # config", naming nothing.
+    from catsdogs.config import dump
+    from catsdogs.errors import UserError
+    from catsdogs.training.rundir import RunDir
+    from catsdogs.training.train import _continued
+
+    (tmp_path / "config.yaml").write_text(dump(load(SMOKE, ["training.time_budget=2m"])))
+    again = load(SMOKE, ["training.time_budget=5m"])
+    with pytest.raises(
+        UserError,
+        match=r"planned under another config \(this one changes "
+        r"training.time_budget\); a time budget plans only a new run",
+    ):
+        _continued(RunDir(tmp_path), again, dump(again))
