@@ -91,7 +91,7 @@ def _measure_steps(
     return seconds / max(timed, 1)
 
 
-def _within(clock: Clock, budget: float, next_part: str) -> None:
+def within(clock: Clock, budget: float, next_part: str) -> None:
     """Stop start-up where the budget is gone before ``next_part`` (a busy machine can take
     longer to start than a short budget lasts), naming a budget that leaves room to train."""
     used = clock.used()
@@ -100,7 +100,7 @@ def _within(clock: Clock, budget: float, next_part: str) -> None:
         raise run_length.BudgetTooShort(
             f"the time budget is too short for this run here: start-up took "
             f"{durations.text(used)} of its {durations.text(budget)} before {next_part}; "
-            f"give at least {durations.text(least)}"
+            f"give at least {durations.text(least)} (that start-up twice over, and 30s)"
         )
 
 
@@ -119,7 +119,7 @@ def begin(trainer: Trainer, clock: Clock, echo: Callable[[str], None], epoch: in
     if trainer.jit is not None and budget is None and trainer.bfloat16_speedup is None:
         return start  # nothing to measure
     if budget is not None:
-        _within(clock, budget, "measuring the machine")
+        within(clock, budget, "measuring the machine")
     head_only = trainer.head_only(epoch)
     asked: dict = {}
     record: dict = {}
@@ -169,9 +169,9 @@ def begin(trainer: Trainer, clock: Clock, echo: Callable[[str], None], epoch: in
         per_size = {first: step_seconds}
         for size in [*config.data.ladder, config.data.image_size]:
             if size not in per_size:
-                _within(clock, budget, "measuring each size's step")
+                within(clock, budget, "measuring each size's step")
                 per_size[size] = _measure_steps(trainer, head_only, start, most, echo, size)
-        _within(clock, budget, "timing validation and saving")
+        within(clock, budget, "timing validation and saving")
         echo(arithmetic(trainer, per_size[config.data.image_size], record))
         with tempfile.TemporaryDirectory(prefix="catsdogs-timing-") as scratch:
             start.costs = run_length.Costs(

@@ -109,7 +109,7 @@ def mean_step(
 
 def _too_short(left: float, costs: Costs, done: int, used: float) -> BudgetTooShort:
     need = (0 if done else costs.step) + costs.per_epoch + costs.finish
-    least = math.ceil(used + need - min(left, 0) + 1)
+    least = math.ceil(used + need + 2)  # the two the message names, and the least margin
     return BudgetTooShort(
         f"the time budget is too short for this run here: start-up took {durations.text(used)}, "
         f"and one epoch needs {need:.1f}s more (a step {costs.step:.2f}s, validation "

@@ -150,6 +150,8 @@ def train(
             echo(f"{run.path} has already trained this config on this data: not training again")
             echo("\n".join(closing(run)))
             return run.path
+        if config.training.planned_by_budget:  # a budget gone already ends here, not later
+            budget.within(clock, config.training.budget_seconds, "building the model")
         if run.exists:
             config = _continued(run, config, text)
         elif config.data.sizes == "auto" and config.training.planned_by_budget:

@@ -60,9 +60,15 @@ def test_steps_taken_to_measure_belong_to_the_first_epoch():
 def test_a_budget_that_cannot_fit_one_epoch_says_the_least_that_works():
     with pytest.raises(BudgetTooShort) as refused:
         longest(10, COSTS, pass_steps=200, used=8.0)
-    # 8 s of start-up, then a step, the validation, the saves and the finish: 21 s; + 1 s.
-    assert str(refused.value).endswith("give at least 30s")
+    # 8 s of start-up, then a step, the validation, the saves and the finish: 21 s; + 2 s.
+    assert str(refused.value).endswith("give at least 31s")
     assert "start-up took 8s" in str(refused.value)
+    # The numbers it names add up to the least it asks for, however far the budget overran
+    # (a probe: "start-up took 27s, and one epoch needs 3.5s more ... give at least 42s").
+    with pytest.raises(BudgetTooShort) as refused:
+        longest(-15, COSTS, pass_steps=200, used=27.0)
+    assert "start-up took 27s, and one epoch needs 21.0s more" in str(refused.value)
+    assert str(refused.value).endswith("give at least 50s")
 
 
 def test_a_slower_machine_ends_the_last_epoch_early_then_drops_epochs():
@@ -591,6 +597,7 @@ def test_start_up_stops_once_the_budget_is_gone_and_names_one_that_leaves_room()
     message = str(refused.value)
     assert message.startswith("the time budget is too short for this run here: start-up took")
     assert "of its 50s before measuring the machine; give at least 2m3" in message
+    assert message.endswith("(that start-up twice over, and 30s)")
 
 
 def test_resuming_a_budgeted_run_under_another_config_says_what_changed(tmp_path):
