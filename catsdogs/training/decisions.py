@@ -67,7 +67,13 @@ def at_chance(history: pd.DataFrame, val_images: int) -> str | None:
     )
 
 
-def weak(best: Mapping[str, float], val_images: int, passes: float | None) -> str | None:
+def weak(
+    best: Mapping[str, float],
+    val_images: int,
+    passes: float | None,
+    steps: int | None = None,
+    sync_period: int | None = None,
+) -> str | None:
     """Why a finished run's model should not become a submission without a word, from its
     best epoch's row of history.csv: validation within chance (0.5 +- 2 standard errors of
     a coin on ``val_images``), every validation image one class, or under one pass over its
@@ -81,6 +87,11 @@ def weak(best: Mapping[str, float], val_images: int, passes: float | None) -> st
         reasons.append(f"it calls every validation image a {'dog' if share else 'cat'}")
     if passes is not None and passes < 1:
         reasons.append(f"it saw its training images {passes:.2f} times (under one pass)")
+    if steps is not None and sync_period is not None and steps < sync_period:
+        reasons.append(
+            f"its {steps} steps are fewer than Lookahead's k = {sync_period}: the slow weights "
+            "it is judged by never moved from their start"
+        )
     return "; ".join(reasons) or None
 
 
@@ -91,7 +102,17 @@ def weakness(run: RunDir) -> str | None:
         return None
     metrics = run.metrics()
     best = history.iloc[best_position(history)].to_dict()
-    return weak(best, int(metrics.get("val_images", 0)), metrics.get("passes"))
+    lookahead = (run.config().get("optimizer") or {}).get("lookahead") or {}
+    judged_slow = lookahead.get("enabled") and (run.config().get("training") or {}).get(
+        "evaluate_slow_weights", True
+    )
+    return weak(
+        best,
+        int(metrics.get("val_images", 0)),
+        metrics.get("passes"),
+        metrics.get("steps"),
+        lookahead.get("sync_period") if judged_slow else None,
+    )
 
 
 WEAK_ADVICE = (

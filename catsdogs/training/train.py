@@ -252,6 +252,7 @@ def _finish(
             trainer, data, float(history[VAL_LOSS].iloc[-1]), run, echo
         ),
         "val_images": trainer.val_images,
+        "steps": trainer.step_index(),
         "passes": round(trainer.step_index() * trainer.config.data.batch_size / len(data.train), 3),
     }
     curves.draw(history, run.path / CURVES, run.path / LOGS)

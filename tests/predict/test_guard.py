@@ -106,3 +106,13 @@ def test_a_weak_run_ends_with_a_warning_even_after_one_epoch(tmp_path):
     assert "under one pass" in warning and "FORCE=1" in warning
     healthy = a_run(tmp_path / "healthy", val_loss=0.3)
     assert not [line for line in closing(RunDir(healthy)) if line.startswith("warning:")]
+
+
+def test_a_run_shorter_than_lookahead_s_sync_period_is_weak_its_slow_weights_unmoved():
+    best = {"val_accuracy": 0.8, "val_dog_share": 0.5}
+    said = decisions.weak(best, 100, 3.0, steps=4, sync_period=5)
+    assert said == (
+        "its 4 steps are fewer than Lookahead's k = 5: the slow weights it is judged by never "
+        "moved from their start"
+    )
+    assert decisions.weak(best, 100, 3.0, steps=5, sync_period=5) is None
