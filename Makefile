@@ -64,6 +64,7 @@ RUN_MESSAGE = make run: training $(CONFIG)$(if $(BUDGET), for $(BUDGET))$(if $(f
 
 run: install
 	@echo $(call q,$(RUN_MESSAGE))
+	$(if $(BUDGET),@$(PY) -m catsdogs.durations $(call q,$(BUDGET)))
 	$(CATSDOGS) prepare$(if $(SOURCE), --source $(call q,$(SOURCE)))$(if $(DATA), --out $(call q,$(DATA)))$(if $(FORCE), --force)
 	$(CATSDOGS) train --config $(call q,$(CONFIG)) --run-dir $(call q,$(RUN_DIR)) --reuse-finished$(if $(BUDGET), --time-budget $(call q,$(BUDGET)))$(if $(DATA), --data $(call q,$(DATA)))
 	$(CATSDOGS) predict --model $(call q,$(RUN_DIR)) --out $(call q,$(SUBMISSION))$(if $(FORCE), --force)

@@ -39,3 +39,12 @@ def text(seconds: float) -> str:
     if seconds >= 60:
         return f"{seconds // 60}m{seconds % 60:02d}s"
     return f"{seconds}s"
+
+
+if __name__ == "__main__":  # `python -m catsdogs.durations 30m`: make run checks BUDGET first
+    import sys
+
+    try:
+        parse(sys.argv[1] if len(sys.argv) > 1 else "")
+    except ValueError as err:
+        sys.exit(f"error: BUDGET {err}")

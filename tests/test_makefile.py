@@ -6,6 +6,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,19 @@ def test_make_run_takes_prepare_s_two_ways_out_and_ends_with_how_to_type_the_nex
     # catsdogs lives in .venv/bin: the last line says how to type the "next:" lines as printed.
     [hint] = [line for line in plan.splitlines() if "source .venv/bin/activate" in line]
     assert shlex.split(hint)[0] == "echo"
+
+
+@pytest.mark.skipif(MAKE is None, reason="make is not installed")
+def test_make_run_checks_the_budget_before_prepare_downloads_anything():
+    # A probe: `make run BUDGET=junk` ran prepare (maybe a 786 MB download) before the check.
+    lines = planned(os.environ["PATH"], "BUDGET=junk").splitlines()
+    [check] = [i for i, line in enumerate(lines) if "-m catsdogs.durations" in line]
+    [prepare] = [i for i, line in enumerate(lines) if "bin/catsdogs prepare" in line]
+    assert check < prepare and shlex.split(lines[check])[-1] == "junk"
+    done = subprocess.run(
+        [sys.executable, "-m", "catsdogs.durations", "junk"], capture_output=True, text=True
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "error: BUDGET 'junk' is not a duration: write it as 30m, 1h30m or 90s (units h, m, s)"
+    )
