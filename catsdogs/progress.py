@@ -12,6 +12,7 @@ from typing import IO
 from tqdm import tqdm
 
 PLAIN_SECONDS = 30.0
+FALLBACK = (80, 24)  # columns, rows: a terminal of no size
 SECONDS_VARIABLE = "CATSDOGS_PROGRESS_SECONDS"  # another interval for the plain lines
 _TERMINAL = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_noinv_fmt}{postfix}]"
 _PLAIN = (
@@ -53,11 +54,24 @@ def is_terminal(stream: IO | None = None) -> bool:
 def bar(**options) -> tqdm:
     """A progress bar with tqdm's options (``total``, ``desc``, ``unit``, ``leave`` ...)."""
     if is_terminal(options.get("file")):
-        return tqdm(bar_format=_TERMINAL, **options)
+        # A pseudo-terminal that was never given a size (`script` run from a pipe, some CI
+        # runners) reports 0 x 0, and tqdm then draws nothing (its row count goes to -1):
+        # 80 x 24 instead.
+        size = {} if _columns(options.get("file")) else dict(zip(("ncols", "nrows"), FALLBACK))
+        return tqdm(bar_format=_TERMINAL, **{**size, **options})
     every = plain_seconds()
     plain = {"mininterval": every, "miniters": 1, "leave": False}
     # The first line after that interval too: work that ends sooner leaves no line at all.
     return _Lines(bar_format=_PLAIN, **{"delay": every, **options, **plain})
+
+
+def _columns(stream: IO | None) -> int:
+    """The terminal's width in columns (0 where it reports none)."""
+    stream = sys.stderr if stream is None else stream
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, ValueError, OSError):
+        return 0
 
 
 def plain_seconds() -> float:

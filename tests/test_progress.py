@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import io
+import shutil
+import subprocess
+import sys
 
+import pytest
 from tqdm import tqdm
 
 from catsdogs import progress
@@ -64,3 +68,26 @@ def test_the_interval_of_plain_lines_can_be_set(monkeypatch):
     for unusable in ("0", "-1", "soon"):
         monkeypatch.setenv(progress.SECONDS_VARIABLE, unusable)
         assert progress.plain_seconds() == progress.PLAIN_SECONDS
+
+
+@pytest.mark.skipif(shutil.which("script") is None, reason="util-linux's script is not installed")
+def test_a_bar_shows_in_a_pseudo_terminal_that_has_no_size(tmp_path):
+    # A probe under `script -qc` saw neither a bar nor periodic lines: the pseudo-terminal
+    # reported 0 x 0 and tqdm drew nothing.
+    code = (
+        "import time\n"
+        "from catsdogs import progress\n"
+        "with progress.bar(total=4, desc='predicting', unit='img', delay=0.1) as bar:\n"
+        "    for _ in range(4):\n"
+        "        time.sleep(0.1); bar.update(1)\n"
+    )
+    (tmp_path / "bar.py").write_text(code)
+    typescript = tmp_path / "typescript"
+    subprocess.run(
+        ["script", "-qc", f"{sys.executable} {tmp_path / 'bar.py'}", str(typescript)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    assert "predicting:" in typescript.read_text(errors="replace")
