@@ -25,11 +25,9 @@ __all__ = ["Model", "load", "train"]
 
 
 def _register(keras: Any) -> None:
-    """Import the modules whose classes a saved model names (``catsdogs>ResizePolicy``...):
-    importing them registers them with Keras."""
-    import catsdogs.model.classifier  # noqa: F401  ResizePolicy, and the backbones' layers
-    import catsdogs.optim.lookahead  # noqa: F401  Lookahead, where an optimizer is saved
-    import catsdogs.optim.schedules  # noqa: F401  Schedule, likewise
+    """Import the module whose classes a saved model names (``catsdogs>ResizePolicy``...):
+    importing it registers them with Keras (it needs nothing but Keras)."""
+    import catsdogs.model.layers  # noqa: F401
 
 
 wrapt.register_post_import_hook(_register, "keras")

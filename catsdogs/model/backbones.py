@@ -10,17 +10,7 @@ import keras
 
 from catsdogs.config import ModelConfig
 from catsdogs.errors import UserError
-
-
-@keras.saving.register_keras_serializable(package="catsdogs")
-class CaffePreprocess(keras.layers.Layer):
-    """VGG/ResNet50 ("caffe") preprocessing: RGB -> BGR, minus the ImageNet channel means."""
-
-    MEAN_BGR = (103.939, 116.779, 123.68)
-
-    def call(self, images):
-        bgr = keras.ops.flip(images, axis=-1)
-        return bgr - keras.ops.cast(keras.ops.array(self.MEAN_BGR), bgr.dtype)
+from catsdogs.model.layers import CaffePreprocess
 
 
 def _conv_bn_relu(x, filters: int):

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import keras
 
-from catsdogs.config import RESIZE_POLICIES, ModelConfig
+from catsdogs.config import ModelConfig
 from catsdogs.errors import UserError
 from catsdogs.model.backbones import BACKBONES
+from catsdogs.model.layers import ResizePolicy
 
 # Keyed by config.POOLINGS: how the head turns the backbone's feature map into one vector.
 POOLING_LAYERS: dict[str, type[keras.layers.Layer]] = {
@@ -27,24 +28,6 @@ POOLING_LAYERS: dict[str, type[keras.layers.Layer]] = {
     "avg": keras.layers.GlobalAveragePooling2D,
     "max": keras.layers.GlobalMaxPooling2D,
 }
-
-
-@keras.saving.register_keras_serializable(package="catsdogs")
-class ResizePolicy(keras.layers.Layer):
-    """Passes images through unchanged; its config records how the input pipeline made them
-    square (one of config.RESIZE_POLICIES) and the size to predict at."""
-
-    def __init__(self, policy: str, size: int | None = None, **kwargs) -> None:
-        super().__init__(**kwargs)
-        if policy not in RESIZE_POLICIES:
-            raise ValueError(f"policy must be one of {', '.join(RESIZE_POLICIES)}; got {policy!r}")
-        self.policy, self.size = policy, size
-
-    def call(self, images):
-        return images
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "policy": self.policy, "size": self.size}
 
 
 def _weights_argument(config: ModelConfig) -> str | None:

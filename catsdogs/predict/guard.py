@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from catsdogs import files, printing
+from catsdogs.errors import UserError
 from catsdogs.training import decisions
 from catsdogs.training.rundir import run_of
 
@@ -62,11 +63,31 @@ def author(model: Path) -> tuple[Author, str | None]:
 
 
 def recorded(out: Path) -> Author | None:
-    """Who wrote ``out``, as recorded beside it (None: no record, or not one we can read)."""
+    """Who wrote ``out``, as recorded beside it (None: no record, or not one we wrote: a
+    damaged or hand-edited one is no record)."""
     try:
-        return Author(**json.loads(record_path(out).read_text()))
+        found = Author(**json.loads(record_path(out).read_text()))
     except (OSError, ValueError, TypeError):
         return None
+    scores = (found.val_loss, found.val_accuracy)
+    if not all(v is None or isinstance(v, (int, float)) for v in scores) or not isinstance(
+        found.model, str
+    ):
+        return None
+    return found
+
+
+def check_record(out: Path) -> None:
+    """Refuse an ``out`` beside which a file of the record's name exists that is not a
+    record we wrote (another tool's file, a run's metrics.json, prepare.json): writing the
+    record would overwrite it."""
+    record = record_path(out)
+    if record.exists() and recorded(out) is None:
+        raise UserError(
+            f"--out {printing.printable(out)} would write its record over "
+            f"{printing.printable(record)}, which is not a record catsdogs can read (another "
+            "file, or one damaged or edited): remove it, or choose another --out"
+        )
 
 
 def kept_because(new: Author, weakness: str | None, out: Path, force: bool) -> str | None:
@@ -76,9 +97,14 @@ def kept_because(new: Author, weakness: str | None, out: Path, force: bool) -> s
     if weakness:
         return f"a weak model ({weakness}), so {printing.printable(out)} is not written"
     old = recorded(out) if out.exists() else None
-    if old is None or old.val_loss is None or new.val_loss is None or old.data != new.data:
-        return None  # nothing to compare with: a first submission, or other data
-    if new.val_loss <= old.val_loss:
+    if old is None or old.val_loss is None:
+        return None  # nothing to compare with: a first submission
+    if new.val_loss is None:  # a .keras file outside a run: nothing says it is as good
+        return (
+            f"kept {printing.printable(out)}: its model {old.text()} was judged on validation, "
+            f"this one {new.text()} was not"
+        )
+    if old.data != new.data or new.val_loss <= old.val_loss:  # other data: not comparable
         return None
     return (
         f"kept {printing.printable(out)}: its model {old.text()} is better on validation than "

@@ -100,6 +100,7 @@ def predict_and_write(
         if sample := sample_submission(manifest):
             named.append((sample, "the competition's sample submission"))
     outputs.check_not_input([(out, "--out")], named)
+    guard.check_record(out)
     echo(f"format: {fmt} ({why})")
     with tempfile.TemporaryDirectory(prefix="catsdogs-predict-") as scratch:
         images = inputs.test_images(test, Path(scratch), echo)
@@ -118,6 +119,8 @@ def predict_and_write(
     if own is not None and own.resolve() != out.resolve():
         write(frame, own)
         echo(f"wrote {own}: the run's own submission, {rows}")
+    elif own is not None:  # --out is the run's own file: always its model's to write
+        force = True
     if why := guard.kept_because(author, weakness, out, force):
         echo(f"warning: {why}; this model's submission is {own} (--force writes {out} too)")
         return frame

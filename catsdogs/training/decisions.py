@@ -10,7 +10,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from catsdogs.config import Config
-from catsdogs.training.rundir import VAL_ACCURACY, VAL_DOG_SHARE, RunDir, best_position
+from catsdogs.training.rundir import CONFIG, VAL_ACCURACY, VAL_DOG_SHARE, RunDir, best_position
 
 CHANCE_EPOCHS = 2  # epochs in a row at chance before a run is said not to learn
 
@@ -102,8 +102,9 @@ def weakness(run: RunDir) -> str | None:
         return None
     metrics = run.metrics()
     best = history.iloc[best_position(history)].to_dict()
-    lookahead = (run.config().get("optimizer") or {}).get("lookahead") or {}
-    judged_slow = lookahead.get("enabled") and (run.config().get("training") or {}).get(
+    config = run.config() if (run.path / CONFIG).is_file() else {}
+    lookahead = (config.get("optimizer") or {}).get("lookahead") or {}
+    judged_slow = lookahead.get("enabled") and (config.get("training") or {}).get(
         "evaluate_slow_weights", True
     )
     return weak(

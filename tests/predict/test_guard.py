@@ -116,3 +116,37 @@ def test_a_run_shorter_than_lookahead_s_sync_period_is_weak_its_slow_weights_unm
         "moved from their start"
     )
     assert decisions.weak(best, 100, 3.0, steps=5, sync_period=5) is None
+
+
+def test_a_model_outside_a_run_does_not_replace_a_judged_one_and_records_are_checked(
+    tmp_path, test_set
+):
+    # A probe: a weak run's best.keras copied out of its run replaced a better submission.
+    out = tmp_path / "submission.csv"
+    better = a_run(tmp_path / "runs" / "better", val_loss=0.30)
+    submit(better, test_set, out)
+    loose = tiny_model(tmp_path / "loose.keras")
+    said = submit(loose, test_set, out)
+    assert "was judged on validation, this one" in said
+    assert json.loads((tmp_path / "submission.json").read_text())["run"] == str(better)
+    # A hand-edited record (a string score) is refused in one line (it was a traceback), and
+    # removing it lets the next submission through.
+    record = json.loads((tmp_path / "submission.json").read_text())
+    (tmp_path / "submission.json").write_text(json.dumps(record | {"val_loss": "0.1"}))
+    worse = a_run(tmp_path / "runs" / "worse", val_loss=0.5)
+    done = cli("predict", "--model", worse, "--test", test_set, "--out", out)
+    assert done.exit_code == 1 and "not a record catsdogs can read" in done.output
+    (tmp_path / "submission.json").unlink()
+    submit(worse, test_set, out)
+    assert json.loads((tmp_path / "submission.json").read_text())["run"] == str(worse)
+    # The record would overwrite a file that is not one (prepare.json, a run's metrics.json).
+    (tmp_path / "prepare.json").write_text('{"sample_submission": null}')
+    done = cli("predict", "--model", better, "--test", test_set, "--out", tmp_path / "prepare.csv")
+    assert done.exit_code == 1 and "would write its record over" in done.output
+    assert (tmp_path / "prepare.json").read_text() == '{"sample_submission": null}'
+
+
+def test_a_weak_model_writes_its_own_run_s_file_when_that_is_out(tmp_path, test_set):
+    weak = a_run(tmp_path / "weak", val_loss=0.69, val_accuracy=0.49)
+    said = submit(weak, test_set, weak / "submission.csv")
+    assert (weak / "submission.csv").is_file() and "is not written" not in said

@@ -360,12 +360,20 @@ def test_a_grid_sweep_trains_every_point_once_and_tells_what_they_did(shared_dat
         for row in summary.itertuples()
         if row.val_accuracy_mean == best
     }
-    [line] = [x for x in (out / "sweep.md").read_text().splitlines() if x.startswith("Best ")]
-    named, value = re.fullmatch(
-        r"Best combination: (.+): val_accuracy (\S+) \(n=1\); one seed: no standard error\.",
-        line,
-    ).groups()
-    assert named in winners and float(value) == pytest.approx(best, abs=5e-5)
+    text = (out / "sweep.md").read_text()
+    [line] = [x for x in text.splitlines() if x.startswith(("Best ", "No best "))]
+    if line.startswith("Best "):
+        named, value = re.fullmatch(
+            r"Best combination: (.+): val_accuracy (\S+) \(n=1\); one seed: no standard "
+            r"error\.",
+            line,
+        ).groups()
+        assert named in winners and float(value) == pytest.approx(best, abs=5e-5)
+    elif len(winners) > 1:  # a few steps on the mini data: a tie, or at chance
+        assert line.startswith(f"No best combination: {len(winners)} tie (one seed)")
+    else:
+        assert line.startswith("No best combination: even the best one's runs ended weak")
+        assert "## Warnings\n\n- trial " in text
 
     # A trial's command reproduces its resolved config exactly, from the pinned base.
     row = trials.iloc[2]
