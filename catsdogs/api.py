@@ -45,9 +45,7 @@ def _as_files(images: Any, scratch: Path) -> tuple[list[Path], dict[str, str]]:
             sources.append(Path(image))
             continue
         if isinstance(image, np.ndarray):
-            if image.ndim != 3 or image.shape[-1] != 3:
-                raise UserError(f"image {index}: an array must be H x W x 3 RGB, got {image.shape}")
-            image = Image.fromarray(np.clip(image, 0, 255).astype(np.uint8), "RGB")
+            image = Image.fromarray(_rgb(image, index), "RGB")
         elif isinstance(image, Image.Image):
             image = ImageOps.exif_transpose(image).convert("RGB")
         else:
@@ -60,6 +58,21 @@ def _as_files(images: Any, scratch: Path) -> tuple[list[Path], dict[str, str]]:
         sources.append(file)
         names[str(file)] = f"image {index}"
     return sources, names
+
+
+def _rgb(image: np.ndarray, index: int) -> np.ndarray:
+    """An array as RGB uint8, or one line saying why it is not an image the model can take."""
+    if image.ndim != 3 or image.shape[-1] != 3 or 0 in image.shape:
+        raise UserError(f"image {index}: an array must be H x W x 3 RGB, got {image.shape}")
+    if image.dtype.kind == "f":
+        if not np.isfinite(image).all():
+            raise UserError(f"image {index}: the array holds NaN or infinite values")
+        if image.max() <= 1.0:  # [0, 1]: read as 0-255 it would be a black image
+            raise UserError(
+                f"image {index}: a float array in [0, 1]; give RGB values in [0, 255], e.g. "
+                "(array * 255).astype('uint8')"
+            )
+    return np.clip(image, 0, 255).astype(np.uint8)
 
 
 @dataclass
@@ -90,11 +103,13 @@ class Model:
             ]
             return photos.p_dog_frame(self.loaded, found, tta)
 
-    def summary(self, print_fn: Callable[[str], None] | None = print) -> str:
+    def summary(self, print_fn: Callable[[str], None] | None = print) -> str | None:
         """Keras' layer table, then what the model takes (its size and resize policy) and the
-        run it came from with its best epoch's scores; printed, and returned."""
+        run it came from with its best epoch's scores: given to ``print_fn``, or returned where
+        it is None (a notebook would show a returned text a second time)."""
         lines: list[str] = []
-        self.keras.summary(print_fn=lambda line, *_, **__: lines.append(line), line_length=100)
+        # Keras' own width: it draws into a console of the terminal's width (80 off one).
+        self.keras.summary(print_fn=lambda line, *_, **__: lines.append(line))
         lines += [f"input: RGB images made square by {self.loaded.policy} to {self.loaded.size} px"]
         run = self.run
         summary = run.summary() if run else None
@@ -106,9 +121,10 @@ class Model:
                 f"{summary.best_val_loss:.4f}, val_acc {summary.best_val_accuracy:.4f}"
             )
         text = "\n".join(lines)
-        if print_fn is not None:
-            print_fn(text)
-        return text
+        if print_fn is None:
+            return text
+        print_fn(text)
+        return None
 
     def gradcam(self, image: str | Path | PILImage.Image | np.ndarray) -> Figure:
         """One image as the model sees it beside its Grad-CAM map (where the evidence for the
@@ -162,6 +178,8 @@ def train(
     from catsdogs.training.train import train as train_run
 
     clock = Clock()  # a time budget counts from this call
+    if isinstance(overrides, str):  # one "key=value", not its characters
+        overrides = [overrides]
     checked = load_with_budget(Path(config), overrides, time_budget, "time_budget")
     path = train_run(
         checked,

@@ -491,6 +491,12 @@ class _UniqueKeys(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+def yaml_mapping(text: str):
+    """YAML text read as safe_load reads it, but a key given twice in one mapping is an error
+    (``DuplicateKey``: its line and the first's), not last-wins in silence."""
+    return yaml.load(text, Loader=_UniqueKeys)
+
+
 def load_with_budget(
     path: Path, overrides: Sequence[str], time_budget: str | None, option: str
 ) -> Config:
@@ -524,7 +530,7 @@ def load(path: Path, overrides: list[str] = ()) -> Config:
     except OSError as err:
         raise UserError(f"cannot read config file {path}: {err.strerror or err}") from None
     try:
-        tree = yaml.load(text, Loader=_UniqueKeys) or {}
+        tree = yaml_mapping(text) or {}
     except DuplicateKey as err:
         raise UserError(f"{path}: {err}") from None
     except yaml.reader.ReaderError as err:  # characters YAML does not allow: NUL, controls

@@ -123,14 +123,24 @@ def test_predict_takes_paths_pil_images_and_arrays_and_agrees_with_the_command(
         model.predict(np.zeros((8, 8)))
     with pytest.raises(UserError, match="give a path, a PIL image or an RGB array, not int"):
         model.predict([3])
+    # A float image in [0, 1] read as 0-255 is black: refused, as are NaN and empty arrays.
+    with pytest.raises(UserError, match=r"image 0: a float array in \[0, 1\]; give RGB"):
+        model.predict([arrays[0].astype("float32") / 255])
+    with pytest.raises(UserError, match="image 0: the array holds NaN"):
+        model.predict([np.full((8, 8, 3), np.nan, "float32")])
+    with pytest.raises(UserError, match="image 0: an array must be H x W x 3 RGB"):
+        model.predict([np.zeros((0, 8, 3), "uint8")])
 
 
 def test_summary_names_the_layers_the_input_and_the_run_s_best_epoch(smoke_run):
     run, _ = smoke_run
     model = catsdogs.load(run)
     printed = []
-    text = model.summary(print_fn=printed.append)
-    assert printed == [text]
+    assert model.summary(print_fn=printed.append) is None  # printed, not shown twice
+    [text] = printed
+    assert model.summary(print_fn=None) == text
+    # Keras' table whole in 80 columns (a probe off a terminal found it cut: "Param #" lost).
+    assert "Param #" in text and max(len(line) for line in text.splitlines()[:12]) <= 80
     history = pd.read_csv(run / "history.csv")
     best = history.loc[history["val_loss"].idxmin()]
     assert "Total params" in text and "p_dog" in text  # Keras' own table

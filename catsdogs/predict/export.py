@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from catsdogs import files, printing
+from catsdogs import files, outputs, printing
 from catsdogs.data import manifests
 from catsdogs.errors import UserError
 from catsdogs.predict import predictor
@@ -247,10 +247,12 @@ def export(
             "--data DIR, a prepared folder"
         )
     out = out or default_out(path, format, quantize)
+    outputs.check_folder(out.parent, "--out's folder")
     if out.exists():
         raise UserError(f"{printing.printable(out)} exists: remove it, or give another --out")
     loaded = predictor.load(path)
     echo(f"model: {loaded}")
+    out.parent.mkdir(parents=True, exist_ok=True)  # as savedmodel and onnx do
     checked = _images(folder / manifests.VAL, CHECK_IMAGES)
     calibration = (
         _images(folder / manifests.TRAIN, CALIBRATION_IMAGES) if quantize == "int8" else None

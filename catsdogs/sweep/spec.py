@@ -30,7 +30,7 @@ from pydantic import (
     model_validator,
 )
 
-from catsdogs.config import MAX_SEED, Config, load
+from catsdogs.config import MAX_SEED, Config, DuplicateKey, load, yaml_mapping
 from catsdogs.errors import UserError
 from catsdogs.sweep.design import MAX_POINTS, Design, Grid, Point, Range, Search, yaml_text
 from catsdogs.training.rundir import VAL_ACCURACY, VAL_LOSS
@@ -288,11 +288,15 @@ def _search(spec: SweepFile, base: Path, fixed: dict[str, Any], path: Path) -> S
 
 def read(path: Path) -> Sweep:
     """Read and check a sweep file; any problem is one error naming the file and the key."""
+    if path.exists() and not path.is_file():
+        raise UserError(f"sweep file {path} is not a file (a folder, a device or a pipe)")
     if not path.is_file():
         raise UserError(f"sweep file {path} does not exist")
     try:
         text = path.read_text(encoding="utf-8")
-        tree = yaml.safe_load(text)
+        tree = yaml_mapping(text)
+    except DuplicateKey as err:
+        raise UserError(f"{path}: {err}") from None
     except (yaml.YAMLError, UnicodeDecodeError):
         raise UserError(f"{path}: is not valid YAML") from None
     if not isinstance(tree, dict):

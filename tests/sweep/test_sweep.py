@@ -23,6 +23,7 @@ from helpers import CONFIGS, PNG, SMOKE, cli, module_command, real_data
 from catsdogs import durations
 from catsdogs.config import dump, load
 from catsdogs.data import manifests
+from catsdogs.errors import UserError
 from catsdogs.sweep import results, spec, storage, trials
 from catsdogs.training import rundir
 from catsdogs.training.train import with_data
@@ -677,3 +678,12 @@ def test_an_accuracy_axis_spans_at_least_twenty_images():
     assert high - low == pytest.approx(0.05) and low < 0.4975 and high > 0.5
     plots.at_least(axis, 0.01)  # already wider: left as it is
     assert axis.get_ylim() == (low, high)
+
+
+def test_a_sweep_file_giving_a_key_twice_or_that_is_no_file_is_one_line(tmp_path):
+    # A probe: a sweep file with `grid:` twice ran only the second grid, in silence.
+    twice = sweep_file(tmp_path, SWEEP + "grid:\n  optimizer.learning_rate: [0.5]\n")
+    with pytest.raises(UserError, match=r"gives 'grid' again \(first on line"):
+        spec.read(twice)
+    with pytest.raises(UserError, match="sweep file /dev/null is not a file"):
+        spec.read(Path("/dev/null"))
