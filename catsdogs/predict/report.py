@@ -13,7 +13,7 @@ from catsdogs import durations, files, outputs, plots
 from catsdogs.data import manifests
 from catsdogs.errors import UserError
 from catsdogs.predict import TTA, evaluation, tiles
-from catsdogs.training import curves
+from catsdogs.training import curves, decisions
 from catsdogs.training.rundir import (
     CONFIG,
     CONFUSION,
@@ -196,9 +196,15 @@ def build(
         model_path, manifest, tta, echo, [(path, "the report's file") for path in written]
     )
     loaded, frame, result = scored.model, scored.frame, scored.result
-    for warning in (evaluation.trained_on(model_path, manifest), evaluation.one_class(result)):
-        if warning:
-            echo(warning)
+    weak = decisions.weakness(run)
+    warnings = [
+        evaluation.trained_on(model_path, manifest),
+        evaluation.one_class(result),
+        f"warning: a weak model ({weak}): {decisions.WEAK_ADVICE}" if weak else None,
+    ]
+    warnings = [warning for warning in warnings if warning]
+    for warning in warnings:
+        echo(warning)
     history = run.history()
     if not history.empty:
         curves.draw(history, run.path / CURVES, run.path / LOGS)
@@ -239,6 +245,7 @@ def build(
             "",
             "## Metrics",
             "",
+            *[f"**{warning}**\n" for warning in warnings],
             *_accuracy_lines(result),
             "",
             "```",

@@ -93,7 +93,8 @@ def _run(settings: trials.Settings, sweep_file: Path, owned: bool, summary_only:
     left = total - len(storage.finished(study))
     best = results.best_run(study, checked, out)
     if left == 0 and best is not None:
-        run, why = shlex.quote(str(best)), f"  # the trial of the best {checked.metric}"
+        best_of = "highest" if checked.direction == "maximize" else "lowest"
+        run, why = shlex.quote(str(best)), f"  # the trial of the {best_of} {checked.metric}"
         echo(
             f"next: read {out / 'sweep.md'}, then\n"
             f"  catsdogs report {run}{why}\n"

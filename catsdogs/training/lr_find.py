@@ -105,10 +105,10 @@ def draw(curve: Curve, suggestion: Suggestion, title: str, path: Path) -> None:
         lw=0,
         label="not read: the average of the first steps",
     )
-    marks = [("minimum/10", suggestion.minimum, ":")]
-    if suggestion.steepest is not None:
+    sound = suggestion.unsound() is None  # no reading is marked where the curve shows none
+    marks = [("minimum/10", suggestion.minimum, ":")] if sound else []
+    if sound and suggestion.steepest is not None:
         marks.append(("steepest descent", suggestion.steepest, "--"))
-    sound = suggestion.unsound() is None  # no reading is suggested where the curve cannot
     for rule, rate, style in marks:
         chosen = sound and rule == suggestion.rule
         axis.axvline(

@@ -315,7 +315,7 @@ def test_a_grid_sweep_trains_every_point_once_and_tells_what_they_did(shared_dat
     # One next: block, the sweep's, naming the run of the best trial.
     best_run = out / "runs" / trials.loc[trials["best_val_accuracy"].idxmax(), "run_dir"]
     assert done.output.count("next:") == 1
-    assert f"  catsdogs report {best_run}  # the trial of the best val_accuracy" in done.output
+    assert f"  catsdogs report {best_run}  # the trial of the highest val_accuracy" in done.output
     for row in trials.itertuples():  # the best epoch is the lowest val_loss, as in the run
         history = pd.read_csv(out / "runs" / row.run_dir / "history.csv")
         best = history.loc[history["val_loss"].idxmin()]

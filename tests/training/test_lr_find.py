@@ -261,3 +261,18 @@ def test_a_reading_among_the_first_steps_rates_is_not_suggested():
     first = lr_range.skipped(len(curve))
     assert suggestion.rate < suggestion.first_read == rates[first]
     assert suggestion.line().startswith("no suggested learning rate: the reading (")
+
+
+def test_a_curve_that_suggests_nothing_marks_no_rate_in_its_figure(tmp_path, monkeypatch):
+    from catsdogs.training import lr_find
+
+    curve = lr_range.run(lr_range.rates(1e-5, 1.0, 40), lambda rate: 0.7 + rate)
+    suggestion = lr_range.suggest(curve)
+    assert suggestion.unsound()
+    drawn = []
+    monkeypatch.setattr(lr_find.plots, "save", lambda figure, path: drawn.append(figure))
+    lr_find.draw(curve, suggestion, "title", tmp_path / "lr.png")
+    [axis] = drawn[0].axes
+    labels = [line.get_label() for line in axis.lines]
+    assert not [label for label in labels if "minimum/10" in label or "steepest" in label]
+    assert "no suggested rate: the smoothed loss never went below" in axis.get_title()
