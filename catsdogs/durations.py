@@ -16,7 +16,7 @@ def parse(text: object) -> int:
     if isinstance(text, bool) or not isinstance(text, (str, int, float)):
         raise ValueError(f"must be a duration such as {EXAMPLES}")
     written = str(text).strip().replace(" ", "")
-    if written != written.lower():  # 5M: minutes, or months?
+    if written != written.lower() and _DURATION.fullmatch(written.lower()):  # 5M: months?
         raise ValueError(f"{text!r}: write the units in lowercase, as {EXAMPLES}")
     if re.fullmatch(r"[-+]?\d+(\.\d+)?", written):
         raise ValueError(f"{text} has no unit: write it as {EXAMPLES}")

@@ -33,6 +33,11 @@ def predict(
         raise UserError("an empty path was given as a photo")  # Path("") is the folder here
     photos = [Path(image) for image in images]
     source = predictor.default_test(model) if test is None else test
+    if test is None and not images and not source.exists():  # not an option the user gave
+        raise UserError(
+            f"no test set to predict: the model records no data of its own and {source} does "
+            "not exist; give --test (prepare's test.csv, or a folder or zip of images)"
+        )
     if photos or not inputs.is_kaggle_test(source):
         from catsdogs.predict.photos import classify
 

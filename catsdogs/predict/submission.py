@@ -124,7 +124,10 @@ def predict_and_write(
     if why := guard.kept_because(author, weakness, out, force):
         echo(f"warning: {why}; this model's submission is {own} (--force writes {out} too)")
         return frame
+    replaced = guard.recorded(out) if out.exists() else None
     write(frame, out)
     guard.write_record(out, author)
+    if replaced is not None and replaced != author:
+        echo(f"replaced the submission of {replaced.text()}")
     echo(f"wrote {out}: {rows} (its model recorded in {guard.record_path(out)})")
     return frame

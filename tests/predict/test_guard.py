@@ -66,6 +66,7 @@ def test_a_worse_model_keeps_the_better_ones_submission_and_says_so(tmp_path, te
     assert (worse / "submission.csv").is_file()  # both kept
     said = submit(worse, test_set, out, "--force")
     assert json.loads((tmp_path / "submission.json").read_text())["run"] == str(worse)
+    assert f"replaced the submission of {better} (val_loss 0.3000" in said  # forced: said
     equal = a_run(tmp_path / "runs" / "equal", val_loss=0.60)
     submit(equal, test_set, out)  # at least as good: replaces
     assert json.loads((tmp_path / "submission.json").read_text())["run"] == str(equal)
@@ -150,3 +151,13 @@ def test_a_weak_model_writes_its_own_run_s_file_when_that_is_out(tmp_path, test_
     weak = a_run(tmp_path / "weak", val_loss=0.69, val_accuracy=0.49)
     said = submit(weak, test_set, weak / "submission.csv")
     assert (weak / "submission.csv").is_file() and "is not written" not in said
+
+
+def test_a_model_without_data_and_no_test_set_names_no_option_it_was_not_given(
+    tmp_path, monkeypatch
+):
+    # A probe: "error: --test data/processed/test.csv does not exist", --test never given.
+    monkeypatch.chdir(tmp_path)
+    done = cli("predict", "--model", tiny_model(tmp_path / "loose.keras"))
+    assert done.exit_code == 1
+    assert done.output.startswith("error: no test set to predict: the model records no data")

@@ -257,6 +257,8 @@ def test_the_same_command_after_a_crash_continues_the_plan_exactly(
         # A probe: 5M was taken as 5 minutes, 99999999999h accepted.
         ("5M", "'5M': write the units in lowercase, as 30m, 1h30m or 90s"),
         ("99999999999h", "'99999999999h' is over a month (744h): give at most that"),
+        # A probe: shell text was told to write its units in lowercase.
+        ("5m; touch X", "'5m; touch X' is not a duration: write it as 30m"),
     ],
 )
 def test_a_bad_budget_is_one_error_line_and_nothing_is_written(
