@@ -33,11 +33,6 @@ def predict(
         raise UserError("an empty path was given as a photo")  # Path("") is the folder here
     photos = [Path(image) for image in images]
     source = predictor.default_test(model) if test is None else test
-    if test is None and not images and not source.exists():  # not an option the user gave
-        raise UserError(
-            f"no test set to predict: the model records no data of its own and {source} does "
-            "not exist; give --test (prepare's test.csv, or a folder or zip of images)"
-        )
     if photos or not inputs.is_kaggle_test(source):
         from catsdogs.predict.photos import classify
 
@@ -45,8 +40,13 @@ def predict(
             raise UserError("--format, --clip and --force shape a submission; photos get P(dog)")
         classify(model, photos or [source], out, tta, echo=echo)
     else:
-        from catsdogs.predict.submission import predict_and_write
+        from catsdogs.predict.submission import FORMATS, predict_and_write
 
+        if test is None and submission_format in FORMATS and not source.exists():
+            raise UserError(  # not --test's fault: the user gave none
+                f"no test set to predict: the model records no data of its own and {source} "
+                "does not exist; give --test (prepare's test.csv, or a folder or zip of images)"
+            )
         predict_and_write(
             model, source, out or SUBMISSION, submission_format, clip, tta, echo, force
         )
