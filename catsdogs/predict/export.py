@@ -99,16 +99,6 @@ def _float32(model):
     return copy
 
 
-def _layers(model) -> list:
-    """Every layer of ``model``, nested models opened."""
-    import keras
-
-    found = []
-    for layer in model.layers:
-        found += [layer, *(_layers(layer) if isinstance(layer, keras.Model) else [])]
-    return found
-
-
 def _servable(loaded: predictor.Loaded):
     """uint8 images of any one size in, P(dog) out: the resize inside."""
     import keras
@@ -283,9 +273,9 @@ def export(
             p_dog = predictor.p_dog(reference, checked.paths, False, orientations=orientations)
             return float(np.max(np.abs(got - p_dog))), int(np.sum((got >= 0.5) == (p_dog >= 0.5)))
 
-        mixed = loaded.model.dtype_policy.name != "float32" or any(
-            layer.dtype_policy.name != "float32" for layer in _layers(loaded.model)
-        )
+        from catsdogs.predict.gradcam import all_layers
+
+        mixed = any(layer.dtype_policy.name != "float32" for layer in all_layers(loaded.model))
         check = Check(
             len(checked), *against(_float32(loaded.model)), against(loaded.model) if mixed else None
         )

@@ -37,12 +37,12 @@ POOLING = (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)
 BATCH = 8  # images per forward and backward pass: a VGG19 at 224 px keeps it well under 1 GB
 
 
-def _layers(model: keras.Model) -> list[keras.layers.Layer]:
+def all_layers(model: keras.Model) -> list[keras.layers.Layer]:
     """Every layer of ``model`` in graph order, nested models opened, inputs left out."""
     found = []
     for layer in model.layers:
         if isinstance(layer, keras.Model):
-            found.extend(_layers(layer))
+            found.extend(all_layers(layer))
         elif not isinstance(layer, keras.layers.InputLayer):
             found.append(layer)
     return found
@@ -51,7 +51,7 @@ def _layers(model: keras.Model) -> list[keras.layers.Layer]:
 def feature_layer(model: keras.Model) -> keras.layers.Layer:
     """The layer whose output Grad-CAM weighs: the last 4-D output from the last convolution
     on, pooling passed over."""
-    layers = _layers(model)
+    layers = all_layers(model)
     convolutions = [i for i, layer in enumerate(layers) if isinstance(layer, CONVOLUTIONS)]
     if not convolutions:
         raise ValueError(f"model {model.name} has no convolution: Grad-CAM needs a feature map")
@@ -63,7 +63,7 @@ def feature_layer(model: keras.Model) -> keras.layers.Layer:
 
 
 def _holds(model: keras.Model, layer: keras.layers.Layer) -> bool:
-    return any(inner is layer for inner in _layers(model))
+    return any(inner is layer for inner in all_layers(model))
 
 
 def _call_through(model: keras.Model, target, x, stop=None):
