@@ -278,7 +278,7 @@ class TrainingConfig(StrictSection):
         ge=1,
         le=MAX_EPOCHS,
         description="epochs of steps_per_epoch steps each; with time_budget, the most (left "
-        "out: as many as the budget allows)",
+        "out or null: as many as the budget allows)",
     )
     steps_per_epoch: int | None = Field(
         None,
@@ -431,6 +431,23 @@ def _set(tree: dict, dotted: str, value: object, origin: str) -> None:
     node[keys[-1]] = value
 
 
+def _leave_out_nulls(tree: dict, section: type[BaseModel]) -> None:
+    """Removes, in place, the keys set to null (``--set training.epochs=null``, ``epochs:``)
+    whose value cannot be null: null there means left out, so the schema's default or, with a
+    time budget, the plan decides."""
+    for key in list(tree):
+        field = section.model_fields.get(str(key))
+        if field is None:
+            continue  # unknown keys: the schema names them
+        kinds = [field.annotation, *get_args(field.annotation)]
+        if tree[key] is None and type(None) not in kinds and field.annotation is not Any:
+            del tree[key]
+        elif isinstance(tree[key], dict):
+            inner = [k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel)]
+            if inner:
+                _leave_out_nulls(tree[key], inner[0])
+
+
 def parse_override(text: str) -> tuple[str, object]:
     """``optimizer.learning_rate=1e-3`` -> ("optimizer.learning_rate", 0.001)."""
     key, sep, raw = text.partition("=")
@@ -552,6 +569,7 @@ def load(path: Path, overrides: list[str] = ()) -> Config:
     for text in overrides:
         key, value = parse_override(text)
         _set(tree, key, value, f"--set {text}")
+    _leave_out_nulls(tree, Config)
     try:
         config = Config.model_validate(tree)
     except ValidationError as err:

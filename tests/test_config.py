@@ -128,6 +128,18 @@ def test_overrides_apply_with_types(tmp_path):
     assert load(write(tmp_path, "seed: 1\n")).name == "c"  # the file's name by default
 
 
+def test_null_leaves_a_key_out_where_the_key_cannot_be_null(tmp_path):
+    """``--set training.epochs=null`` (or ``epochs:`` in the file) means left out: with a
+    time budget the plan decides the epochs (no ceiling); a key that may be null stays null."""
+    budgeted = write(tmp_path, "training: {epochs: 3, time_budget: 10m}\n")
+    assert load(budgeted).training.most_epochs == 3
+    config = load(budgeted, ["training.epochs=null"])
+    assert config.training.most_epochs is None and config.training.epochs == 10
+    in_file = load(write(tmp_path, "training:\n  epochs:\n  time_budget: 10m\n"))
+    assert in_file.training.most_epochs is None
+    assert load(budgeted, ["training.time_budget=null"]).training.time_budget is None
+
+
 def test_reference_config_is_the_reference_run():
     config = load(CONFIGS / "vgg19_lookahead.yaml", ["model.weights=none"])
     assert (config.model.backbone, config.data.image_size) == ("vgg19", 224)

@@ -4,8 +4,9 @@ Training sees random crops resized to ``image_size``: an object fills more of th
 in a whole image resized to the same size, so a model often scores better on whole images a
 little larger than it trained on (Touvron et al. 2019, "Fixing the train-test resolution
 discrepancy"). Where its head pools (it takes any size), the model is validated at 1, 7/6 and
-4/3 of ``image_size`` and the size with the lowest validation loss is recorded in the saved
-models; ``data.predict_size`` set to a number records that one without measuring.
+4/3 of ``image_size`` and the size with the lowest validation loss of the best model (the one
+that predicts) is recorded in the saved models; ``data.predict_size`` set to a number records
+that one without measuring.
 """
 
 from __future__ import annotations
@@ -41,22 +42,26 @@ def extra_validations(config: Config) -> float:
 def choose(
     trainer: Trainer,
     data: manifests.TrainingData,
-    last_val_loss: float,
+    best_val_loss: float,
     run: RunDir,
     echo: Callable[[str], None],
 ) -> dict:
-    """Validate at each candidate size (at the training size: ``last_val_loss``, the last
-    epoch's, with the same weights), record the chosen one in best.keras and last.keras, and
-    return what was measured (for metrics.json)."""
+    """Validate best.keras, the model that predicts, at each candidate size (at the training
+    size: ``best_val_loss``, its epoch's), record the chosen one in best.keras and last.keras,
+    and return what was measured (for metrics.json)."""
     config = trainer.config
     size = config.data.image_size
     chosen = size if config.data.predict_size == "auto" else config.data.predict_size
     losses: dict[int, float] = {}
+    best = keras.models.load_model(run.path / BEST)
     if len(candidates(config)) > 1:
+        weights = best.get_weights()
         for tried in candidates(config):
             other = config.data.model_copy(update={"image_size": tried})
             val = pipeline.dataset(data.val, other, False, config.seed)
-            losses[tried] = last_val_loss if tried == size else trainer.validate(val).mean_loss
+            losses[tried] = (
+                best_val_loss if tried == size else trainer.validate(val, weights).mean_loss
+            )
         chosen = min(losses, key=losses.get)
         shown = ", ".join(f"{s} px {loss:.4f}" for s, loss in losses.items())
         echo(f"predicting at {chosen} px: the lowest validation loss of {shown}")
@@ -64,7 +69,6 @@ def choose(
         classifier.set_predict_size(trainer.model, chosen)
         with trainer.judged_weights():
             run.save_model(LAST, trainer.model)
-        best = keras.models.load_model(run.path / BEST)
         classifier.set_predict_size(best, chosen)
         run.save_model(BEST, best)
     return {"size": chosen, VAL_LOSS: {str(s): loss for s, loss in losses.items()}}

@@ -4,7 +4,8 @@ A run is ``epochs`` epochs of ``steps_per_epoch`` optimizer steps (the last one 
 after a re-plan), each followed by a validation pass and the saves; after the last epoch the
 run is summed up and the process exits. The plan takes as many steps as fit in the time left,
 in whole epochs: about one pass over the training data each, validated at least ``MIN_EPOCHS``
-times where that costs no more than ``OVERHEAD_SHARE`` of the time, never more than the
+times where that costs no more than ``OVERHEAD_SHARE`` of the time (up to ``LONG_EPOCH_SHARE``
+where epochs would otherwise be many passes long), never more than the
 config's own ``epochs`` where it gives them. When the machine slows down, the last epoch ends
 early, and epochs are dropped only where that is not enough (``shorten``); when it speeds up,
 the run takes more epochs of the same length.
@@ -22,6 +23,11 @@ from catsdogs.errors import UserError
 
 MIN_EPOCHS = 4  # validations a budgeted run gets at least, where they cost little
 OVERHEAD_SHARE = 0.05  # most of the time that validation and saves may take
+# Where that share leaves epochs of more than LONG_EPOCH_PASSES passes (a small training set:
+# validation and saves cost as much as many passes), validations may take up to
+# LONG_EPOCH_SHARE, so that the run still has epochs to choose the best of and to stop early.
+LONG_EPOCH_PASSES = 2.0
+LONG_EPOCH_SHARE = 0.25
 
 
 class BudgetTooShort(UserError):
@@ -146,11 +152,17 @@ def longest(
         return Length(epochs, steps_per_epoch)
     if capacity(1) < max(done, 1):
         raise _too_short(left, costs, done, used)
-    cheap = (
-        math.floor(OVERHEAD_SHARE * available / costs.per_epoch) if costs.per_epoch > 0 else 10**6
+
+    def within(share: float) -> int:  # epochs whose validation and saves take this share
+        return math.floor(share * available / costs.per_epoch) if costs.per_epoch > 0 else 10**6
+
+    passes = capacity(1) / pass_steps
+    epochs = min(
+        max(round(passes), min(MIN_EPOCHS, within(OVERHEAD_SHARE))), within(OVERHEAD_SHARE)
     )
-    epochs = max(round(capacity(1) / pass_steps), min(MIN_EPOCHS, cheap))
-    epochs = max(1, min(epochs, cheap, most_epochs or epochs))
+    if capacity(max(epochs, 1)) / max(epochs, 1) > LONG_EPOCH_PASSES * pass_steps:
+        epochs = max(epochs, min(math.ceil(passes / LONG_EPOCH_PASSES), within(LONG_EPOCH_SHARE)))
+    epochs = max(1, min(epochs, most_epochs or epochs))
     while epochs > 1 and capacity(epochs) // epochs < max(done, 1):
         epochs -= 1  # each epoch at least as long as the steps already taken
     steps = capacity(epochs) // epochs

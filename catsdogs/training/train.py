@@ -41,7 +41,6 @@ from catsdogs.training.rundir import (
     HISTORY,
     LAST,
     LOGS,
-    VAL_LOSS,
     RunDir,
     Summary,
 )
@@ -249,7 +248,7 @@ def _finish(
         "jit_compile": bool(trainer.jit),
         "replicas": trainer.strategy.num_replicas_in_sync,
         "predict_size": predict_size.choose(
-            trainer, data, float(history[VAL_LOSS].iloc[-1]), run, echo
+            trainer, data, Summary.of(history).best_val_loss, run, echo
         ),
         "val_images": trainer.val_images,
         "steps": trainer.step_index(),

@@ -301,15 +301,25 @@ class Trainer:
             say(f"compiled in {seconds:.1f} s (with {first})")
         return totals, seconds
 
-    def validate(self, data: tf.data.Dataset | None = None) -> Sums:
+    def validate(self, data: tf.data.Dataset | None = None, weights: list | None = None) -> Sums:
         """One pass over the validation set (or ``data``, batches as the pipeline makes them)
-        with the weights the run is judged by."""
+        with the weights the run is judged by, or ``weights``: all of a saved model's (as
+        ``get_weights`` lists them), the model's own put back after."""
         batches = self.val_data if data is None else _distribute(self.strategy, data)
         evaluate, totals = self._step_function("evaluate"), Sums()
-        with self.judged_weights():
+        with self.judged_weights() if weights is None else self._holding(weights):
             for batch in batches:
                 totals += Sums.read(evaluate(batch))
         return totals
+
+    @contextlib.contextmanager
+    def _holding(self, weights: list) -> Iterator[None]:
+        own = self.model.get_weights()
+        self.model.set_weights(weights)
+        try:
+            yield
+        finally:
+            self.model.set_weights(own)
 
     def time_validation(self, batches: int = 3) -> float:
         """Seconds one validation pass takes, timed on ``batches`` batches after a first one

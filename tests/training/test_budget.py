@@ -41,6 +41,16 @@ def test_the_plan_fills_the_time_in_epochs_of_about_one_pass():
     assert longest(1000, cheap, pass_steps=100) == Length(10, (995 - 10) // 10)
 
 
+def test_a_small_training_set_still_gets_epochs_to_choose_from():
+    # 10 steps a pass: 5% of the time (3 epochs) would make epochs of 31 passes each; epochs
+    # longer than 2 passes may take up to 25%: floor(0.25 * 995 / 15) = 16 epochs (of the 48
+    # that two passes each would need), floor((995 - 16 * 15) / 16) = 47 steps each.
+    assert longest(1000, COSTS, pass_steps=10) == Length(16, 47)
+    assert Length(16, 47).seconds(COSTS) <= 1000
+    # The config's own epochs stay the ceiling.
+    assert longest(1000, COSTS, pass_steps=10, most_epochs=5).epochs == 5
+
+
 def test_the_config_s_own_epochs_are_a_ceiling_and_its_steps_per_epoch_are_kept():
     # epochs: 2 given: 2 epochs, each one pass (200 steps) since more would fit: ends early.
     assert longest(1000, COSTS, pass_steps=200, most_epochs=2) == Length(2, 200)

@@ -24,7 +24,9 @@ from helpers import (
     cli,
     data_identity,
     die_after_writing,
+    loss_and_accuracy,
     module_command,
+    p_dog_by_hand,
     real_data,
     smoke_train,
 )
@@ -33,7 +35,7 @@ from catsdogs import signals
 from catsdogs.config import dump, load
 from catsdogs.data import manifests
 from catsdogs.optim import find_lookahead
-from catsdogs.training import batchnorm, board, decisions, hooks, loop, rundir
+from catsdogs.training import batchnorm, board, decisions, hooks, loop, predict_size, rundir
 from catsdogs.training.checkpoints import Checkpoints
 from catsdogs.training.rundir import RunDir
 from catsdogs.training.train import with_data
@@ -392,6 +394,38 @@ def test_a_sigterm_python_lost_in_a_gc_callback_still_stops_training(
         run.unlock()
     assert [type(e) for e in lost] == [signals.Terminated]  # Python lost the first raise
     assert windows == 2  # the window the signal came in is the last
+
+
+def test_the_size_to_predict_at_is_chosen_for_the_best_model_not_the_last(shared_data, tmp_path):
+    # The size was chosen on the last epoch's weights and written into best.keras, whose
+    # weights may be another epoch's: it must be chosen on best.keras's own.
+    data = manifests.read_training_data(real_data(shared_data, tmp_path / "data"))
+    config = with_data(load(SMOKE, ["training.epochs=2", "training.steps_per_epoch=4"]), data)
+    trainer = Trainer(config, data)
+    run = RunDir(tmp_path / "r", exists=False)
+    run.start(dump(config))
+    list(trainer.train_steps(4))
+    with trainer.judged_weights():
+        run.save_model(rundir.BEST, trainer.model)  # an earlier epoch's model is the best
+    best_loss = trainer.validate().mean_loss
+    list(trainer.train_steps(8))
+    with trainer.judged_weights():
+        run.save_model(rundir.LAST, trainer.model)
+    own = [w.copy() for w in trainer.model.get_weights()]
+    chosen = predict_size.choose(trainer, data, best_loss, run, echo=lambda _: None)
+    run.unlock()
+    assert sorted(chosen["val_loss"]) == ["32", "40"]
+    assert chosen["val_loss"]["32"] == best_loss
+    by_hand = {
+        name: loss_and_accuracy(
+            data.val.labels, p_dog_by_hand(tmp_path / "r" / name, data.val.paths, size=40)
+        )[0]
+        for name in (rundir.BEST, rundir.LAST)
+    }
+    assert chosen["val_loss"]["40"] == pytest.approx(by_hand[rundir.BEST], rel=1e-4, abs=1e-6)
+    assert abs(by_hand[rundir.BEST] - by_hand[rundir.LAST]) > 1e-3  # the two models differ
+    for mine, before in zip(trainer.model.get_weights(), own):
+        np.testing.assert_array_equal(mine, before)  # the trainer's weights put back
 
 
 @pytest.mark.parametrize("slow", [True, False])

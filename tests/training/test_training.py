@@ -77,11 +77,11 @@ def test_smoke_run_lowers_the_loss_and_fills_the_run_directory(shared_data, tmp_
         loss, accuracy = loss_and_accuracy(val.label, p_dog)
         assert row.val_accuracy == pytest.approx(accuracy, abs=1e-6), name
         assert row.val_loss == pytest.approx(loss, rel=1e-4, abs=1e-6), name
-    # The size to predict at: the lowest validation loss of the last model at 32 and 40 px
+    # The size to predict at: the lowest validation loss of the best model at 32 and 40 px
     # (4/3 and 7/6 of 32, to a multiple of 8), recorded in both models.
     chosen = json.loads((run / "metrics.json").read_text())["predict_size"]
-    assert chosen["val_loss"]["32"] == pytest.approx(history.val_loss.iloc[-1])
-    at_40 = loss_and_accuracy(val.label, p_dog_by_hand(run / "last.keras", val.path, size=40))[0]
+    assert chosen["val_loss"]["32"] == pytest.approx(best.val_loss)
+    at_40 = loss_and_accuracy(val.label, p_dog_by_hand(run / "best.keras", val.path, size=40))[0]
     assert chosen["val_loss"]["40"] == pytest.approx(at_40, rel=1e-4, abs=1e-6)
     assert chosen["size"] == min((32, 40), key=lambda s: chosen["val_loss"][str(s)])
     for name in ("last.keras", "best.keras"):
