@@ -449,4 +449,10 @@ def read_training_data(folder: Path, echo: Callable[[str], None] = print) -> Tra
             f"{train.path} holds only {only}: a classifier needs images of both classes to "
             "learn from"
         )
+    if len(set(val.labels or [])) == 1:  # validation then rewards answering that class
+        only = "cats" if val.labels[0] == 0 else "dogs"
+        echo(
+            f"warning: {val.path} holds only {only}: its scores cannot tell a classifier from "
+            f"one that answers {only} to everything; give it images of both classes"
+        )
     return TrainingData(folder, train, val)

@@ -198,3 +198,20 @@ def test_training_data_of_one_class_is_refused_in_one_line(tmp_path):
         manifests.read_training_data(tmp_path)
     frame.to_csv(tmp_path / "train.csv", index=False)
     assert len(manifests.read_training_data(tmp_path).train) == 6
+
+
+def test_a_validation_set_of_one_class_is_warned_of(tmp_path):
+    paths = labelled_images(tmp_path / "images", 6)
+    frame = labelled_frame(paths, sha256=False)
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    frame[frame["label"] == 1].to_csv(tmp_path / "val.csv", index=False)
+    said: list[str] = []
+    manifests.read_training_data(tmp_path, said.append)
+    assert [line for line in said if not line.startswith("note:")] == [
+        f"warning: {tmp_path / 'val.csv'} holds only dogs: its scores cannot tell a classifier "
+        "from one that answers dogs to everything; give it images of both classes"
+    ]
+    frame.to_csv(tmp_path / "val.csv", index=False)
+    said.clear()
+    manifests.read_training_data(tmp_path, said.append)
+    assert not any(line.startswith("warning:") for line in said)
