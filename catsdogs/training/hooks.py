@@ -176,6 +176,13 @@ class Budget(keras.callbacks.Callback):
             self.said_epoch, self.said_steps = self.epoch, steps
 
 
+def bar_values(logs: dict, left: float | None) -> dict[str, str]:
+    """What an epoch's bar shows after its rate: the budget's time left first, where there is
+    one (an 80-column terminal cuts the end of a bar's line), then the loss and accuracy."""
+    values = {} if left is None else {"left": durations.text(left)}
+    return values | {"loss": f"{logs['loss']:.4f}", "acc": f"{logs['accuracy']:.3f}"}
+
+
 class Bar(keras.callbacks.Callback):
     """An epoch's progress bar: its steps, the running loss and accuracy, and with a budget
     the time left."""
@@ -197,11 +204,9 @@ class Bar(keras.callbacks.Callback):
         )
 
     def on_train_batch_end(self, done: int, logs: dict) -> None:
-        postfix = {"loss": f"{logs['loss']:.4f}", "acc": f"{logs['accuracy']:.3f}"}
-        if self.watch:
-            postfix["left"] = durations.text(max(self.watch.left(), 0))
+        left = max(self.watch.left(), 0) if self.watch else None
         self.bar.total = self.trainer.epoch_steps(self.epoch)  # a re-plan may change it
-        self.bar.set_postfix(postfix)
+        self.bar.set_postfix(bar_values(logs, left))
         self.bar.update(int(logs["steps"]))
         if done >= self.bar.total:
             self.on_train_end()  # the epoch's steps are done; validation follows

@@ -17,14 +17,37 @@ import pytest
 import tensorflow as tf
 import yaml
 from helpers import SMOKE, cli, module_command, real_data
+from tqdm import tqdm
 
+from catsdogs import progress
 from catsdogs.config import DataConfig, MeasuredPlan, load
 from catsdogs.data import manifests, pipeline
 from catsdogs.optim.schedules import Schedule
-from catsdogs.training import budget
+from catsdogs.training import budget, hooks
 from catsdogs.training.run_length import BudgetTooShort, Costs, Length, longest, mean_step, shorten
 
 COSTS = Costs(step=1.0, validation=10.0, save=5.0, finish=5.0)
+
+
+def test_an_80_column_terminal_still_shows_the_time_left():
+    # A probe: at 80 columns the bar's line ended "... loss=0.2367, acc=0.905" and its time
+    # left was cut off.
+    values = hooks.bar_values({"loss": 0.23671, "accuracy": 0.90512}, 1878.0)
+    line = tqdm.format_meter(
+        1220,
+        5340,
+        90.0,
+        ncols=80,
+        prefix="epoch 17/20",
+        postfix=", ".join(f"{key}={value}" for key, value in values.items()),
+        bar_format=progress._TERMINAL,
+        unit="step",
+    )
+    assert len(line) == 80 and "left=31m18s, loss=0.23" in line
+    assert hooks.bar_values({"loss": 0.5, "accuracy": 0.5}, None) == {
+        "loss": "0.5000",
+        "acc": "0.500",
+    }
 
 
 # --- the plan, worked out by hand --------------------------------------------------------------
