@@ -265,6 +265,7 @@ class Watch:
         self.first = trainer.length()  # the start's plan
         self.most_epochs = trainer.config.training.plan.asked.get("epochs")  # the config's own
         self.spent = {"training steps": start.seconds, "validation": 0.0, "saving": 0.0}
+        self.start_up = clock.used() - start.seconds  # the measuring steps count as training
 
     def left(self) -> float:
         return self.budget - self.clock.used()
@@ -352,7 +353,15 @@ class Watch:
     def usage(self) -> str:
         """One line: how much of the budget was used, and where the time went."""
         used = self.clock.used()
-        parts = ", ".join(f"{name} {durations.text(s)}" for name, s in self.spent.items())
+        finishing = used - self.start_up - sum(self.spent.values())
+        parts = ", ".join(
+            f"{name} {durations.text(seconds)}"
+            for name, seconds in [
+                ("start-up", self.start_up),
+                *self.spent.items(),
+                ("finishing", max(finishing, 0)),
+            ]
+        )
         share = self.spent["training steps"] / self.budget
         return (
             f"used {durations.text(used)} of the {durations.text(self.budget)} time budget: "

@@ -492,6 +492,22 @@ def watched() -> tuple[PlannedTrainer, budget.Clock, budget.Watch]:
     return trainer, clock, budget.Watch(trainer, clock, 260, budget.Start(done=0, costs=LADDER))
 
 
+def test_the_usage_line_s_parts_add_up_to_the_time_used():
+    # A probe: "used 57m14s ...: training steps 50m51s, validation 4m19s, saving 15s" (the
+    # start-up and the end were nowhere).
+    trainer, clock, watch = watched()  # 20 s of start-up
+    for _ in range(100):
+        clock.started -= 1.0
+        watch.after_steps(1.0, 1, 1, 0)
+    clock.started -= 15
+    watch.after_epoch(10.0, 5.0, 100, 0)
+    clock.started -= 7  # the end: the size to predict at, the figure
+    assert watch.usage() == (
+        "used 2m22s of the 4m20s time budget: start-up 20s, training steps 1m40s, "
+        "validation 10s, saving 5s, finishing 7s (38% of it training)"
+    )
+
+
 def test_steps_taken_back_by_a_slow_stretch_come_back_up_to_the_first_plan():
     trainer, clock, watch = watched()
     said, done = [], 0
