@@ -106,10 +106,14 @@ class Choice:
             for recipe, passes in self.passes.items()
             if recipe != self.recipe
         )
+        why = (
+            f"the largest recipe with at least {MIN_PASSES:g}"
+            if self.passes[self.recipe] >= MIN_PASSES
+            else f"the smallest: none makes {MIN_PASSES:g} here"
+        )
         return (
             f"sizes: {self.recipe.text()}, {self.passes[self.recipe]:.1f} passes over the "
-            f"training images in this budget here (the largest recipe with at least "
-            f"{MIN_PASSES:g}; {others}) (data.sizes: auto)"
+            f"training images in this budget here ({why}; {others}) (data.sizes: auto)"
         )
 
 

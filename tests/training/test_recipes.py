@@ -34,6 +34,10 @@ def test_a_slow_machine_takes_the_small_recipe_and_a_fast_one_the_large():
     slow = recipes.choose(600, machine(5.0), IMAGES, BATCH, SHARE)
     fast = recipes.choose(600, machine(0.01), IMAGES, BATCH, SHARE)
     assert slow.recipe == RECIPES[0] and fast.recipe == RECIPES[-1]
+    # Said as it is: the smallest because none makes enough passes (a probe at 1m read "the
+    # largest recipe with at least 15" of a recipe making 0.0).
+    assert f"(the smallest: none makes {MIN_PASSES:g} here; " in slow.line()
+    assert f"(the largest recipe with at least {MIN_PASSES:g}; " in fast.line()
     for choice, speed in ((slow, 5.0), (fast, 0.01)):
         for recipe in RECIPES:
             assert choice.passes[recipe] == pytest.approx(passes(recipe, 600, machine(speed)))
