@@ -18,9 +18,16 @@ def figure(rows: int = 1, columns: int = 1, **options):
     return plt.subplots(rows, columns, **options)
 
 
+def _lay_out(figure) -> None:
+    """tight_layout, unless the figure has its own layout engine (``layout="constrained"``:
+    a colour bar beside a grid of axes, which tight_layout cannot place)."""
+    if figure.get_layout_engine() is None:
+        figure.tight_layout()
+
+
 def save(figure, path: Path) -> None:
     """Lay out, write as PNG (whole or not at all) and release the figure."""
-    figure.tight_layout()
+    _lay_out(figure)
     try:
         files.write_with(path, lambda tmp: figure.savefig(tmp, dpi=100))
     finally:
@@ -29,7 +36,7 @@ def save(figure, path: Path) -> None:
 
 def png_bytes(figure, dpi: int = 80) -> bytes:
     """Lay out, render as PNG in memory (for TensorBoard) and release the figure."""
-    figure.tight_layout()
+    _lay_out(figure)
     buffer = io.BytesIO()
     try:
         figure.savefig(buffer, format="png", dpi=dpi)

@@ -123,7 +123,9 @@ def draw(
     lines = max(caption.count("\n") + 1 for caption in captions)
     rows, width = len(tiles) // columns, TILE_WIDTH * columns
     height = (TILE_HEIGHT + LINE_HEIGHT * (lines - 3)) * rows + 0.7  # and the figure's title
-    figure, axes = plots.figure(rows, columns, figsize=(width, height), squeeze=False)
+    figure, axes = plots.figure(
+        rows, columns, figsize=(width, height), squeeze=False, layout="constrained"
+    )
     for axis, caption, image, cam in zip(axes.ravel(), captions, images, heat):
         axis.imshow(pair(image, cam))
         axis.set_title(caption, fontsize=9)
@@ -137,6 +139,6 @@ def draw(
     figure.suptitle("\n".join(wrapped), fontsize=11)
     scale = matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(0, 1), COLOURS)
     figure.colorbar(scale, ax=axes.ravel().tolist(), fraction=0.02, pad=0.01).set_label(
-        "Grad-CAM: evidence for the predicted class (1: the image's strongest)"
+        "Grad-CAM (1: the image's strongest)"
     )
     plots.save(figure, path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import keras
 import numpy as np
 import pandas as pd
@@ -109,3 +111,10 @@ def test_the_tiles_carry_a_colour_bar_and_an_empty_figure_says_so_once(
     tiles.draw(frame.head(0), 0, loaded, "No mistakes", tmp_path / "e.png", "no mistakes")
     texts = [t.get_text() for t in drawn[1].axes[0].texts] + [drawn[1].axes[0].get_title()]
     assert [t for t in texts if t] == ["no mistakes"]
+    # Laid out without matplotlib's "not compatible with tight_layout" warning (a probe saw
+    # it in `catsdogs report`'s output).
+    monkeypatch.undo()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tiles.draw(frame, 2, loaded, "two tiles", tmp_path / "t.png", "none")
+    assert (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"
