@@ -60,7 +60,7 @@ bench: install
 # The main job: data -> model -> Kaggle submission. Each step resumes or reuses what an
 # earlier run left (prepare is a no-op once done; train continues an interrupted run and
 # trains nothing once RUN_DIR has finished; predict names that run).
-RUN_MESSAGE = make run: training $(CONFIG)$(if $(BUDGET), for $(BUDGET))$(if $(filter file,$(origin CONFIG)),$(if $(HAS_GPU), (a GPU is here: the VGG19 reference), (no GPU here, so the CPU recipe$(if $(BUDGET),,$(comma) for the 30 minutes of its time budget; BUDGET=2h for longer); the VGG19 reference is CONFIG=configs/vgg19_lookahead.yaml)))
+RUN_MESSAGE = make run: training $(CONFIG)$(if $(BUDGET), for $(BUDGET) (the time budget is the training's$(comma) start to exit: preparing comes before it and predicting after))$(if $(filter file,$(origin CONFIG)),$(if $(HAS_GPU), (a GPU is here: the VGG19 reference), (no GPU here, so the CPU recipe$(if $(BUDGET),,$(comma) for the 30 minutes of its time budget; BUDGET=2h for longer); the VGG19 reference is CONFIG=configs/vgg19_lookahead.yaml)))
 
 run: install
 	@echo $(call q,$(RUN_MESSAGE))
