@@ -90,8 +90,9 @@ def test_make_run_passes_each_value_as_one_word_never_as_shell_text():
     [message, _] = [line for line in plan.splitlines() if line.startswith("echo ")]
     assert shlex.split(message)[1].startswith("make run: training configs/")
     # What BUDGET covers, said plainly: the training, not the preparing and predicting.
-    assert "(the time budget is the training's, start to exit: preparing comes before it" in (
-        shlex.split(message)[1]
+    assert (
+        "(the time budget is the training's, start to exit: preparing comes before it"
+        in (shlex.split(message)[1])
     )
 
 

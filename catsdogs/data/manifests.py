@@ -245,6 +245,12 @@ def _parse(path: Path, kind: str) -> pd.DataFrame:
         reason = "empty" if isinstance(err, pd.errors.EmptyDataError) else "not CSV text"
         raise UserError(f"{path} is not a manifest CSV ({reason})") from None
     missing = [column for column in REQUIRED[kind] if column not in frame.columns]
+    if kind == "labelled" and missing == ["label"] and "id" in frame.columns:
+        raise UserError(
+            f"{path} holds unlabelled images (path,id: a set to predict, not to score): "
+            "give a manifest with labels (val.csv, or the test.csv prepare splits from "
+            "labelled images)"
+        )
     if missing:
         raise UserError(
             f"{path} has no {', '.join(repr(m) for m in missing)} column "

@@ -130,9 +130,14 @@ def test_header_only_jpeg_and_missing_column_are_one_line(tmp_path):
     (tmp_path / "empty.csv").write_bytes(b"")
     with pytest.raises(UserError, match=r"empty.csv is not a manifest CSV \(empty\)"):
         read(tmp_path / "empty.csv")
+    # A test set to predict, given to evaluate (a probe: the message said "a manifest starts
+    # with path,label; prepare writes them", though prepare wrote it without labels).
     (tmp_path / "ids.csv").write_text("path,id\nx.jpg,1\n")
-    with pytest.raises(UserError, match="ids.csv has no 'label' column"):
+    with pytest.raises(UserError, match=r"ids.csv holds unlabelled images \(path,id: a set to"):
         read(tmp_path / "ids.csv")
+    (tmp_path / "other.csv").write_text("path,kind\nx.jpg,1\n")
+    with pytest.raises(UserError, match="other.csv has no 'label' column"):
+        read(tmp_path / "other.csv")
     with pytest.raises(UserError, match="does not exist: run `catsdogs prepare` first"):
         read(tmp_path / "nothing.csv")
 
