@@ -62,13 +62,24 @@ def author(model: Path) -> tuple[Author, str | None]:
     )
 
 
-def recorded(out: Path) -> Author | None:
-    """Who wrote ``out``, as recorded beside it (None: no record, or not one we wrote: a
-    damaged or hand-edited one is no record)."""
+def _read(out: Path) -> tuple[Author, str | None] | None:
+    """The record beside ``out`` and the file it names (None: no record we can read)."""
     try:
-        found = Author(**json.loads(record_path(out).read_text()))
+        fields = json.loads(record_path(out).read_text())
+        named = fields.pop("submission", None) if isinstance(fields, dict) else None
+        found = Author(**fields)
     except (OSError, ValueError, TypeError):
         return None
+    return found, named
+
+
+def recorded(out: Path) -> Author | None:
+    """Who wrote ``out``, as recorded beside it (None: no record, or not one we wrote: a
+    damaged or hand-edited one is no record, nor one that names another file)."""
+    read = _read(out)
+    if read is None or read[1] not in (None, out.name):
+        return None
+    found = read[0]
     scores = (found.val_loss, found.val_accuracy)
     if not all(v is None or isinstance(v, (int, float)) for v in scores) or not isinstance(
         found.model, str
@@ -82,6 +93,17 @@ def check_record(out: Path) -> None:
     record we wrote (another tool's file, a run's metrics.json, prepare.json): writing the
     record would overwrite it."""
     record = record_path(out)
+    if record == out:
+        raise UserError(
+            f"--out {printing.printable(out)}: a submission's record is written beside it as "
+            f"{record.name}, which would be the submission itself: give a .csv name"
+        )
+    if (read := _read(out)) and read[1] not in (None, out.name):
+        raise UserError(
+            f"--out {printing.printable(out)}: {printing.printable(record)} beside it records "
+            f"the model of {printing.printable(out.with_name(read[1]))}: choose another --out "
+            "name"
+        )
     if record.exists() and recorded(out) is None:
         raise UserError(
             f"--out {printing.printable(out)} would write its record over "
@@ -96,9 +118,16 @@ def kept_because(new: Author, weakness: str | None, out: Path, force: bool) -> s
         return None
     if weakness:
         return f"a weak model ({weakness}), so {printing.printable(out)} is not written"
-    old = recorded(out) if out.exists() else None
-    if old is None or old.val_loss is None:
-        return None  # nothing to compare with: a first submission
+    if not out.exists():
+        return None  # a first submission
+    old = recorded(out)
+    if old is None:
+        return (
+            f"kept {printing.printable(out)}: nothing records which model wrote it (no "
+            f"{record_path(out).name} of catsdogs beside it), so nothing says this one is better"
+        )
+    if old.val_loss is None:
+        return None  # nothing to compare with
     if new.val_loss is None:  # a .keras file outside a run: nothing says it is as good
         return (
             f"kept {printing.printable(out)}: its model {old.text()} was judged on validation, "
@@ -113,4 +142,19 @@ def kept_because(new: Author, weakness: str | None, out: Path, force: bool) -> s
 
 
 def write_record(out: Path, new: Author) -> None:
-    files.write_text(record_path(out), json.dumps(asdict(new), indent=2) + "\n")
+    record = {**asdict(new), "submission": out.name}
+    files.write_text(record_path(out), json.dumps(record, indent=2) + "\n")
+
+
+def check_run_files(out: Path, own: Path | None) -> None:
+    """Refuse an ``out`` inside a run directory other than the model's own submission: it
+    would overwrite the run's files (history.csv, config.yaml) or another run's submission,
+    which nothing compares with."""
+    if own is not None and out.resolve() == own.resolve():
+        return
+    if run_of(out) is not None:
+        raise UserError(
+            f"--out {printing.printable(out)} is inside the run directory "
+            f"{printing.printable(out.parent)} (its files and its own submission are its "
+            "model's): choose --out outside a run directory"
+        )

@@ -100,6 +100,7 @@ def predict_and_write(
         if sample := sample_submission(manifest):
             named.append((sample, "the competition's sample submission"))
     outputs.check_not_input([(out, "--out")], named)
+    guard.check_run_files(out, own)
     guard.check_record(out)
     echo(f"format: {fmt} ({why})")
     with tempfile.TemporaryDirectory(prefix="catsdogs-predict-") as scratch:
@@ -122,7 +123,12 @@ def predict_and_write(
     elif own is not None:  # --out is the run's own file: always its model's to write
         force = True
     if why := guard.kept_because(author, weakness, out, force):
-        echo(f"warning: {why}; this model's submission is {own} (--force writes {out} too)")
+        where = (
+            f"this model's submission is {own} (--force writes {out} too)"
+            if own
+            else (f"--force writes {out}")
+        )
+        echo(f"warning: {why}; {where}")
         return frame
     replaced = guard.recorded(out) if out.exists() else None
     write(frame, out)

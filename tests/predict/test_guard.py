@@ -138,8 +138,17 @@ def test_a_model_outside_a_run_does_not_replace_a_judged_one_and_records_are_che
     done = cli("predict", "--model", worse, "--test", test_set, "--out", out)
     assert done.exit_code == 1 and "not a record catsdogs can read" in done.output
     (tmp_path / "submission.json").unlink()
-    submit(worse, test_set, out)
+    # Without its record nothing says who wrote the file (a probe: deleting the record, or a
+    # hand-made file there, let any model replace it without a word): kept without --force.
+    written = out.read_bytes()
+    said = submit(worse, test_set, out)
+    assert out.read_bytes() == written
+    assert f"kept {out}: nothing records which model wrote it (no submission.json" in said
+    submit(worse, test_set, out, "--force")
     assert json.loads((tmp_path / "submission.json").read_text())["run"] == str(worse)
+    # A loose model that is kept says where --force writes, not "its submission is None".
+    said = submit(loose, test_set, out)
+    assert "None" not in said and said.rstrip().endswith(f"--force writes {out}")
     # The record would overwrite a file that is not one (prepare.json, a run's metrics.json).
     (tmp_path / "prepare.json").write_text('{"sample_submission": null}')
     done = cli("predict", "--model", better, "--test", test_set, "--out", tmp_path / "prepare.csv")
@@ -161,3 +170,38 @@ def test_a_model_without_data_and_no_test_set_names_no_option_it_was_not_given(
     done = cli("predict", "--model", tiny_model(tmp_path / "loose.keras"))
     assert done.exit_code == 1
     assert done.output.startswith("error: no test set to predict: the model records no data")
+
+
+def test_each_out_has_its_own_record_and_no_record_is_written_over_a_submission(
+    tmp_path, test_set
+):
+    # A probe: sub.csv and sub.txt shared sub.json, so a worse model's sub.txt made sub.json
+    # name it and it then replaced the better sub.csv without a word; --out sub.json wrote
+    # the record over the submission.
+    better = a_run(tmp_path / "runs" / "better", val_loss=0.30)
+    worse = a_run(tmp_path / "runs" / "worse", val_loss=0.60)
+    submit(better, test_set, tmp_path / "sub.csv")
+    record = json.loads((tmp_path / "sub.json").read_text())
+    assert record["submission"] == "sub.csv" and record["run"] == str(better)
+    done = cli("predict", "--model", worse, "--test", test_set, "--out", tmp_path / "sub.txt")
+    assert done.exit_code == 1 and "sub.json beside it records the model of" in done.output
+    assert not (tmp_path / "sub.txt").exists()
+    assert json.loads((tmp_path / "sub.json").read_text()) == record
+    done = cli("predict", "--model", better, "--test", test_set, "--out", tmp_path / "s.json")
+    assert done.exit_code == 1 and "would be the submission itself" in done.output
+    assert not (tmp_path / "s.json").exists()
+
+
+def test_out_inside_a_run_directory_is_only_that_run_s_own_submission(tmp_path, test_set):
+    # A probe: --out runs/M/history.csv replaced the run's history (the next predict was a
+    # traceback), and --out runs/G/submission.csv put a worse run's rows in G's own file.
+    better = a_run(tmp_path / "runs" / "better", val_loss=0.30)
+    worse = a_run(tmp_path / "runs" / "worse", val_loss=0.60)
+    history = (worse / "history.csv").read_bytes()
+    for out in (worse / "history.csv", worse / "config.yaml", better / "submission.csv"):
+        done = cli("predict", "--model", worse, "--test", test_set, "--out", out)
+        assert done.exit_code == 1 and "is inside the run directory" in done.output, out
+    assert (worse / "history.csv").read_bytes() == history
+    assert not (better / "submission.csv").exists()
+    submit(better, test_set, better / "submission.csv")  # its own: written
+    assert (better / "submission.csv").is_file()
