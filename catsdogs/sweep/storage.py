@@ -45,19 +45,41 @@ SECRET = re.compile(r"pass|pwd|secret|token|key", re.IGNORECASE)
 HIDDEN = "***"
 
 
+def secrets(url: str) -> list[str]:
+    """The secrets in ``url`` as its text holds them, longest first: the password of
+    ``user:password@`` (up to the last ``@``: a password may hold one, and then a driver
+    may name a piece of it as the host) with its ``@``-pieces, and the values of query
+    parameters that name a secret (``?password=``)."""
+    found = []
+    userinfo = url.split("?", 1)[0].rpartition("@")[0].rsplit("/", 1)[-1]
+    if ":" in userinfo:
+        password = userinfo.partition(":")[2]
+        found += [password, *(piece for piece in password.split("@") if len(piece) >= 3)]
+    for key, value in re.findall(r"[?&]([^=&]+)=([^&]*)", url):
+        if SECRET.search(key) and value:
+            found.append(value)
+    return sorted({secret for secret in found if secret}, key=len, reverse=True)
+
+
+def hidden(text: str, url: str) -> str:
+    """``text`` (a URL, or what a driver said of it) with ``url``'s secrets hidden."""
+    for secret in secrets(url):
+        text = text.replace(secret, HIDDEN)
+    return text
+
+
 def shown(url: str) -> str:
     """The URL as it may be printed: its password hidden, in ``user:password@`` and in a query
-    parameter (``?password=...``) alike; a URL that does not parse, hidden after its scheme."""
+    parameter (``?password=...``) alike, in a URL that does not parse too."""
     try:
         parsed = make_url(url)
     except sqlalchemy.exc.ArgumentError:
-        scheme, separator, _ = url.partition("://")
-        return f"{scheme}{separator}{HIDDEN}" if separator else url
+        return hidden(url, url)
     secret = {key: HIDDEN for key in parsed.query if SECRET.search(key)}
     if not parsed.password and not secret:
-        return url
+        return hidden(url, url)
     rendered = parsed.update_query_dict(secret).render_as_string(hide_password=True)
-    return rendered.replace("%2A%2A%2A", HIDDEN)  # the query's value, as the password shows
+    return hidden(rendered.replace("%2A%2A%2A", HIDDEN), url)  # as the password shows
 
 
 def check_url(url: str) -> None:
@@ -66,11 +88,13 @@ def check_url(url: str) -> None:
     try:
         parsed = make_url(url)
     except sqlalchemy.exc.ArgumentError:
-        raise UserError(f"--storage {url!r} is not a database URL (e.g. {EXAMPLE})") from None
+        raise UserError(
+            f"--storage {shown(url)!r} is not a database URL (e.g. {EXAMPLE})"
+        ) from None
     memory = parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory"
     if parsed.get_backend_name() == "sqlite" and memory:
         raise UserError(
-            f"--storage {url}: an in-memory SQLite database is lost when the sweep ends; "
+            f"--storage {shown(url)}: an in-memory SQLite database is lost when the sweep ends; "
             "name a file: sqlite:///path/to/study.db"
         )
 
@@ -94,7 +118,7 @@ def errors(url: str) -> Iterator[None]:
     try:
         yield
     except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as err:
-        raise UserError(f"storage {shown(url)}: {_reason(err)}") from None
+        raise UserError(f"storage {shown(url)}: {hidden(_reason(err), url)}") from None
 
 
 def _storage(url: str, heartbeat: tuple[int, int] | None = None, on_stale=None):

@@ -172,9 +172,7 @@ def test_a_model_without_data_and_no_test_set_names_no_option_it_was_not_given(
     assert done.output.startswith("error: no test set to predict: the model records no data")
 
 
-def test_each_out_has_its_own_record_and_no_record_is_written_over_a_submission(
-    tmp_path, test_set
-):
+def test_each_out_has_its_own_record_and_no_record_is_written_over_a_submission(tmp_path, test_set):
     # A probe: sub.csv and sub.txt shared sub.json, so a worse model's sub.txt made sub.json
     # name it and it then replaced the better sub.csv without a word; --out sub.json wrote
     # the record over the submission.

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from helpers import SMOKE, cli, free_ports
 
+from catsdogs.errors import UserError
 from catsdogs.sweep import storage
 
 SWEEP = f"""\
@@ -77,6 +78,22 @@ def test_a_password_in_the_query_string_is_never_shown_either():
 
 
 def test_a_password_is_never_shown():
+    # A third probe: a URL that does not parse, an in-memory SQLite URL with ?password=, and a
+    # password holding "@" (the driver named its tail as the host) printed them.
+    assert storage.shown("postgresql//sweeper:hunter2@db/x") == "postgresql//sweeper:***@db/x"
+    assert "hunter2" not in storage.shown("sqlite:///:memory:?password=hunter2")
+    odd = "postgresql+psycopg://u:hun@ter2@127.0.0.1:1/x"
+    assert storage.shown(odd).startswith("postgresql+psycopg://u:***@")
+    assert "hun" not in storage.shown(odd) and "ter2" not in storage.shown(odd)
+    said = "failed to resolve host 'ter2@127.0.0.1': Name or service not known"
+    assert (
+        storage.hidden(said, odd)
+        == "failed to resolve host '***@127.0.0.1': Name or service not known"
+    )
+    for url in ("postgresql//sweeper:hunter2@db/x", "sqlite:///:memory:?password=hunter2"):
+        with pytest.raises(UserError) as refused:
+            storage.check_url(url)
+        assert "hunter2" not in str(refused.value)
     assert storage.shown("postgresql+psycopg://me:pa55@db.lan/sweeps") == (
         "postgresql+psycopg://me:***@db.lan/sweeps"
     )
