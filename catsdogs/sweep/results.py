@@ -437,10 +437,15 @@ def _others(sweep: Sweep) -> list[str]:
 
 
 def best_run(study: optuna.Study, sweep: Sweep, out: Path) -> Path | None:
-    """The run directory of the finished trial with the best metric (None: none finished)."""
+    """The run directory of the finished trial with the best metric (None: none finished, or
+    sweep.md names no best combination: a tie, or the best ones' runs ended weak)."""
     trials = trials_frame(study, sweep)
     done = trials[(trials["state"] == "complete") & trials[f"best_{sweep.metric}"].notna()]
     if done.empty:
+        return None
+    weak = weak_trials(trials, out)
+    weak_rows = trials[trials["trial"].isin(weak)] if weak else None
+    if not best_line(summary_frame(trials, sweep), sweep, weak_rows).startswith("Best "):
         return None
     values = done[f"best_{sweep.metric}"]
     best = values.idxmax() if sweep.direction == "maximize" else values.idxmin()

@@ -100,6 +100,8 @@ def _run(settings: trials.Settings, sweep_file: Path, owned: bool, summary_only:
             f"  catsdogs report {run}{why}\n"
             f"  catsdogs predict --model {run} --out submission.csv{why}"
         )
+    elif left == 0:  # sweep.md names no best: a tie, or weak runs
+        echo(f"next: read {out / 'sweep.md'}: it names no best combination, and says why")
     if left > 0:
         message = f"{left} of {total} trials did not finish (see {out / 'trials.csv'})"
         running = storage.running(study)

@@ -312,10 +312,14 @@ def test_a_grid_sweep_trains_every_point_once_and_tells_what_they_did(shared_dat
     }
     assert shown == pytest.approx(recorded, abs=5e-4)
     assert sorted(zip(arms, rates)) == [(False, 0.01), (False, 0.1), (True, 0.01), (True, 0.1)]
-    # One next: block, the sweep's, naming the run of the best trial.
+    # One next: block, the sweep's: the run of the best trial where sweep.md names a best;
+    # else no run to report and predict with (a probe: it named one beside "No best").
     best_run = out / "runs" / trials.loc[trials["best_val_accuracy"].idxmax(), "run_dir"]
     assert done.output.count("next:") == 1
-    assert f"  catsdogs report {best_run}  # the trial of the highest val_accuracy" in done.output
+    named_best = "\nBest combination: " in (out / "sweep.md").read_text()
+    suggested = f"  catsdogs report {best_run}  # the trial of the highest val_accuracy"
+    assert (suggested in done.output) == named_best
+    assert ("it names no best combination" in done.output) != named_best
     for row in trials.itertuples():  # the best epoch is the lowest val_loss, as in the run
         history = pd.read_csv(out / "runs" / row.run_dir / "history.csv")
         best = history.loc[history["val_loss"].idxmin()]
@@ -640,7 +644,7 @@ def test_a_grid_of_switches_is_drawn_as_points_with_their_seeds(tmp_path):
     assert (tmp_path / "sweep.png").read_bytes()[:8] == PNG
 
 
-def test_one_seed_ties_and_a_best_that_ended_weak_name_no_best(tmp_path):
+def test_one_seed_ties_and_a_best_that_ended_weak_name_no_best(tmp_path, monkeypatch):
     # A probe: 4 trials at 0.5000 (one seed) named a "Best combination".
     text = SWEEP.replace("  optimizer.lookahead.enabled: [true, false]\n", "")
     checked = spec.read(sweep_file(tmp_path, text))
@@ -664,6 +668,16 @@ def test_one_seed_ties_and_a_best_that_ended_weak_name_no_best(tmp_path):
         "## Warnings\n\n- trial 1 (learning_rate 0.1, seed 0): a weak model: val_acc 0.550 is "
         "within chance on 100 images" in text
     )
+    # The command's next: block follows sweep.md (a probe: it named "the trial of the highest
+    # val_accuracy" for report and predict beside "No best combination").
+    trials["run_dir"] = ["a", "b"]
+    monkeypatch.setattr(results, "trials_frame", lambda study, sweep: trials)
+    monkeypatch.setattr(results, "weak_trials", lambda trials, out: weak)
+    assert results.best_run(None, checked, tmp_path) is None
+    weak = {}
+    assert results.best_run(None, checked, tmp_path) == tmp_path / "runs" / "b"
+    trials[["best_val_accuracy", "best_val_loss"]] = [[0.5, 0.69], [0.5, 0.69]]
+    assert results.best_run(None, checked, tmp_path) is None  # a tie
 
 
 def test_an_accuracy_axis_spans_at_least_twenty_images():
