@@ -69,6 +69,13 @@ def one_class(result: dict) -> str | None:
     """A warning where the model called every image one class (its accuracy is then only the
     share of that class), else None."""
     (tn, fp), (fn, tp) = result["confusion_matrix"]
+    for name, held in (("cat", tn + fp), ("dog", fn + tp)):
+        if held == result["count"] > 0:  # the data's one class: a model is not judged
+            return (
+                f"warning: the data holds only {name}s ({held} images): its accuracy is the "
+                f"share of them called {name}, and it cannot tell whether the model tells "
+                "cats from dogs; score it on images of both classes"
+            )
     for name, called in (("cat", tn + fn), ("dog", fp + tp)):
         if called == result["count"] > 0:
             return (

@@ -526,6 +526,11 @@ def test_a_model_calling_every_image_one_class_is_said_to_by_evaluate():
     )
     mixed = evaluation.scores(labels, np.array([0.1, 0.2, 0.8, 0.9, 0.4]))
     assert evaluation.one_class(mixed) is None
+    # Data of one class, every image right: not "learned nothing" (a probe), the data's limit.
+    cats = evaluation.scores(np.zeros(4, dtype=int), np.full(4, 0.1))
+    assert evaluation.one_class(cats).startswith(
+        "warning: the data holds only cats (4 images): its accuracy is the share of them called"
+    )
 
 
 def test_a_model_whose_data_moved_asks_for_test_rather_than_using_another_data_s(
