@@ -10,6 +10,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from catsdogs.config import Config
+from catsdogs.data import manifests
 from catsdogs.training.rundir import CONFIG, VAL_ACCURACY, VAL_DOG_SHARE, RunDir, best_position
 
 CHANCE_EPOCHS = 2  # epochs in a row at chance before a run is said not to learn
@@ -86,7 +87,8 @@ def weak(
     if share in (0.0, 1.0):
         reasons.append(f"it calls every validation image a {'dog' if share else 'cat'}")
     if passes is not None and passes < 1:
-        reasons.append(f"it saw its training images {passes:.2f} times (under one pass)")
+        seen = f"{passes:.2f} times" if passes >= 0.01 else "under 1% of them"
+        reasons.append(f"it saw its training images {seen} (under one pass)")
     if steps is not None and sync_period is not None and steps < sync_period:
         reasons.append(
             f"its {steps} steps are fewer than Lookahead's k = {sync_period}: the slow weights "
@@ -95,8 +97,19 @@ def weak(
     return "; ".join(reasons) or None
 
 
+def _val_images(run: RunDir) -> int:
+    """The rows of the run's val.csv, where metrics.json does not record them (a run stopped
+    before its end writes none); 0 where the data is gone."""
+    folder = run.data_record()[0] if (run.path / CONFIG).is_file() else None
+    try:
+        return len(pd.read_csv(folder / manifests.VAL, usecols=["path"])) if folder else 0
+    except (OSError, ValueError):
+        return 0
+
+
 def weakness(run: RunDir) -> str | None:
-    """``weak`` for a finished run: its best epoch, as recorded (None before an epoch)."""
+    """``weak`` for a run: its best epoch, as recorded (None before an epoch); a run stopped
+    before its end is judged on what it recorded."""
     history = run.history()
     if history.empty:
         return None
@@ -109,7 +122,7 @@ def weakness(run: RunDir) -> str | None:
     )
     return weak(
         best,
-        int(metrics.get("val_images", 0)),
+        int(metrics.get("val_images", 0)) or _val_images(run),
         metrics.get("passes"),
         metrics.get("steps"),
         lookahead.get("sync_period") if judged_slow else None,

@@ -101,6 +101,24 @@ def test_weak_names_each_reason_whatever_the_number_of_epochs(accuracy, share, p
     assert decisions.weak(best, 100, passes) == said
 
 
+def test_a_run_stopped_before_its_end_is_judged_on_what_it_recorded(tmp_path, test_set):
+    # A probe: a run at chance stopped with Ctrl-C (no metrics.json) wrote --out without a
+    # word: its validation images were taken as 0, and chance was not judged.
+    run = a_run(tmp_path / "stopped", val_loss=0.69, val_accuracy=0.495)
+    (run / "metrics.json").unlink()
+    data = tmp_path / "data"
+    data.mkdir()
+    pd.DataFrame({"path": [f"{i}.jpg" for i in range(400)], "label": 0}).to_csv(
+        data / "val.csv", index=False
+    )
+    (run / "config.yaml").write_text(f"data:\n  dir: {data}\n  identity: abc\n")
+    assert decisions.weakness(RunDir(run)) == "val_acc 0.495 is within chance on 400 images"
+    out = tmp_path / "submission.csv"
+    said = submit(run, test_set, out)
+    assert not out.exists() and "a weak model (val_acc 0.495 is within chance" in said
+    assert "under 1% of them" in decisions.weak({"val_accuracy": 0.9}, 100, 0.003)
+
+
 def test_a_weak_run_ends_with_a_warning_even_after_one_epoch(tmp_path):
     run = a_run(tmp_path / "run", val_loss=0.69, val_accuracy=0.49, passes=0.02)
     [warning] = [line for line in closing(RunDir(run)) if line.startswith("warning:")]
