@@ -475,6 +475,13 @@ def closest_key(loc: tuple) -> str | None:
     return ".".join([*map(str, loc[:-1]), match[0]]) if match else None
 
 
+# What a config's name (the run's folder) breaks, said in words rather than as a pattern.
+NAME_RULES = {
+    "string_pattern_mismatch": "holds other characters than letters, digits, '_', '.' and '-'",
+    "string_too_long": f"is longer than {NAME_LENGTH} characters",
+}
+
+
 def _describe(error: ValidationError, origin: str) -> str:
     first = error.errors()[0]
     where = ".".join(str(part) for part in first["loc"])
@@ -484,6 +491,8 @@ def _describe(error: ValidationError, origin: str) -> str:
         hint = f"did you mean {meant!r}?" if meant else "a typo?"
         return f"{origin}: unknown key {where!r} ({hint})"
     message = first["msg"].removeprefix("Value error, ")
+    if where == "name" and kind in NAME_RULES:
+        message = NAME_RULES[kind]
     more = f" (and {len(error.errors()) - 1} more)" if len(error.errors()) > 1 else ""
     return f"{origin}: {where + ': ' if where else ''}{message}{more}"
 
@@ -565,15 +574,23 @@ def load(path: Path, overrides: list[str] = ()) -> Config:
         raise UserError(
             f"config file {path} is empty: start from one of configs/ (cpu.yaml for a CPU)"
         )
+    named = "name" in tree
     tree.setdefault("name", path.stem)
     for text in overrides:
         key, value = parse_override(text)
         _set(tree, key, value, f"--set {text}")
+        named = named or key == "name"
     _leave_out_nulls(tree, Config)
     try:
         config = Config.model_validate(tree)
     except ValidationError as err:
         origin = f"{path}" + (" (with --set)" if overrides else "")
+        first = err.errors()[0]
+        if not named and first["loc"] == ("name",) and first["type"] in NAME_RULES:
+            raise UserError(
+                f"{origin}: the config has no name: key, so its run is named after the file, "
+                f"{path.stem!r}, which {NAME_RULES[first['type']]}: add a name: key"
+            ) from None
         raise UserError(_describe(err, origin)) from None
     config._overridden = frozenset(parse_override(text)[0] for text in overrides)
     return config

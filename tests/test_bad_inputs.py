@@ -148,7 +148,7 @@ CASES = [
             "--data",
             str(w.data),
         ],
-        "name: String should have at most 100 characters",
+        "name: is longer than 100 characters",
     ),
     (
         "prepare --out a file",

@@ -128,6 +128,21 @@ def test_overrides_apply_with_types(tmp_path):
     assert load(write(tmp_path, "seed: 1\n")).name == "c"  # the file's name by default
 
 
+def test_a_name_taken_from_the_file_s_name_is_blamed_on_the_file(tmp_path):
+    # A probe: `--config "my smoke.yaml"` (no name: key) said "name: String should match
+    # pattern '^[A-Za-z0-9_.-]+$'" of a key the file does not have.
+    path = tmp_path / "my smoke.yaml"
+    path.write_text("seed: 1\n")
+    with pytest.raises(UserError) as refused:
+        load(path)
+    assert str(refused.value) == (
+        f"{path}: the config has no name: key, so its run is named after the file, 'my smoke', "
+        "which holds other characters than letters, digits, '_', '.' and '-': add a name: key"
+    )
+    with pytest.raises(UserError, match=r"\(with --set\): name: is longer than 100 characters"):
+        load(path, ["name=" + "x" * 101])
+
+
 def test_null_leaves_a_key_out_where_the_key_cannot_be_null(tmp_path):
     """``--set training.epochs=null`` (or ``epochs:`` in the file) means left out: with a
     time budget the plan decides the epochs (no ceiling); a key that may be null stays null."""
