@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 UNITS = {"h": 3600, "m": 60, "s": 1}
-_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_DURATION = re.compile(r"(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?")  # ASCII digits only
 EXAMPLES = "30m, 1h30m or 90s (units h, m, s)"
 MOST = 31 * 24 * 3600  # a month: longer is a typo, not a run anyone waits for
 
@@ -18,7 +18,7 @@ def parse(text: object) -> int:
     written = str(text).strip().replace(" ", "")
     if written != written.lower() and _DURATION.fullmatch(written.lower()):  # 5M: months?
         raise ValueError(f"{text!r}: write the units in lowercase, as {EXAMPLES}")
-    if re.fullmatch(r"[-+]?\d+(\.\d+)?", written):
+    if re.fullmatch(r"[-+]?[0-9]+(\.[0-9]+)?", written):
         raise ValueError(f"{text} has no unit: write it as {EXAMPLES}")
     match = _DURATION.fullmatch(written)
     if not written or match is None:

@@ -292,6 +292,8 @@ def test_the_same_command_after_a_crash_continues_the_plan_exactly(
         ("99999999999h", "'99999999999h' is over a month (744h): give at most that"),
         # A probe: shell text was told to write its units in lowercase.
         ("5m; touch X", "'5m; touch X' is not a duration: write it as 30m"),
+        # A probe: an Arabic-Indic digit (Python's \d and int() take it) was 3 minutes.
+        ("\u0663m", "'\u0663m' is not a duration: write it as 30m"),
     ],
 )
 def test_a_bad_budget_is_one_error_line_and_nothing_is_written(
