@@ -63,8 +63,8 @@ bench: install
 RUN_MESSAGE = make run: training $(CONFIG)$(if $(BUDGET), for $(BUDGET) (the time budget is the training's$(comma) start to exit: preparing comes before it and predicting after))$(if $(filter file,$(origin CONFIG)),$(if $(HAS_GPU), (a GPU is here: the VGG19 reference), (no GPU here, so the CPU recipe$(if $(BUDGET),,$(comma) for the 30 minutes of its time budget; BUDGET=2h for longer); the VGG19 reference is CONFIG=configs/vgg19_lookahead.yaml)))
 
 run: install
-	@echo $(call q,$(RUN_MESSAGE))
 	$(if $(BUDGET),@$(PY) -m catsdogs.durations $(call q,$(BUDGET)))
+	@echo $(call q,$(RUN_MESSAGE))
 	$(CATSDOGS) prepare$(if $(SOURCE), --source $(call q,$(SOURCE)))$(if $(DATA), --out $(call q,$(DATA)))$(if $(FORCE), --force)
 	$(CATSDOGS) train --config $(call q,$(CONFIG)) --run-dir $(call q,$(RUN_DIR)) --reuse-finished$(if $(BUDGET), --time-budget $(call q,$(BUDGET)))$(if $(DATA), --data $(call q,$(DATA)))
 	$(CATSDOGS) predict --model $(call q,$(RUN_DIR)) --out $(call q,$(SUBMISSION))$(if $(FORCE), --force)

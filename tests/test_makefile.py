@@ -117,6 +117,9 @@ def test_make_run_checks_the_budget_before_prepare_downloads_anything():
     [check] = [i for i, line in enumerate(lines) if "-m catsdogs.durations" in line]
     [prepare] = [i for i, line in enumerate(lines) if "bin/catsdogs prepare" in line]
     assert check < prepare and shlex.split(lines[check])[-1] == "junk"
+    # ...and before "make run: training ... for junk" (a probe: that line came first).
+    [said] = [i for i, line in enumerate(lines) if "make run: training" in line]
+    assert check < said
     done = subprocess.run(
         [sys.executable, "-m", "catsdogs.durations", "junk"], capture_output=True, text=True
     )
