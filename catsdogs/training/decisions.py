@@ -130,6 +130,6 @@ def weakness(run: RunDir) -> str | None:
 
 
 WEAK_ADVICE = (
-    "`make run` does not submit it without FORCE=1, and `catsdogs predict` writes only the "
-    "run's own submission.csv (--force writes --out too)"
+    "`make run` does not submit it without FORCE=1 (which also prepares the data again), and "
+    "`catsdogs predict` writes only the run's own submission.csv (--force writes --out too)"
 )

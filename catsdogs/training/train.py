@@ -228,7 +228,12 @@ def closing(run: RunDir, usage: str | None = None) -> list[str]:
     lines += [
         "next:",
         f"  catsdogs report {shlex.quote(str(run.path))}",
-        f"  catsdogs predict --model {shlex.quote(str(run.path))} --out submission.csv",
+        f"  catsdogs predict --model {shlex.quote(str(run.path))} --out submission.csv"
+        + (
+            "  # a weak model: writes only the run's own submission (--force: --out)"
+            if reason
+            else ""
+        ),
         f"  tensorboard --logdir {shlex.quote(str(run.path / LOGS))}",
     ]
     return lines

@@ -121,10 +121,15 @@ def test_a_run_stopped_before_its_end_is_judged_on_what_it_recorded(tmp_path, te
 
 def test_a_weak_run_ends_with_a_warning_even_after_one_epoch(tmp_path):
     run = a_run(tmp_path / "run", val_loss=0.69, val_accuracy=0.49, passes=0.02)
-    [warning] = [line for line in closing(RunDir(run)) if line.startswith("warning:")]
+    lines = closing(RunDir(run))
+    [warning] = [line for line in lines if line.startswith("warning:")]
     assert "under one pass" in warning and "FORCE=1" in warning
+    # Its next: line says what predict will do with it (a probe: it read as for any model).
+    [predict] = [line for line in lines if line.startswith("  catsdogs predict")]
+    assert predict.endswith("# a weak model: writes only the run's own submission (--force: --out)")
     healthy = a_run(tmp_path / "healthy", val_loss=0.3)
     assert not [line for line in closing(RunDir(healthy)) if line.startswith("warning:")]
+    assert not [line for line in closing(RunDir(healthy)) if "# a weak model" in line]
 
 
 def test_a_run_shorter_than_lookahead_s_sync_period_is_weak_its_slow_weights_unmoved():
