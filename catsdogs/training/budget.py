@@ -231,12 +231,37 @@ def begin(trainer: Trainer, clock: Clock, echo: Callable[[str], None], epoch: in
             f"{start.costs.validation:.1f}s and saving {start.costs.save:.1f}s an epoch; "
             f"start-up took {durations.text(clock.used())}"
         )
+        short = under_one_pass(
+            planned.steps,
+            trainer.pass_steps,
+            dataclasses.replace(start.costs, step=mean),
+            clock.used(),
+            budget,
+        )
+        if short:
+            echo(short)
     earlier = training.plan  # what was decided before the trainer was built (data.sizes)
     if earlier is not None:
         asked = {**earlier.asked, **asked}
         record = {**earlier.model_dump(exclude={"asked"}, exclude_defaults=True), **record}
     trainer.config = _with(config, plan=MeasuredPlan(asked=asked, **record))
     return start
+
+
+def under_one_pass(
+    steps: int, pass_steps: int, costs: run_length.Costs, used: float, budget: float
+) -> str | None:
+    """A warning where the plan's ``steps`` are under one pass (``pass_steps``): the model
+    will end weak; with the budget one pass needs here at these ``costs`` (start-up ``used``
+    again, a tenth more for its variation). None where the plan makes a pass."""
+    if steps >= pass_steps:
+        return None
+    needs = used + run_length.Length(1, pass_steps).seconds(costs) + margin(budget)
+    return (
+        f"warning: this budget allows under one pass over the training images here ({steps} "
+        f"of {pass_steps} steps): the model will be weak; one pass needs a budget of about "
+        f"{durations.text(math.ceil(needs * 1.1))}"
+    )
 
 
 def arithmetic(trainer: Trainer, step_seconds: float, record: dict) -> str:

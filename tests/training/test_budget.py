@@ -29,6 +29,20 @@ from catsdogs.training.run_length import BudgetTooShort, Costs, Length, longest,
 COSTS = Costs(step=1.0, validation=10.0, save=5.0, finish=5.0)
 
 
+def test_a_plan_of_under_one_pass_is_said_to_end_weak_with_the_budget_a_pass_needs():
+    # A probe: the budget "give at least" suggested planned 0.9 passes and the run ended weak
+    # with nothing said at plan time.
+    costs = Costs(step=0.5, validation=4.0, save=1.0, finish=5.0)
+    said = budget.under_one_pass(90, 100, costs, used=40.0, budget=120)
+    # 40 s of start-up + 100 steps at 0.5 s + 5 s of an epoch's end + 5 s to finish + 2.4 s
+    # of margin = 102.4 s, and a tenth more: 113 s.
+    assert said == (
+        "warning: this budget allows under one pass over the training images here (90 of 100 "
+        "steps): the model will be weak; one pass needs a budget of about 1m53s"
+    )
+    assert budget.under_one_pass(100, 100, costs, used=40.0, budget=120) is None
+
+
 def test_an_80_column_terminal_still_shows_the_time_left():
     # A probe: at 80 columns the bar's line ended "... loss=0.2367, acc=0.905" and its time
     # left was cut off.
