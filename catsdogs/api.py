@@ -39,9 +39,13 @@ def _as_files(images: Any, scratch: Path) -> tuple[list[Path], dict[str, str]]:
         images = list(images)
     elif isinstance(images, (str, Path, np.ndarray)) or not isinstance(images, Sequence):
         images = [images]
+    if len(images) == 0:
+        raise UserError("no images given: give paths, PIL images or RGB arrays")
     sources, names = [], {}
     for index, image in enumerate(images):
         if isinstance(image, (str, Path)):
+            if not str(image).strip():  # Path("") is the current folder: not meant
+                raise UserError(f"image {index}: an empty path")
             sources.append(Path(image))
             continue
         if isinstance(image, np.ndarray):
@@ -64,10 +68,12 @@ def _rgb(image: np.ndarray, index: int) -> np.ndarray:
     """An array as RGB uint8, or one line saying why it is not an image the model can take."""
     if image.ndim != 3 or image.shape[-1] != 3 or 0 in image.shape:
         raise UserError(f"image {index}: an array must be H x W x 3 RGB, got {image.shape}")
+    if image.dtype.kind not in "fiu":  # bool, complex, objects: no colours
+        raise UserError(f"image {index}: an array of {image.dtype} is no RGB image")
     if image.dtype.kind == "f":
         if not np.isfinite(image).all():
             raise UserError(f"image {index}: the array holds NaN or infinite values")
-        if image.max() <= 1.0:  # [0, 1]: read as 0-255 it would be a black image
+        if 0 < image.max() <= 1.0:  # [0, 1]: read as 0-255 it would be a black image
             raise UserError(
                 f"image {index}: a float array in [0, 1]; give RGB values in [0, 255], e.g. "
                 "(array * 255).astype('uint8')"

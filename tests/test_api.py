@@ -130,6 +130,15 @@ def test_predict_takes_paths_pil_images_and_arrays_and_agrees_with_the_command(
         model.predict([np.full((8, 8, 3), np.nan, "float32")])
     with pytest.raises(UserError, match="image 0: an array must be H x W x 3 RGB"):
         model.predict([np.zeros((0, 8, 3), "uint8")])
+    # A probe: "" predicted every image under the current folder, [] said "no images in ",
+    # a bool array was taken, a black float image was refused as "[0, 1]".
+    with pytest.raises(UserError, match="image 0: an empty path"):
+        model.predict("")
+    with pytest.raises(UserError, match="no images given: give paths, PIL images or RGB"):
+        model.predict([])
+    with pytest.raises(UserError, match="image 0: an array of bool is no RGB image"):
+        model.predict([np.ones((8, 8, 3), bool)])
+    assert len(model.predict([np.zeros((8, 8, 3), "float32")])) == 1  # black: a photo
 
 
 def test_summary_names_the_layers_the_input_and_the_run_s_best_epoch(smoke_run):
