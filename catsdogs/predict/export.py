@@ -237,6 +237,12 @@ def export(
             "--data DIR, a prepared folder"
         )
     out = out or default_out(path, format, quantize)
+    others = {suffix for name, suffix in SUFFIX.items() if suffix and name != format}
+    if out.suffix.lower() in others | {".keras", ".h5"}:  # a file that will not open as named
+        raise UserError(
+            f"--out {printing.printable(out)}: the {format} export under a {out.suffix} name "
+            f"would be taken for another format: name it {out.stem}{SUFFIX[format] or ''}"
+        )
     outputs.check_folder(out.parent, "--out's folder")
     if out.exists():
         raise UserError(f"{printing.printable(out)} exists: remove it, or give another --out")

@@ -177,6 +177,8 @@ def test_export_refusals_are_one_line_and_write_nothing(smoke_run, tmp_path):
         (["--format", "onnx", "--quantize", "int8"], "--quantize int8 is the TFLite converter's"),
         (["--quantize", "int4"], "--quantize must be one of none, float16, int8"),
         (["--data", tmp_path / "nowhere"], "an export is checked on validation images"),
+        # A probe: --format onnx --out x.tflite wrote ONNX under a TFLite name.
+        (["--format", "onnx"], "the onnx export under a .tflite name would be taken for"),
     ]
     for arguments, message in cases:
         done = cli("export", run, "--out", tmp_path / "x.tflite", *arguments)
