@@ -141,7 +141,8 @@ class Budget(keras.callbacks.Callback):
     """The time budget's watch: after every window and every epoch it may shorten or lengthen
     the run; the new plan is written to the run's config.yaml here (each re-plan is recorded
     in it), and said at most once an epoch, where it changes the plan said last by more than
-    ``SAY_SHARE`` (a pace drifting within an epoch re-plans a few steps at a time)."""
+    ``SAY_SHARE`` (a pace drifting within an epoch re-plans a few steps at a time), and
+    whenever it changes the number of epochs."""
 
     SAY_SHARE = 0.03
 
@@ -149,7 +150,8 @@ class Budget(keras.callbacks.Callback):
         super().__init__()
         self.watch, self.run, self.say = watch, run, say
         self.epoch = 0
-        self.said_epoch, self.said_steps = -1, watch.trainer.length().steps
+        planned = watch.trainer.length()
+        self.said_epoch, self.said_steps, self.said_epochs = -1, planned.steps, planned.epochs
 
     def on_epoch_begin(self, epoch: int, logs: dict) -> None:
         self.epoch = epoch
@@ -168,12 +170,14 @@ class Budget(keras.callbacks.Callback):
         if not line:
             return
         self.run.write_config(dump(self.watch.trainer.config))
-        steps = self.watch.trainer.length().steps
-        if self.said_epoch != self.epoch and abs(steps - self.said_steps) > (
+        planned = self.watch.trainer.length()
+        steps = planned.steps
+        changed = self.said_epoch != self.epoch and abs(steps - self.said_steps) > (
             self.SAY_SHARE * self.said_steps
-        ):
+        )
+        if changed or planned.epochs != self.said_epochs:  # "epoch 1/3" then "2/2": said
             self.say(line)
-            self.said_epoch, self.said_steps = self.epoch, steps
+            self.said_epoch, self.said_steps, self.said_epochs = self.epoch, steps, planned.epochs
 
 
 def bar_values(logs: dict, left: float | None) -> dict[str, str]:

@@ -618,6 +618,15 @@ def test_a_re_plan_is_said_at_most_once_an_epoch_and_only_when_it_changes_the_pl
     # 295: under 3% of 300; 280 said; 270: epoch 0 said already; 275: under 3% of 280; 260
     # said; 255: under 3% of 260.
     assert said == ["re-planned to 280", "re-planned to 260"]
+    # A re-plan that drops an epoch is said whatever else was said that epoch (a probe read
+    # "epoch 1/3" then "epoch 2/2" with the re-plan between them only in config.yaml).
+    plans = iter([280, 198])
+    trainer.current = Length(3, 100)
+    hook, said[:] = Budget(watch, run, said.append), []
+    hook.on_epoch_begin(0, {})
+    for _ in range(2):
+        hook.on_train_batch_end(1, {"seconds": 1.0, "steps": 1, "step": 1})
+    assert said == ["re-planned to 280", "re-planned to 198"]
 
 
 class Measured(Exception):
