@@ -65,9 +65,11 @@ def figure(history: pd.DataFrame, rates: tuple[list[int], list[float]] = ([], []
     steps, each = rates
     rate = pd.Series(each if steps else history["learning_rate"], dtype=float)
     if steps:
-        axes[2].plot(steps, rate, "-", color="tab:green", label="learning rate")
+        marked = "o-" if len(steps) <= MARKED else "-"  # a line of one point draws nothing
+        axes[2].plot(steps, rate, marked, color="tab:green", label="learning rate")
         axes[2].set_title("learning rate (each step)")
         axes[2].set_xlabel("optimizer step")
+        axes[2].xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     else:
         axes[2].plot(epochs, rate, style, color="tab:green", label="learning rate")
         axes[2].set_title("learning rate (at each epoch's end)")

@@ -119,3 +119,13 @@ def test_one_epoch_reads_as_points_with_their_values_and_the_legend_below_them()
         assert legend.get_bbox_to_anchor().y0 < loss.get_window_extent().y0  # under the panel
     finally:
         plt.close(figure)
+    # Its learning rate, one logged step: a point, not an invisible line, on whole steps (a
+    # probe: an empty panel with ticks 0.96-1.04).
+    figure = curves.figure(history([0.5]), ([1], [0.02]))
+    try:
+        [line] = figure.axes[2].get_lines()
+        assert line.get_marker() == "o"
+        ticks = figure.axes[2].get_xticks()
+        assert all(float(t).is_integer() for t in ticks)
+    finally:
+        plt.close(figure)
