@@ -18,6 +18,7 @@ from catsdogs.data.show_batch import COUNT as SHOW_COUNT
 from catsdogs.data.show_batch import MOST as SHOW_MOST
 from catsdogs.errors import UserError
 from catsdogs.predict import CLIP, TTA
+from catsdogs.sweep import STORAGE_VARIABLE
 from catsdogs.training import lr_range
 
 app = typer.Typer(
@@ -354,7 +355,9 @@ def sweep(
         None, help=f"The sweep's folder [default: {paths.RUNS}/sweeps/<name>]."
     ),
     storage: str = typer.Option(
-        None, help="An Optuna RDB URL [default: sqlite:///<out>/study.db]."
+        None,
+        envvar=STORAGE_VARIABLE,
+        help=f"An Optuna RDB URL (or {STORAGE_VARIABLE}) [default: sqlite:///<out>/study.db].",
     ),
     jobs: int = typer.Option(
         1, help="Worker processes on this machine (one GPU, or a share of the cores, each)."

@@ -10,3 +10,5 @@ May import: ``catsdogs.predict``, ``catsdogs.training`` (the run directory and i
 durations; not the trainer: trials run in their own processes), ``catsdogs.data`` and the
 foundation modules.
 """
+
+STORAGE_VARIABLE = "CATSDOGS_STORAGE"  # --storage's value where the option is not given

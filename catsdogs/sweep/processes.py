@@ -25,7 +25,7 @@ from optuna.trial import TrialState
 
 from catsdogs import process
 from catsdogs.errors import UserError
-from catsdogs.sweep import storage
+from catsdogs.sweep import STORAGE_VARIABLE, storage
 
 HOST = "CATSDOGS_SWEEP_HOST"
 
@@ -100,11 +100,15 @@ def worker_environment(index: int, jobs: int) -> dict[str, str]:
     return env
 
 
-def start_workers(jobs: int, arguments: list[str]) -> None:
+def start_workers(jobs: int, arguments: list[str], storage: str) -> None:
     """``--jobs N``: N worker processes (``catsdogs sweep ARGUMENTS --worker i``) on the same
-    storage; each takes trials until none are left. They die with this process."""
+    ``storage``, given in their environment (a password on a command line is anyone's to read
+    in ``ps``); each takes trials until none are left. They die with this process."""
     workers = [
-        catsdogs([*arguments, "--worker", str(index)], env=worker_environment(index, jobs))
+        catsdogs(
+            [*arguments, "--worker", str(index)],
+            env=worker_environment(index, jobs) | {STORAGE_VARIABLE: storage},
+        )
         for index in range(jobs)
     ]
     try:

@@ -85,9 +85,7 @@ def _run(settings: trials.Settings, sweep_file: Path, owned: bool, summary_only:
         trials.work(settings, study)
     else:
         arguments = ["sweep", str(sweep_file), "--data", str(data), "--out", str(out)]
-        processes.start_workers(
-            jobs, [*arguments, "--storage", settings.storage, "--jobs", str(jobs)]
-        )
+        processes.start_workers(jobs, [*arguments, "--jobs", str(jobs)], settings.storage)
     results.write(study, checked, out)
     echo(f"wrote {out / 'sweep.md'}")
     left = total - len(storage.finished(study))

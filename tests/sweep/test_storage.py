@@ -9,7 +9,7 @@ import pytest
 from helpers import SMOKE, cli, free_ports
 
 from catsdogs.errors import UserError
-from catsdogs.sweep import storage
+from catsdogs.sweep import STORAGE_VARIABLE, processes, storage
 
 SWEEP = f"""\
 name: stored
@@ -98,3 +98,28 @@ def test_a_password_is_never_shown():
         "postgresql+psycopg://me:***@db.lan/sweeps"
     )
     assert storage.shown("sqlite:////tmp/a b/study.db") == "sqlite:////tmp/a b/study.db"
+
+
+def test_workers_get_the_storage_url_in_their_environment_not_on_their_command_line(
+    monkeypatch,
+):
+    # A probe (read in the code): `sweep --jobs N` passed --storage URL, password and all, on
+    # each worker's command line, where `ps` shows it to every user of the machine.
+    started = []
+
+    class Worker:
+        def __init__(self, arguments, env):
+            started.append((arguments, env))
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(processes, "catsdogs", Worker)
+    url = "postgresql+psycopg://me:hunter2@db.lan/sweeps"
+    processes.start_workers(2, ["sweep", "s.yaml", "--jobs", "2"], url)
+    assert [arguments[-1] for arguments, _ in started] == ["0", "1"]
+    for arguments, env in started:
+        assert not any("hunter2" in word for word in arguments)
+        assert env[STORAGE_VARIABLE] == url
+    # The command reads it there where --storage is not given.
+    assert "--storage" not in started[0][0]
