@@ -115,12 +115,14 @@ def mean_step(
 
 def _too_short(left: float, costs: Costs, done: int, used: float) -> BudgetTooShort:
     need = (0 if done else costs.step) + costs.per_epoch + costs.finish
-    least = math.ceil(used + need + 2)  # the two the message names, and the least margin
+    # The two the message names, a tenth more (start-up varies with the load: a probe's
+    # suggestion was refused again), and the least margin.
+    least = math.ceil((used + need) * 1.1 + 2)
     return BudgetTooShort(
         f"the time budget is too short for this run here: start-up took {durations.text(used)}, "
         f"and one epoch needs {need:.1f}s more (a step {costs.step:.2f}s, validation "
         f"{costs.validation:.1f}s, saving {costs.save:.1f}s, finishing {costs.finish:.1f}s); "
-        f"give at least {durations.text(least)}"
+        f"give at least {durations.text(least)} (those and a tenth more)"
     )
 
 
