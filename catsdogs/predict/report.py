@@ -283,6 +283,8 @@ def build(
             "",
         ]
     )
+    if (run.path / REPORT).exists():  # a report of other data or settings may be there
+        echo(f"replacing {run.path / REPORT} and its figures: this report is of {manifest.path}")
     files.write_text(run.path / REPORT, text)
     (tn, _), (_, tp) = result["confusion_matrix"]
     low, high = evaluation.wilson(tn + tp, result["count"])

@@ -128,6 +128,12 @@ def test_report_states_sizes_time_tta_interval_and_the_commands(smoke_run):
     wrong = fp + fn
     drawn = math.prod(tiles.grid(min(wrong, tiles.MOST_MISTAKES)))
     assert f"## The {drawn} most confident mistakes (of {wrong})\n" in report
+    # Again: the report it replaces is said (a probe: a report of other data replaced the
+    # run's report.md and figures without a word).
+    again = cli("report", run, "--no-tta")
+    assert f"replacing {run / 'report.md'} and its figures: this report is of {val}" in (
+        again.output
+    )
 
 
 def test_a_run_whose_data_is_gone_is_one_line_without_python_in_it(smoke_run, tmp_path):
