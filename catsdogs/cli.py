@@ -85,6 +85,10 @@ def main(argv: list[str] | None = None) -> None:
             typer.echo(context.get_help())  # `catsdogs` alone: the help, as asked
             leave(0)
         where = f" (see {context.command_path} --help)" if context is not None else ""
+        words = sys.argv[1:] if argv is None else argv
+        named = [w for w in words if str(w).startswith("-") and Path(str(w)).exists()]
+        if getattr(err, "option_name", None) and named:  # a file's name read as an option
+            where += f"; {named[0]} is a file: write ./{named[0]}, or put -- before it"
         typer.echo(f"error: {err.format_message()}{where}", err=True)
         leave(1)
     leave(code or 0)

@@ -38,6 +38,16 @@ def test_help_shows_square_brackets_literally():
     assert "[clip, 1 - clip]" in shown.output and "[default: newest run]" in shown.output
 
 
+def test_a_file_named_like_an_option_is_pointed_at(capsys, tmp_path, monkeypatch):
+    # A probe: `catsdogs predict -dash.jpg` said "No such option: -d" and nothing more.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "-dash.jpg").write_bytes(b"x")
+    with pytest.raises(SystemExit):
+        main(["predict", "-dash.jpg"])
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.endswith("; -dash.jpg is a file: write ./-dash.jpg, or put -- before it")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
