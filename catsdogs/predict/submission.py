@@ -135,5 +135,7 @@ def predict_and_write(
     guard.write_record(out, author)
     if replaced is not None and replaced != author:
         echo(f"replaced the submission of {replaced.text()}")
+    if weakness and (own is None or out.resolve() != own.resolve()):
+        echo(f"warning: {out} holds a weak model's submission ({weakness}), as --force asked")
     echo(f"wrote {out}: {rows} (its model recorded in {guard.record_path(out)})")
     return frame

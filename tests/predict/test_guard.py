@@ -81,8 +81,10 @@ def test_a_weak_model_writes_only_its_run_s_submission_without_force(tmp_path, t
     said = submit(weak, test_set, out)
     assert not out.exists() and (weak / "submission.csv").is_file()
     assert "warning: a weak model (val_acc 0.490 is within chance on 100 images)" in said
-    submit(weak, test_set, out, "--force")
+    said = submit(weak, test_set, out, "--force")
     assert out.is_file()
+    # Forced, it still says what it wrote (a probe: not a word that the file is weak).
+    assert f"warning: {out} holds a weak model's submission (val_acc 0.490" in said
 
 
 @pytest.mark.parametrize(
