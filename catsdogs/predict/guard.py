@@ -49,11 +49,11 @@ def author(model: Path) -> tuple[Author, str | None]:
     run = run_of(model)
     summary = run.summary() if run else None
     if run is None or summary is None:
-        return Author(str(model)), None
+        return Author(str(model.absolute())), None
     return (
         Author(
-            str(model),
-            str(run.path),
+            str(model.absolute()),  # the record is read from other folders too
+            str(run.path.absolute()),
             run.data_record()[1],
             summary.best_val_loss,
             summary.best_val_accuracy,
