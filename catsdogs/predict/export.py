@@ -30,6 +30,7 @@ from catsdogs import files, outputs, printing
 from catsdogs.data import manifests
 from catsdogs.errors import UserError
 from catsdogs.predict import predictor
+from catsdogs.training import decisions
 from catsdogs.training.rundir import run_of
 
 FORMATS = ("savedmodel", "tflite", "onnx")
@@ -248,6 +249,8 @@ def export(
         raise UserError(f"{printing.printable(out)} exists: remove it, or give another --out")
     loaded = predictor.load(path)
     echo(f"model: {loaded}")
+    if run and (weak := decisions.weakness(run)):  # exported all the same: the user's call
+        echo(f"warning: a weak model ({weak}): its export predicts no better")
     out.parent.mkdir(parents=True, exist_ok=True)  # as savedmodel and onnx do
     checked = _images(folder / manifests.VAL, CHECK_IMAGES)
     calibration = (

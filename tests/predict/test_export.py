@@ -170,6 +170,19 @@ def test_a_model_trained_in_bfloat16_is_checked_in_float32_and_as_predict_comput
     assert (tmp_path / "mixed.savedmodel").is_dir()  # beside the model by default
 
 
+def test_a_weak_run_s_export_says_it_is_weak(smoke_run, tmp_path):
+    # A probe: a run at chance exported without a word.
+    run, data = smoke_run
+    weak = tmp_path / "weak"
+    shutil.copytree(run, weak)
+    history = pd.read_csv(weak / "history.csv")
+    history["val_accuracy"] = 0.5
+    history.to_csv(weak / "history.csv", index=False)
+    done = cli("export", weak, "--format", "tflite", "--out", tmp_path / "w.tflite")
+    assert done.exit_code == 0, done.output
+    assert "warning: a weak model (val_acc 0.500 is within chance" in done.output
+
+
 def test_export_refusals_are_one_line_and_write_nothing(smoke_run, tmp_path):
     run, data = smoke_run
     cases = [
