@@ -41,7 +41,14 @@ def read_exclusions(path: Path | None) -> set[str]:
         return set()
     if not path.is_file():
         raise UserError(f"exclusion list {path} does not exist")
-    lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise UserError(
+            f"exclusion list {path} is not UTF-8 text (byte {err.start + 1}): give one file "
+            "name or path a line"
+        ) from None
+    lines = (line.split("#", 1)[0].strip() for line in text.splitlines())
     return {line for line in lines if line}
 
 

@@ -573,3 +573,16 @@ def test_a_prepared_folder_is_said_in_a_few_words():
     record = {"options": {"source": "/data/x"}, "counts": {n: {"total": 17818} for n in ("train",)}}
     assert _prepared(record) == "from /data/x: 17,818 train"
     assert _prepared({"source": "petimages"}) == "from petimages"
+
+
+def test_an_exclusion_list_that_is_not_text_is_one_line(tmp_path):
+    # A probe: bytes that are not UTF-8 in --exclude's file were a UnicodeDecodeError traceback.
+    from catsdogs.data.splits import read_exclusions
+    from catsdogs.errors import UserError
+
+    listed = tmp_path / "ex.txt"
+    listed.write_bytes(b"nonsense\x00\xff\n")
+    with pytest.raises(UserError, match=r"ex.txt is not UTF-8 text \(byte 10\)"):
+        read_exclusions(listed)
+    listed.write_text("dog.1.jpg  # a comment\n\ncat.2.jpg\n")
+    assert read_exclusions(listed) == {"dog.1.jpg", "cat.2.jpg"}
