@@ -14,7 +14,7 @@ from pathlib import Path
 from catsdogs import files, printing
 from catsdogs.errors import UserError
 from catsdogs.training import decisions
-from catsdogs.training.rundir import run_of
+from catsdogs.training.rundir import CONFIG, HISTORY, STATE, run_of
 
 OWN = "submission.csv"  # a run's own submission, in its directory
 
@@ -146,15 +146,24 @@ def write_record(out: Path, new: Author) -> None:
     files.write_text(record_path(out), json.dumps(record, indent=2) + "\n")
 
 
+def _a_run(folder: Path) -> bool:
+    """A run directory: its config and what training wrote (a folder that merely holds a
+    config.yaml of the user's is none)."""
+    return (folder / CONFIG).is_file() and any(
+        (folder / name).exists() for name in (HISTORY, STATE)
+    )
+
+
 def check_run_files(out: Path, own: Path | None) -> None:
     """Refuse an ``out`` inside a run directory other than the model's own submission: it
     would overwrite the run's files (history.csv, config.yaml) or another run's submission,
     which nothing compares with."""
     if own is not None and out.resolve() == own.resolve():
         return
-    if run_of(out) is not None:
+    inside = next((f for f in out.absolute().parents if _a_run(f)), None)
+    if inside is not None:
         raise UserError(
             f"--out {printing.printable(out)} is inside the run directory "
-            f"{printing.printable(out.parent)} (its files and its own submission are its "
+            f"{printing.printable(inside)} (its files and its own submission are its "
             "model's): choose --out outside a run directory"
         )

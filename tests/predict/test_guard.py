@@ -221,10 +221,18 @@ def test_out_inside_a_run_directory_is_only_that_run_s_own_submission(tmp_path, 
     better = a_run(tmp_path / "runs" / "better", val_loss=0.30)
     worse = a_run(tmp_path / "runs" / "worse", val_loss=0.60)
     history = (worse / "history.csv").read_bytes()
-    for out in (worse / "history.csv", worse / "config.yaml", better / "submission.csv"):
+    (worse / "checkpoints").mkdir()
+    inside = [worse / "history.csv", worse / "config.yaml", better / "submission.csv"]
+    for out in [*inside, worse / "checkpoints" / "checkpoint", worse / "logs" / "x.csv"]:
         done = cli("predict", "--model", worse, "--test", test_set, "--out", out)
         assert done.exit_code == 1 and "is inside the run directory" in done.output, out
     assert (worse / "history.csv").read_bytes() == history
     assert not (better / "submission.csv").exists()
     submit(better, test_set, better / "submission.csv")  # its own: written
     assert (better / "submission.csv").is_file()
+    # A folder that merely holds a config.yaml of the user's is no run directory.
+    mine = tmp_path / "project"
+    mine.mkdir()
+    (mine / "config.yaml").write_text("name: mine\n")
+    submit(better, test_set, mine / "submission.csv")
+    assert (mine / "submission.csv").is_file()
