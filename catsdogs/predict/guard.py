@@ -14,7 +14,7 @@ from pathlib import Path
 from catsdogs import files, printing
 from catsdogs.errors import UserError
 from catsdogs.training import decisions
-from catsdogs.training.rundir import CONFIG, HISTORY, STATE, run_of
+from catsdogs.training.rundir import BEST, CONFIG, HISTORY, STATE, run_of
 
 OWN = "submission.csv"  # a run's own submission, in its directory
 
@@ -48,7 +48,7 @@ def author(model: Path) -> tuple[Author, str | None]:
     or it has no run)."""
     run = run_of(model)
     summary = run.summary() if run else None
-    if run is None or summary is None:
+    if run is None or summary is None or model.name != BEST:  # last.keras: not the judged one
         return Author(str(model.absolute())), None
     return (
         Author(

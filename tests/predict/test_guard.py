@@ -236,3 +236,16 @@ def test_out_inside_a_run_directory_is_only_that_run_s_own_submission(tmp_path, 
     (mine / "config.yaml").write_text("name: mine\n")
     submit(better, test_set, mine / "submission.csv")
     assert (mine / "submission.csv").is_file()
+
+
+def test_a_run_s_last_model_is_not_credited_with_its_best_epoch_s_scores(tmp_path, test_set):
+    # A probe: predict --model RUN/last.keras recorded the best epoch's scores for it and
+    # swapped the run's own submission (best.keras's) for last.keras's without a word.
+    run = a_run(tmp_path / "run", val_loss=0.30)
+    tiny_model(run / "last.keras")
+    submit(run, test_set, tmp_path / "best.csv")
+    own = (run / "submission.csv").read_bytes()
+    submit(run / "last.keras", test_set, tmp_path / "last.csv")
+    record = json.loads((tmp_path / "last.json").read_text())
+    assert record["run"] is None and record["val_loss"] is None  # judged by nothing
+    assert (run / "submission.csv").read_bytes() == own
