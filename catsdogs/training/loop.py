@@ -134,7 +134,12 @@ def _called(
 def _finite(window: Sums, epoch: int) -> None:
     """Refuses a window whose loss is NaN or infinite: training diverged."""
     if not math.isfinite(window.loss):
+        kept = (
+            "the last good epoch's checkpoint is kept"
+            if epoch > 0
+            else "no epoch had finished, so nothing was kept"
+        )
         raise NonFiniteLoss(
             f"loss became {window.loss} in epoch {epoch + 1}: training diverged; "
-            "lower optimizer.learning_rate (the last good epoch's checkpoint is kept)"
+            f"lower optimizer.learning_rate ({kept})"
         )

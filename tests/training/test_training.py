@@ -170,6 +170,10 @@ def test_diverging_loss_stops_with_a_clear_message(shared_data, tmp_path):
     )
     assert done.exit_code == 1
     assert "training diverged; lower optimizer.learning_rate" in done.output
+    # In its first epoch: nothing was kept, and it says so (a probe: "the last good epoch's
+    # checkpoint is kept" of a run that had none).
+    assert "(no epoch had finished, so nothing was kept)" in done.output
+    assert not (tmp_path / "r" / "best.keras").exists()
     assert json.loads((tmp_path / "r" / "state.json").read_text())["status"] == "failed"
 
 
