@@ -29,7 +29,7 @@ import numpy as np
 from catsdogs import files, outputs, printing
 from catsdogs.data import manifests
 from catsdogs.errors import UserError
-from catsdogs.predict import predictor
+from catsdogs.predict import guard, predictor
 from catsdogs.training import decisions
 from catsdogs.training.rundir import run_of
 
@@ -243,6 +243,12 @@ def export(
         raise UserError(
             f"--out {printing.printable(out)}: the {format} export under a {out.suffix} name "
             f"would be taken for another format: name it {out.stem}{SUFFIX[format] or ''}"
+        )
+    inside = guard.run_around(out)
+    if inside is not None and (run is None or inside.resolve() != run.path.resolve()):
+        raise UserError(
+            f"--out {printing.printable(out)} is inside another run directory "
+            f"({printing.printable(inside)}), where it would pass for that run's export"
         )
     outputs.check_folder(out.parent, "--out's folder")
     if out.exists():

@@ -146,6 +146,11 @@ def write_record(out: Path, new: Author) -> None:
     files.write_text(record_path(out), json.dumps(record, indent=2) + "\n")
 
 
+def run_around(path: Path) -> Path | None:
+    """The run directory ``path`` lies in (None: none)."""
+    return next((f for f in path.absolute().parents if _a_run(f)), None)
+
+
 def _a_run(folder: Path) -> bool:
     """A run directory: its config and what training wrote (a folder that merely holds a
     config.yaml of the user's is none)."""
@@ -160,7 +165,7 @@ def check_run_files(out: Path, own: Path | None) -> None:
     which nothing compares with."""
     if own is not None and out.resolve() == own.resolve():
         return
-    inside = next((f for f in out.absolute().parents if _a_run(f)), None)
+    inside = run_around(out)
     if inside is not None:
         raise UserError(
             f"--out {printing.printable(out)} is inside the run directory "

@@ -181,6 +181,9 @@ def test_a_weak_run_s_export_says_it_is_weak(smoke_run, tmp_path):
     done = cli("export", weak, "--format", "tflite", "--out", tmp_path / "w.tflite")
     assert done.exit_code == 0, done.output
     assert "warning: a weak model (val_acc 0.500 is within chance" in done.output
+    # Not into another run's folder (a probe: it passed for that run's export).
+    done = cli("export", weak, "--format", "tflite", "--out", run / "best.tflite")
+    assert done.exit_code == 1 and "is inside another run directory" in done.output
 
 
 def test_export_refusals_are_one_line_and_write_nothing(smoke_run, tmp_path):
