@@ -44,6 +44,14 @@ def _check(options: Options) -> None:
         read.append((Path(options.source).expanduser(), "the --source"))
     written = [(options.out / name, "the manifest") for name in manifests.SET]
     outputs.check_not_input([(options.out, "--out"), *written], read)
+    source = Path(options.source).expanduser()
+    if options.source not in sources.NAMED and source.is_dir():
+        out = options.out.expanduser().resolve()
+        if out == source.resolve() or source.resolve() in out.parents:
+            raise UserError(
+                f"--out {options.out} is inside --source {options.source}: the manifests would "
+                "be written among the images they list; give --out outside it"
+            )
     if options.competition not in sources.COMPETITIONS:
         raise UserError(
             f"--competition must be one of {', '.join(sources.COMPETITIONS)}; "

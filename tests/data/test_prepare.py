@@ -586,3 +586,16 @@ def test_an_exclusion_list_that_is_not_text_is_one_line(tmp_path):
         read_exclusions(listed)
     listed.write_text("dog.1.jpg  # a comment\n\ncat.2.jpg\n")
     assert read_exclusions(listed) == {"dog.1.jpg", "cat.2.jpg"}
+
+
+def test_out_inside_the_source_folder_is_refused(tmp_path):
+    # A probe: `prepare --source MINI --out MINI/train` wrote five manifests among the source
+    # images.
+    source = tmp_path / "images"
+    (source / "train").mkdir(parents=True)
+    done = cli("prepare", "--source", source, "--out", source)
+    assert done.exit_code == 1 and "would overwrite an input (the --source)" in done.output
+    for inside in (source / "train", source / "train" / "new"):
+        done = cli("prepare", "--source", source, "--out", inside)
+        assert done.exit_code == 1 and "is inside --source" in done.output, inside
+    assert sorted(p.name for p in source.rglob("*")) == ["train"]
