@@ -48,6 +48,8 @@ def default_test(model: Path | None) -> Path:
     try:
         run = run_of(find(model))
     except UserError:
+        if model is not None and is_run(model):
+            raise  # a run without its model (no epoch finished): that, not the test set
         return fallback  # predict says what is wrong with the model itself
     folder = run.data_record()[0] if run else None
     if folder is None:

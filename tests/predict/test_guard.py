@@ -195,6 +195,11 @@ def test_a_model_without_data_and_no_test_set_names_no_option_it_was_not_given(
     done = cli("predict", "--model", tiny_model(tmp_path / "loose.keras"))
     assert done.exit_code == 1
     assert done.output.startswith("error: no test set to predict: the model records no data")
+    # A run with no finished epoch says that, not that there is no test set (a probe).
+    (tmp_path / "early").mkdir()
+    (tmp_path / "early" / "config.yaml").write_text("data:\n  dir: somewhere\n")
+    done = cli("predict", "--model", tmp_path / "early")
+    assert done.exit_code == 1 and "holds no best.keras yet" in done.output, done.output
 
 
 def test_each_out_has_its_own_record_and_no_record_is_written_over_a_submission(tmp_path, test_set):
