@@ -29,9 +29,9 @@ import numpy as np
 from catsdogs import files, outputs, printing
 from catsdogs.data import manifests
 from catsdogs.errors import UserError
-from catsdogs.predict import guard, predictor
+from catsdogs.predict import predictor
 from catsdogs.training import decisions
-from catsdogs.training.rundir import run_of
+from catsdogs.training.rundir import run_around, run_of
 
 FORMATS = ("savedmodel", "tflite", "onnx")
 QUANTIZATIONS = ("none", "float16", "int8")
@@ -244,7 +244,7 @@ def export(
             f"--out {printing.printable(out)}: the {format} export under a {out.suffix} name "
             f"would be taken for another format: name it {out.stem}{SUFFIX[format] or ''}"
         )
-    inside = guard.run_around(out)
+    inside = run_around(out)
     if inside is not None and (run is None or inside.resolve() != run.path.resolve()):
         raise UserError(
             f"--out {printing.printable(out)} is inside another run directory "

@@ -14,7 +14,7 @@ from pathlib import Path
 from catsdogs import files, printing
 from catsdogs.errors import UserError
 from catsdogs.training import decisions
-from catsdogs.training.rundir import BEST, CONFIG, HISTORY, STATE, run_of
+from catsdogs.training.rundir import BEST, run_around, run_of
 
 OWN = "submission.csv"  # a run's own submission, in its directory
 
@@ -144,19 +144,6 @@ def kept_because(new: Author, weakness: str | None, out: Path, force: bool) -> s
 def write_record(out: Path, new: Author) -> None:
     record = {**asdict(new), "submission": out.name}
     files.write_text(record_path(out), json.dumps(record, indent=2) + "\n")
-
-
-def run_around(path: Path) -> Path | None:
-    """The run directory ``path`` lies in (None: none)."""
-    return next((f for f in path.absolute().parents if _a_run(f)), None)
-
-
-def _a_run(folder: Path) -> bool:
-    """A run directory: its config and what training wrote (a folder that merely holds a
-    config.yaml of the user's is none)."""
-    return (folder / CONFIG).is_file() and any(
-        (folder / name).exists() for name in (HISTORY, STATE)
-    )
 
 
 def check_run_files(out: Path, own: Path | None) -> None:

@@ -319,6 +319,19 @@ def is_run(path: Path) -> bool:
     return (path / CONFIG).is_file()
 
 
+def run_around(path: Path) -> Path | None:
+    """The run directory ``path`` lies in (None: none)."""
+    return next((f for f in path.absolute().parents if _trained_in(f)), None)
+
+
+def _trained_in(folder: Path) -> bool:
+    """A run directory: its config and what training wrote (a folder that merely holds a
+    config.yaml of the user's is none)."""
+    return (folder / CONFIG).is_file() and any(
+        (folder / name).exists() for name in (HISTORY, STATE)
+    )
+
+
 def run_of(model: Path) -> RunDir | None:
     """The run a model file belongs to (None for a .keras file outside a run)."""
     return RunDir(model.parent) if is_run(model.parent) else None
