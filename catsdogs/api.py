@@ -161,6 +161,8 @@ class Model:
 
 def load(path: str | Path) -> Model:
     """The model of a run directory (its best.keras) or a .keras file that catsdogs saved."""
+    if not str(path).strip():  # Path("") is the current folder: not what was meant
+        raise UserError("load: an empty path; give a run directory or a .keras file")
     return Model(predictor.load(predictor.find(Path(path))))
 
 

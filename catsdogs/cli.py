@@ -289,8 +289,10 @@ def predict(
     force: bool = typer.Option(
         False,
         "--force",
-        help="Write --out even over a submission of a model better on validation, or from a "
-        "weak model (each run also keeps its own submission.csv).",
+        help="Write --out even over a submission of a model better on validation (by the "
+        "format's board: log loss or accuracy), or from a weak model. Without it such a "
+        "--out is kept, said, and the exit status is 0: the file there is the better one. "
+        "Each run also keeps its own submission.csv.",
     ),
 ) -> None:
     """Write a Kaggle submission (id,label) for every test image, or print P(dog) for each of

@@ -367,6 +367,7 @@ class Config(StrictSection):
     name: str = Field(
         "run",
         pattern=r"^[A-Za-z0-9_.-]+$",
+        min_length=1,
         max_length=NAME_LENGTH,
         description="run directories are runs/<name>-<timestamp>",
     )
@@ -479,6 +480,7 @@ def closest_key(loc: tuple) -> str | None:
 NAME_RULES = {
     "string_pattern_mismatch": "holds other characters than letters, digits, '_', '.' and '-'",
     "string_too_long": f"is longer than {NAME_LENGTH} characters",
+    "string_too_short": "is empty",
 }
 
 

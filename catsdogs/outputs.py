@@ -1,12 +1,14 @@
 """A command's outputs checked before its slow work, so that it fails in one line before that
 work rather than after it: each can be written (``check_file`` / ``check_folder``, by writing
-and removing a file there), and none is one of the command's own inputs (``check_not_input``).
+and removing a file there), a file already there is one the command may replace (its own
+earlier output, not a photo or a submission that happens to have the name), and none is one of
+the command's own inputs (``check_not_input``).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from catsdogs.errors import UserError
@@ -34,10 +36,37 @@ def _probe(folder: Path, target: Path, what: str) -> None:
         raise UserError(f"cannot write {what} {target}: {err.strerror or err} ({folder})") from None
 
 
-def check_file(path: Path, what: str) -> None:
-    """Fail now, in one line, if ``path`` cannot be written as a file (``what`` names it)."""
+# The PNG text every figure of this package carries (plots.save): what tells a figure it
+# drew before, which it may replace, from a user's picture of the same name.
+FIGURE_SOFTWARE = "catsdogs"
+
+
+def drawn_here(path: Path) -> bool:
+    """Whether ``path`` is a PNG figure this package drew."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.format == "PNG" and image.info.get("Software") == FIGURE_SOFTWARE
+    except Exception:  # not an image, unreadable: not ours
+        return False
+
+
+def check_file(
+    path: Path, what: str, suffix: str = "", ours: tuple[Callable[[Path], bool], str] | None = None
+) -> None:
+    """Fail now, in one line, if ``path`` cannot be written as a file (``what`` names it),
+    does not end in ``suffix`` (where given), or holds a file that is not the command's own
+    (``ours``: the test and, for the error, what the command writes there)."""
+    if suffix and path.suffix.lower() != suffix:
+        raise UserError(f"{what} {printable(path)} must end in {suffix}")
     if path.is_dir():
-        raise UserError(f"{what} {path} is a folder; give a file name")
+        raise UserError(f"{what} {printable(path)} is a folder; give a file name")
+    if ours is not None and path.is_file() and not ours[0](path):
+        raise UserError(
+            f"{what} {printable(path)} is a file that is not {ours[1]}: move it or give "
+            "another name; nothing was written"
+        )
     _probe(_nearest_existing(path.parent), path, what)
 
 

@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from catsdogs import files  # noqa: E402
+from catsdogs import files, outputs  # noqa: E402
 
 
 def figure(rows: int = 1, columns: int = 1, **options):
@@ -26,10 +26,12 @@ def _lay_out(figure) -> None:
 
 
 def save(figure, path: Path) -> None:
-    """Lay out, write as PNG (whole or not at all) and release the figure."""
+    """Lay out, write as PNG (whole or not at all, marked as ours: outputs.drawn_here) and
+    release the figure."""
     _lay_out(figure)
+    mark = {"Software": outputs.FIGURE_SOFTWARE}
     try:
-        files.write_with(path, lambda tmp: figure.savefig(tmp, dpi=100))
+        files.write_with(path, lambda tmp: figure.savefig(tmp, dpi=100, metadata=mark))
     finally:
         plt.close(figure)
 

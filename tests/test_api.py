@@ -140,6 +140,11 @@ def test_predict_takes_paths_pil_images_and_arrays_and_agrees_with_the_command(
         model.predict([np.ones((8, 8, 3), bool)])
     assert len(model.predict([np.zeros((8, 8, 3), "float32")])) == 1  # black: a photo
 
+    # A probe: load("") looked for best.keras in the current folder and named that.
+    for empty in ("", " "):
+        with pytest.raises(UserError, match=r"^load: an empty path; give a run directory or"):
+            catsdogs.load(empty)
+
 
 def test_summary_names_the_layers_the_input_and_the_run_s_best_epoch(smoke_run):
     run, _ = smoke_run

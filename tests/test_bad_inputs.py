@@ -394,6 +394,11 @@ CASES = [
         "grid.jpg must end in .png",
     ),
     (
+        "predict photos --out not a CSV",
+        lambda w: ["predict", str(w.images), "--out", str(w.root / "p.png")],
+        "p.png must end in .csv",
+    ),
+    (
         "show-batch on missing data",
         lambda w: ["show-batch", "--config", str(SMOKE), "--data", str(w.root / "none")],
         "train.csv does not exist: run `catsdogs prepare` first",
@@ -401,7 +406,7 @@ CASES = [
     (
         "report on a folder that is not a run",
         lambda w: ["report", str(w.images)],
-        "is not a run directory (no config.yaml)",
+        "is not a run directory (no config.yaml with state.json, history.csv or best.keras beside",
     ),
     (
         "report on a run that does not record its data",
@@ -596,7 +601,7 @@ OWN_INPUTS = [
     (
         "lr-find --out beside train.csv",
         lambda w: ["lr-find", "--config", SMOKE, "--data", w.data, "--out", w.data / "train.png"],
-        "the curve's CSV {data}/train.csv would overwrite an input (the manifest train.csv",
+        "the curve's CSV {data}/train.csv is a file that is not an lr-find curve",
     ),
     (
         "show-batch --out a hard link of the config",

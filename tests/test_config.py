@@ -141,6 +141,9 @@ def test_a_name_taken_from_the_file_s_name_is_blamed_on_the_file(tmp_path):
     )
     with pytest.raises(UserError, match=r"\(with --set\): name: is longer than 100 characters"):
         load(path, ["name=" + "x" * 101])
+    # A probe: `--set name=` said the empty name "holds other characters".
+    with pytest.raises(UserError, match=r"\(with --set\): name: is empty$"):
+        load(path, ["name="])
 
 
 def test_null_leaves_a_key_out_where_the_key_cannot_be_null(tmp_path):

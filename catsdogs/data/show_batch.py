@@ -42,9 +42,7 @@ def grid(count: int) -> tuple[int, int]:
 def _check(count: int, out: Path) -> None:
     if not 1 <= count <= MOST:
         raise UserError(f"--count must be between 1 and {MOST}; got {count}")
-    if out.suffix.lower() != ".png":
-        raise UserError(f"--out {out} must end in .png")
-    outputs.check_file(out, "--out")
+    outputs.check_file(out, "--out", ".png", (outputs.drawn_here, "a figure catsdogs drew"))
 
 
 def draw(images, labels: list[int], title: str, path: Path) -> None:

@@ -92,12 +92,7 @@ def check_record(out: Path) -> None:
     """Refuse an ``out`` beside which a file of the record's name exists that is not a
     record we wrote (another tool's file, a run's metrics.json, prepare.json): writing the
     record would overwrite it."""
-    record = record_path(out)
-    if record == out:
-        raise UserError(
-            f"--out {printing.printable(out)}: a submission's record is written beside it as "
-            f"{record.name}, which would be the submission itself: give a .csv name"
-        )
+    record = record_path(out)  # --out ends in .csv (submission.predict_and_write), so not this
     if (read := _read(out)) and read[1] not in (None, out.name):
         raise UserError(
             f"--out {printing.printable(out)}: {printing.printable(record)} beside it records "
@@ -112,8 +107,19 @@ def check_record(out: Path) -> None:
         )
 
 
-def kept_because(new: Author, weakness: str | None, out: Path, force: bool) -> str | None:
-    """Why ``out`` is not to be written by ``new`` (None: write it)."""
+def _loss(author: Author, fmt: str) -> float | None:
+    """What the board of ``fmt`` scores, as a loss (lower is better): 0/1 labels are scored
+    by accuracy, probabilities by log loss."""
+    if fmt == "class":
+        return None if author.val_accuracy is None else -author.val_accuracy
+    return author.val_loss
+
+
+def kept_because(
+    new: Author, weakness: str | None, out: Path, force: bool, fmt: str = "proba"
+) -> str | None:
+    """Why ``out`` is not to be written by ``new`` (None: write it): a model is judged on
+    validation by what the board of the submission's format ``fmt`` scores."""
     if force:
         return None
     if weakness:
@@ -126,18 +132,20 @@ def kept_because(new: Author, weakness: str | None, out: Path, force: bool) -> s
             f"kept {printing.printable(out)}: nothing records which model wrote it (no "
             f"{record_path(out).name} of catsdogs beside it), so nothing says this one is better"
         )
-    if old.val_loss is None:
+    old_loss, new_loss = _loss(old, fmt), _loss(new, fmt)
+    if old_loss is None:
         return None  # nothing to compare with
-    if new.val_loss is None:  # a .keras file outside a run: nothing says it is as good
+    if new_loss is None:  # a .keras file outside a run: nothing says it is as good
         return (
             f"kept {printing.printable(out)}: its model {old.text()} was judged on validation, "
             f"this one {new.text()} was not"
         )
-    if old.data != new.data or new.val_loss <= old.val_loss:  # other data: not comparable
+    if old.data != new.data or new_loss <= old_loss:  # other data: not comparable
         return None
+    by = "accuracy (0/1 labels)" if fmt == "class" else "log loss (probabilities)"
     return (
-        f"kept {printing.printable(out)}: its model {old.text()} is better on validation than "
-        f"this one {new.text()}"
+        f"kept {printing.printable(out)}: its model {old.text()} is better on validation "
+        f"{by} than this one {new.text()}"
     )
 
 

@@ -54,7 +54,7 @@ def classify(
     ``out`` when given."""
     written = [] if out is None else [(out, "--out")]
     if out is not None:
-        outputs.check_file(out, "--out")
+        outputs.check_file(out, "--out", ".csv")
     model_path = predictor.find(model)
     given = ((source, "a photo, folder or zip given") for source in sources)
     outputs.check_not_input(written, [(model_path, "the model"), *given])
@@ -70,5 +70,5 @@ def classify(
     if out is not None:  # a file people open: names that look like formulas stay text
         safe = frame.assign(file=frame["file"].map(printing.spreadsheet_text))
         files.write_text(out, safe.to_csv(index=False, lineterminator="\n", float_format="%.6f"))
-        echo(f"wrote {out}: {len(frame)} rows")
+        echo(f"wrote {printing.printable(out)}: {len(frame)} rows")
     return frame

@@ -13,6 +13,7 @@ from catsdogs import files, outputs
 from catsdogs.data import manifests
 from catsdogs.errors import UserError
 from catsdogs.predict import TTA, guard, inputs, predictor
+from catsdogs.printing import printable
 from catsdogs.training.rundir import run_of
 
 FORMATS = ("auto", "proba", "class")
@@ -85,7 +86,7 @@ def predict_and_write(
     into the model's run (its own) and at ``out`` where ``guard`` allows (``force``: always)."""
     fmt, why = choose_format(fmt, test)
     table([], np.zeros(0), fmt, clip)  # argument errors before any slow work
-    outputs.check_file(out, "--out")
+    outputs.check_file(out, "--out", ".csv")  # what Kaggle takes; its record is the .json
     model_path = predictor.find(model)
     author, weakness = guard.author(model_path)
     own = Path(author.run) / guard.OWN if author.run else None
@@ -119,14 +120,14 @@ def predict_and_write(
     rows = f"{len(frame)} rows, ids {frame['id'].min()}..{frame['id'].max()}"
     if own is not None and own.resolve() != out.resolve():
         write(frame, own)
-        echo(f"wrote {own}: the run's own submission, {rows}")
+        echo(f"wrote {printable(own)}: the run's own submission, {rows}")
     elif own is not None:  # --out is the run's own file: always its model's to write
         force = True
-    if why := guard.kept_because(author, weakness, out, force):
+    if why := guard.kept_because(author, weakness, out, force, fmt):
         where = (
-            f"this model's submission is {own} (--force writes {out} too)"
+            f"this model's submission is {printable(own)} (--force writes {printable(out)} too)"
             if own
-            else (f"--force writes {out}")
+            else (f"--force writes {printable(out)}")
         )
         echo(f"warning: {why}; {where}")
         return frame
@@ -135,7 +136,8 @@ def predict_and_write(
     guard.write_record(out, author)
     if replaced is not None and replaced != author:
         echo(f"replaced the submission of {replaced.text()}")
+    shown = printable(out)
     if weakness and (own is None or out.resolve() != own.resolve()):
-        echo(f"warning: {out} holds a weak model's submission ({weakness}), as --force asked")
-    echo(f"wrote {out}: {rows} (its model recorded in {guard.record_path(out)})")
+        echo(f"warning: {shown} holds a weak model's submission ({weakness}), as --force asked")
+    echo(f"wrote {shown}: {rows} (its model recorded in {printable(guard.record_path(out))})")
     return frame

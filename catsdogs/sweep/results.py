@@ -6,6 +6,7 @@ the swept number, mean and +-1 std over seeds: the paper's robustness figure), `
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +46,8 @@ def label(key: str, value: Any) -> str:
     if isinstance(value, (bool, np.bool_)):
         name = parts[-2] if parts[-1] == "enabled" and len(parts) > 1 else parts[-1]
         return f"{name} {'on' if value else 'off'}"
-    if isinstance(value, (float, np.floating)):
-        return f"{parts[-1]} {value:g}"
+    if isinstance(value, (float, np.floating)):  # 12 digits: 0.1 and 0.1000001 stay apart
+        return f"{parts[-1]} {float(value):.12g}"
     return f"{parts[-1]} {value}"
 
 
@@ -308,11 +309,17 @@ def val_images(trials: pd.DataFrame, out: Path) -> int | None:
     return None
 
 
-def best_line(summary: pd.DataFrame, sweep: Sweep, weak: pd.DataFrame | None = None) -> str:
+def best_line(
+    summary: pd.DataFrame,
+    sweep: Sweep,
+    weak: pd.DataFrame | None = None,
+    val_n: int | None = None,
+) -> str:
     """The best combination by the mean of the metric, its standard error and n; where others
     are within the seeds' noise of it (their means +-1 standard error overlap; with one seed,
-    equal values), they are named with it instead of a winner; and none where the best one's
-    every run ended weak (``weak``: the trials whose runs did, with the design's keys)."""
+    an accuracy within one standard error of the best's on the ``val_n`` validation images,
+    else equal values), they are named with it instead of a winner; and none where the best
+    one's every run ended weak (``weak``: the trials whose runs did, with the design's keys)."""
     metric = sweep.metric
     summary = summary[summary[f"{metric}_mean"].notna()]  # all diverged before one epoch: none
     if summary.empty:
@@ -336,11 +343,21 @@ def best_line(summary: pd.DataFrame, sweep: Sweep, weak: pd.DataFrame | None = N
         noise = "" if np.isnan(row[f"{metric}_se"]) else f" +- {row[f'{metric}_se']:.4f}"
         return f"{shown}: {metric} {row[f'{metric}_mean']:.4f}{noise} (n={int(row['n'])})"
 
-    if np.isnan(se[best]):  # a single value there: no noise to judge ties by, but equals
-        equal = summary[(mean - mean[best]).abs() <= 1e-12]
+    if np.isnan(se[best]):  # one value there: no seeds' noise, but the images' own
+        margin, why = 1e-12, "one seed"
+        if metric == VAL_ACCURACY and val_n:
+            images = math.sqrt(mean[best] * (1 - mean[best]) / val_n)
+            if images > margin:
+                margin = images
+                why += (
+                    f"; within one standard error of an accuracy on {val_n} validation "
+                    f"images, +- {images:.4f}"
+                )
+        equal = summary[(mean - mean[best]).abs() <= margin]
         if len(equal) > 1:
-            named = "; ".join(described(summary.loc[i]) for i in equal.index)
-            return f"No best combination: {len(equal)} tie (one seed): {named}."
+            order = equal[f"{metric}_mean"].sort_values(ascending=sweep.direction != "maximize")
+            named = "; ".join(described(summary.loc[i]) for i in order.index)
+            return f"No best combination: {len(equal)} tie ({why}): {named}."
         return f"Best combination: {described(summary.loc[best])}; one seed: no standard error."
     tied = summary[(mean - mean[best]).abs() <= se + se[best]]  # rows of one value: left out
     if len(tied) == 1:
@@ -360,6 +377,7 @@ def markdown(
     wall: float,
     pinned: str | None,
     weak: dict[int, str] | None = None,
+    val_n: int | None = None,
 ) -> str:
     metric = sweep.metric
     states = trials["state"].value_counts().to_dict()
@@ -377,7 +395,7 @@ def markdown(
     weak = weak or {}
     if not summary.empty:
         weak_rows = trials[trials["trial"].isin(weak)] if weak else None
-        lines += [best_line(summary, sweep, weak_rows), ""]
+        lines += [best_line(summary, sweep, weak_rows, val_n), ""]
     lines += [
         "![sweep](sweep.png)",
         "",
@@ -445,7 +463,8 @@ def best_run(study: optuna.Study, sweep: Sweep, out: Path) -> Path | None:
         return None
     weak = weak_trials(trials, out)
     weak_rows = trials[trials["trial"].isin(weak)] if weak else None
-    if not best_line(summary_frame(trials, sweep), sweep, weak_rows).startswith("Best "):
+    line = best_line(summary_frame(trials, sweep), sweep, weak_rows, val_images(trials, out))
+    if not line.startswith("Best "):
         return None
     values = done[f"best_{sweep.metric}"]
     best = values.idxmax() if sweep.direction == "maximize" else values.idxmin()
@@ -458,7 +477,8 @@ def write(study: optuna.Study, sweep: Sweep, out: Path) -> None:
     summary = summary_frame(trials, sweep)
     files.write_text(out / "trials.csv", csv_text(trials))
     files.write_text(out / "summary.csv", summary.to_csv(index=False, lineterminator="\n"))
-    figure(summary, trials, sweep, out / "sweep.png", val_images(trials, out))
+    val_n = val_images(trials, out)
+    figure(summary, trials, sweep, out / "sweep.png", val_n)
     if sweep.arms is not None:
         pairs = compare.figure(
             trials,
@@ -466,12 +486,14 @@ def write(study: optuna.Study, sweep: Sweep, out: Path) -> None:
             sweep.arms,
             _arm_names(sweep),
             _others(sweep),
-            val_images(trials, out),
+            val_n,
         )
         if pairs is not None:
             plots.save(pairs, out / PAIRED)
     weak = weak_trials(trials, out)
-    text = markdown(summary, trials, sweep, _wall_time(study), pin.pinned_digest(study), weak)
+    text = markdown(
+        summary, trials, sweep, _wall_time(study), pin.pinned_digest(study), weak, val_n
+    )
     versions = study.user_attrs.get(pin.CODE)
     if versions:  # the code that ran the study, by the git tree of the package
         text += f"\nCode: catsdogs package {', then '.join(versions)} (git tree).\n"

@@ -134,13 +134,20 @@ def _storage(url: str, heartbeat: tuple[int, int] | None = None, on_stale=None):
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     interval, grace = heartbeat or (None, None)
     try:
-        return optuna.storages.RDBStorage(
-            url,
-            engine_kwargs=kwargs,
-            heartbeat_interval=interval,
-            grace_period=grace,
-            heartbeat_stale_trial_callback=on_stale,
-        )
+        with warnings.catch_warnings():
+            # A URL argument the driver ignores (sqlite:///x.db?mode=ro) is one it was asked
+            # for: refused, as an argument it cannot read (?timeout=abc) is.
+            warnings.simplefilter("error", sqlalchemy.exc.SAWarning)
+            return optuna.storages.RDBStorage(
+                url,
+                engine_kwargs=kwargs,
+                heartbeat_interval=interval,
+                grace_period=grace,
+                heartbeat_stale_trial_callback=on_stale,
+            )
+    except (sqlalchemy.exc.SAWarning, ValueError, TypeError) as err:
+        said = re.sub(r"\s*\(Background on this .*\)$", "", _reason(err))
+        raise UserError(f"storage {shown(url)}: {hidden(said, url)}") from None
     except ImportError:  # the database's driver is not installed
         parsed = make_url(url)
         install = DRIVERS.get(

@@ -21,7 +21,6 @@ import pandas as pd
 
 from catsdogs import files, outputs, plots, printing, progress
 from catsdogs.config import Config, ScheduleConfig
-from catsdogs.errors import UserError
 from catsdogs.paths import LR_FIND
 from catsdogs.training import lr_range
 from catsdogs.training.lr_range import Curve, Suggestion
@@ -68,16 +67,13 @@ def range_test(trainer: Trainer, learning_rates: list[float]) -> Curve:
         return lr_range.run(learning_rates, step)
 
 
+COLUMNS = ("step", "learning_rate", "loss", "smoothed_loss")
+
+
 def write_csv(curve: Curve, path: Path) -> None:
     """step, learning_rate, loss, smoothed_loss: one row a step."""
-    frame = pd.DataFrame(
-        {
-            "step": range(1, len(curve) + 1),
-            "learning_rate": curve.rates,
-            "loss": curve.losses,
-            "smoothed_loss": curve.smoothed,
-        }
-    )
+    columns = (range(1, len(curve) + 1), curve.rates, curve.losses, curve.smoothed)
+    frame = pd.DataFrame(dict(zip(COLUMNS, columns)))
     files.write_text(path, frame.to_csv(index=False, float_format="%.6g"))
 
 
@@ -143,13 +139,21 @@ def draw(curve: Curve, suggestion: Suggestion, title: str, path: Path) -> None:
     plots.save(figure, path)
 
 
+def _is_curve(path: Path) -> bool:
+    """Whether ``path`` is a curve this command wrote (its header is write_csv's)."""
+    try:
+        with path.open(encoding="utf-8") as table:
+            return table.readline().rstrip("\r\n") == ",".join(COLUMNS)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def _outputs(out: Path) -> Path:
-    """The CSV beside ``out``; both checked writable before the work."""
-    if out.suffix.lower() != ".png":
-        raise UserError(f"--out {out} must end in .png")
+    """The CSV beside ``out``; both checked writable, and to be either new or this command's
+    own earlier figure and curve, before the work."""
     table = out.with_suffix(".csv")
-    outputs.check_file(out, "--out")
-    outputs.check_file(table, "the curve's CSV")
+    outputs.check_file(out, "--out", ".png", (outputs.drawn_here, "a figure catsdogs drew"))
+    outputs.check_file(table, "the curve's CSV", ours=(_is_curve, "an lr-find curve"))
     return table
 
 

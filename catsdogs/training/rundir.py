@@ -315,21 +315,18 @@ def _rename_into_place(tmp: Path, path: Path, numbered: bool) -> Path:
         candidate, suffix = path.with_name(f"{path.name}-{suffix}"), suffix + 1
 
 
+_WRITTEN = (STATE, HISTORY, BEST)  # what training writes beside a run's config
+
+
 def is_run(path: Path) -> bool:
-    return (path / CONFIG).is_file()
+    """A run directory: its config and what training wrote (``start`` makes the config and
+    the state at once; a folder that merely holds a config.yaml of the user's is none)."""
+    return (path / CONFIG).is_file() and any((path / name).exists() for name in _WRITTEN)
 
 
 def run_around(path: Path) -> Path | None:
     """The run directory ``path`` lies in (None: none)."""
-    return next((f for f in path.absolute().parents if _trained_in(f)), None)
-
-
-def _trained_in(folder: Path) -> bool:
-    """A run directory: its config and what training wrote (a folder that merely holds a
-    config.yaml of the user's is none)."""
-    return (folder / CONFIG).is_file() and any(
-        (folder / name).exists() for name in (HISTORY, STATE)
-    )
+    return next((f for f in path.absolute().parents if is_run(f)), None)
 
 
 def run_of(model: Path) -> RunDir | None:
@@ -342,5 +339,8 @@ def open_run(path: Path) -> RunDir:
     if not path.is_dir():
         raise UserError(f"{path} is not a run directory (it does not exist)")
     if not is_run(path):
-        raise UserError(f"{path} is not a run directory (no {CONFIG})")
+        raise UserError(
+            f"{path} is not a run directory (no {CONFIG} with {', '.join(_WRITTEN[:-1])} or "
+            f"{_WRITTEN[-1]} beside it)"
+        )
     return RunDir(path)

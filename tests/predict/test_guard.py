@@ -198,6 +198,7 @@ def test_a_model_without_data_and_no_test_set_names_no_option_it_was_not_given(
     # A run with no finished epoch says that, not that there is no test set (a probe).
     (tmp_path / "early").mkdir()
     (tmp_path / "early" / "config.yaml").write_text("data:\n  dir: somewhere\n")
+    (tmp_path / "early" / "state.json").write_text('{"status": "running"}\n')  # as start writes
     done = cli("predict", "--model", tmp_path / "early")
     assert done.exit_code == 1 and "holds no best.keras yet" in done.output, done.output
 
@@ -205,19 +206,51 @@ def test_a_model_without_data_and_no_test_set_names_no_option_it_was_not_given(
 def test_each_out_has_its_own_record_and_no_record_is_written_over_a_submission(tmp_path, test_set):
     # A probe: sub.csv and sub.txt shared sub.json, so a worse model's sub.txt made sub.json
     # name it and it then replaced the better sub.csv without a word; --out sub.json wrote
-    # the record over the submission.
+    # the record over the submission. sub.CSV still shares sub.json with sub.csv.
     better = a_run(tmp_path / "runs" / "better", val_loss=0.30)
     worse = a_run(tmp_path / "runs" / "worse", val_loss=0.60)
     submit(better, test_set, tmp_path / "sub.csv")
     record = json.loads((tmp_path / "sub.json").read_text())
     assert record["submission"] == "sub.csv" and record["run"] == str(better)
-    done = cli("predict", "--model", worse, "--test", test_set, "--out", tmp_path / "sub.txt")
+    done = cli("predict", "--model", worse, "--test", test_set, "--out", tmp_path / "sub.CSV")
     assert done.exit_code == 1 and "sub.json beside it records the model of" in done.output
-    assert not (tmp_path / "sub.txt").exists()
+    assert not (tmp_path / "sub.CSV").exists()
     assert json.loads((tmp_path / "sub.json").read_text()) == record
-    done = cli("predict", "--model", better, "--test", test_set, "--out", tmp_path / "s.json")
-    assert done.exit_code == 1 and "would be the submission itself" in done.output
-    assert not (tmp_path / "s.json").exists()
+    # A probe: --out of any suffix was taken as a submission (sub.png, sub.json, sub.keras).
+    for name in ("s.json", "s.png", "s"):
+        done = cli("predict", "--model", better, "--test", test_set, "--out", tmp_path / name)
+        assert done.exit_code == 1, done.output
+        assert done.output == f"error: --out {tmp_path / name} must end in .csv\n"
+        assert not (tmp_path / name).exists()
+
+
+def test_the_class_format_is_judged_by_accuracy_the_proba_format_by_log_loss(tmp_path, test_set):
+    # A probe: 0/1 labels (the accuracy board) were judged by val_loss, so a model better in
+    # accuracy did not replace one better only in log loss.
+    sharp = a_run(tmp_path / "runs" / "sharp", val_loss=0.30, val_accuracy=0.85)
+    accurate = a_run(tmp_path / "runs" / "accurate", val_loss=0.40, val_accuracy=0.90)
+    labels, proba = tmp_path / "labels.csv", tmp_path / "proba.csv"
+    for out, fmt in ((labels, "class"), (proba, "proba")):
+        submit(sharp, test_set, out, "--format", fmt)
+        said = submit(accurate, test_set, out, "--format", fmt)
+        kept = fmt == "proba"
+        assert json.loads(out.with_suffix(".json").read_text())["run"] == str(
+            sharp if kept else accurate
+        )
+        by = "log loss (probabilities)" if kept else "accuracy (0/1 labels)"
+        assert (f"is better on validation {by} than this one" in said) is kept, said
+    said = submit(sharp, test_set, labels, "--format", "class")
+    assert f"kept {labels}: its model {accurate} (val_loss 0.4000, val_acc 0.9000) is " in said
+
+
+def test_a_newline_in_out_stays_on_its_line(tmp_path, test_set):
+    # A probe: a raw newline in --out split "wrote ..." over two lines.
+    run = a_run(tmp_path / "run", val_loss=0.30)
+    out = tmp_path / "a\nb.csv"
+    said = submit(run, test_set, out)
+    assert out.is_file()
+    assert f"wrote {tmp_path}/a\\nb.csv: 3 rows" in said
+    assert not any(line.startswith("b.csv") for line in said.splitlines())
 
 
 def test_out_inside_a_run_directory_is_only_that_run_s_own_submission(tmp_path, test_set):
@@ -227,10 +260,12 @@ def test_out_inside_a_run_directory_is_only_that_run_s_own_submission(tmp_path, 
     worse = a_run(tmp_path / "runs" / "worse", val_loss=0.60)
     history = (worse / "history.csv").read_bytes()
     (worse / "checkpoints").mkdir()
-    inside = [worse / "history.csv", worse / "config.yaml", better / "submission.csv"]
-    for out in [*inside, worse / "checkpoints" / "checkpoint", worse / "logs" / "x.csv"]:
+    inside = [worse / "history.csv", better / "submission.csv"]
+    for out in [*inside, worse / "checkpoints" / "x.csv", worse / "logs" / "x.csv"]:
         done = cli("predict", "--model", worse, "--test", test_set, "--out", out)
         assert done.exit_code == 1 and "is inside the run directory" in done.output, out
+    done = cli("predict", "--model", worse, "--test", test_set, "--out", worse / "config.yaml")
+    assert done.exit_code == 1 and "config.yaml must end in .csv" in done.output
     assert (worse / "history.csv").read_bytes() == history
     assert not (better / "submission.csv").exists()
     submit(better, test_set, better / "submission.csv")  # its own: written
@@ -241,6 +276,9 @@ def test_out_inside_a_run_directory_is_only_that_run_s_own_submission(tmp_path, 
     (mine / "config.yaml").write_text("name: mine\n")
     submit(better, test_set, mine / "submission.csv")
     assert (mine / "submission.csv").is_file()
+    # ... for predict --model too (it said "holds no best.keras yet", as of a run).
+    done = cli("predict", "--model", mine, "--test", test_set, "--out", tmp_path / "x.csv")
+    assert done.output == f"error: model {mine / 'best.keras'} does not exist\n"
 
 
 def test_a_run_s_last_model_is_not_credited_with_its_best_epoch_s_scores(tmp_path, test_set):

@@ -67,6 +67,22 @@ def test_a_storage_that_fails_is_one_line_naming_its_url(shared_data, tmp_path):
     )
 
 
+def test_a_url_argument_the_driver_ignores_or_cannot_read_is_one_line(tmp_path):
+    # A probe: `?mode=ro` printed SQLAlchemy's SAWarning with its source line and went on
+    # without it; `?timeout=abc` ended in a ValueError traceback.
+    (tmp_path / "study.db").touch()  # an empty SQLite database
+    ignored = f"sqlite:///{tmp_path}/study.db?mode=ro"
+    with pytest.raises(UserError) as said:
+        storage.has_study(ignored, "stored")
+    line = str(said.value)
+    assert line.startswith(f"storage {ignored}: Query string argument(s) 'mode' are not ")
+    assert line.endswith("require that 'uri=true' also be present in the URL.")
+    assert "sqlalche.me" not in line
+    unread = f"sqlite:///{tmp_path}/study.db?timeout=abc"
+    with pytest.raises(UserError, match=r"^storage .*timeout=abc: could not convert string to"):
+        storage.has_study(unread, "stored")
+
+
 def test_a_password_in_the_query_string_is_never_shown_either():
     # A second probe: `postgresql://host/x?password=...` was printed in clear.
     assert storage.shown("postgresql://db.lan/x?password=hunter2&application_name=s") == (

@@ -680,6 +680,33 @@ def test_one_seed_ties_and_a_best_that_ended_weak_name_no_best(tmp_path, monkeyp
     assert results.best_run(None, checked, tmp_path) is None  # a tie
 
 
+def test_one_seed_within_the_validation_images_noise_is_a_tie_told_apart_in_its_labels(tmp_path):
+    # A probe: one seed, 0.7475 against 0.75 (one image of 400) named a best, and the labels
+    # printed both values of the swept key (0.1 and 0.1000001) as "0.1".
+    text = SWEEP.replace("  optimizer.lookahead.enabled: [true, false]\n", "")
+    checked = spec.read(sweep_file(tmp_path, text))
+    trials = pd.DataFrame(
+        {"trial": [0, 1], "state": ["complete"] * 2, "seed": [0, 0]}
+        | {"optimizer.learning_rate": [0.1, 0.1000001], "diverged": [False, False]}
+    )
+    columns = ["trial", "state", "seed", "optimizer.learning_rate", *results.RESULTS, "diverged"]
+    trials = trials.reindex(columns=columns)
+    trials[["best_val_accuracy", "best_val_loss"]] = [[0.7475, 0.52], [0.75, 0.51]]
+    summary = results.summary_frame(trials, checked)
+    # sqrt(0.75 * 0.25 / 400) = 0.0217: one image (0.0025) is well within it.
+    assert results.best_line(summary, checked, val_n=400) == (
+        "No best combination: 2 tie (one seed; within one standard error of an accuracy on "
+        "400 validation images, +- 0.0217): learning_rate 0.1000001: val_accuracy 0.7500 (n=1); "
+        "learning_rate 0.1: val_accuracy 0.7475 (n=1)."
+    )
+    # 40 images apart (0.1 of 400) is beyond it: a best, named with its own digits.
+    trials[["best_val_accuracy", "best_val_loss"]] = [[0.65, 0.6], [0.75, 0.51]]
+    summary = results.summary_frame(trials, checked)
+    assert results.best_line(summary, checked, val_n=400).startswith(
+        "Best combination: learning_rate 0.1000001: val_accuracy 0.7500 (n=1); one seed"
+    )
+
+
 def test_an_accuracy_axis_spans_at_least_twenty_images():
     import matplotlib
 

@@ -276,3 +276,34 @@ def test_a_curve_that_suggests_nothing_marks_no_rate_in_its_figure(tmp_path, mon
     labels = [line.get_label() for line in axis.lines]
     assert not [label for label in labels if "minimum/10" in label or "steepest" in label]
     assert "no suggested rate: the smoothed loss never went below" in axis.get_title()
+
+
+def test_lr_find_and_show_batch_keep_a_file_they_did_not_write(tmp_path):
+    # A probe: `lr-find --out out/sub.png` wrote its curve over out/sub.csv (a recorded
+    # submission), and lr-find and show-batch drew over a photo that had their figure's name.
+    photo, submission = tmp_path / "photo.png", tmp_path / "sub.csv"
+    Image.new("RGB", (8, 8), "red").save(photo)
+    submission.write_text("id,label\n1,0.5\n")
+    kept = {path: path.read_bytes() for path in (photo, submission)}
+    refused = "is a file that is not {}: move it or give another name; nothing was written\n"
+    for command in ("lr-find", "show-batch"):
+        done = cli(command, "--config", SMOKE, "--out", photo)
+        assert done.exit_code == 1
+        assert done.output == f"error: --out {photo} " + refused.format("a figure catsdogs drew")
+    done = cli("lr-find", "--config", SMOKE, "--out", tmp_path / "sub.png")
+    assert done.exit_code == 1
+    assert done.output == (
+        f"error: the curve's CSV {submission} " + refused.format("an lr-find curve")
+    )
+    assert {path: path.read_bytes() for path in kept} == kept
+    assert not (tmp_path / "sub.png").exists()
+    # Its own earlier figure and curve are replaced.
+    from catsdogs import plots
+    from catsdogs.training import lr_find
+
+    figure, axis = plots.figure()
+    axis.plot([1, 2])
+    plots.save(figure, tmp_path / "lr.png")
+    curve = lr_range.Curve([1e-3, 1e-2], [0.7, 0.6], [0.7, 0.65], None)
+    lr_find.write_csv(curve, tmp_path / "lr.csv")
+    assert lr_find._outputs(tmp_path / "lr.png") == tmp_path / "lr.csv"
