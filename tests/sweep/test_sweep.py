@@ -644,16 +644,21 @@ def test_a_grid_of_switches_is_drawn_as_points_with_their_seeds(tmp_path):
     assert (tmp_path / "sweep.png").read_bytes()[:8] == PNG
 
 
-def test_one_seed_ties_and_a_best_that_ended_weak_name_no_best(tmp_path, monkeypatch):
-    # A probe: 4 trials at 0.5000 (one seed) named a "Best combination".
+def one_seed_trials(tmp_path, rates: list[float]):
+    """A sweep over learning rates, one seed, and its two finished trials (scores to set)."""
     text = SWEEP.replace("  optimizer.lookahead.enabled: [true, false]\n", "")
     checked = spec.read(sweep_file(tmp_path, text))
     trials = pd.DataFrame(
         {"trial": [0, 1], "state": ["complete"] * 2, "seed": [0, 0]}
-        | {"optimizer.learning_rate": [0.01, 0.1], "diverged": [False, False]}
+        | {"optimizer.learning_rate": rates, "diverged": [False, False]}
     )
     columns = ["trial", "state", "seed", "optimizer.learning_rate", *results.RESULTS, "diverged"]
-    trials = trials.reindex(columns=columns)
+    return checked, trials.reindex(columns=columns)
+
+
+def test_one_seed_ties_and_a_best_that_ended_weak_name_no_best(tmp_path, monkeypatch):
+    # A probe: 4 trials at 0.5000 (one seed) named a "Best combination".
+    checked, trials = one_seed_trials(tmp_path, [0.01, 0.1])
     trials[["best_val_accuracy", "best_val_loss"]] = [[0.5, 0.69], [0.5, 0.69]]
     summary = results.summary_frame(trials, checked)
     assert results.best_line(summary, checked).startswith("No best combination: 2 tie (one seed)")
@@ -683,14 +688,7 @@ def test_one_seed_ties_and_a_best_that_ended_weak_name_no_best(tmp_path, monkeyp
 def test_one_seed_within_the_validation_images_noise_is_a_tie_told_apart_in_its_labels(tmp_path):
     # A probe: one seed, 0.7475 against 0.75 (one image of 400) named a best, and the labels
     # printed both values of the swept key (0.1 and 0.1000001) as "0.1".
-    text = SWEEP.replace("  optimizer.lookahead.enabled: [true, false]\n", "")
-    checked = spec.read(sweep_file(tmp_path, text))
-    trials = pd.DataFrame(
-        {"trial": [0, 1], "state": ["complete"] * 2, "seed": [0, 0]}
-        | {"optimizer.learning_rate": [0.1, 0.1000001], "diverged": [False, False]}
-    )
-    columns = ["trial", "state", "seed", "optimizer.learning_rate", *results.RESULTS, "diverged"]
-    trials = trials.reindex(columns=columns)
+    checked, trials = one_seed_trials(tmp_path, [0.1, 0.1000001])
     trials[["best_val_accuracy", "best_val_loss"]] = [[0.7475, 0.52], [0.75, 0.51]]
     summary = results.summary_frame(trials, checked)
     # sqrt(0.75 * 0.25 / 400) = 0.0217: one image (0.0025) is well within it.
