@@ -6,6 +6,7 @@ the same numbers for the same images."""
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -78,7 +79,12 @@ def _rgb(image: np.ndarray, index: int) -> np.ndarray:
                 f"image {index}: a float array in [0, 1]; give RGB values in [0, 255], e.g. "
                 "(array * 255).astype('uint8')"
             )
-    return np.clip(image, 0, 255).astype(np.uint8)
+    if image.min() < 0 or image.max() > 255:  # clipped, it would be another image
+        raise UserError(
+            f"image {index}: values from {image.min():g} to {image.max():g}; give RGB values "
+            "in [0, 255]"
+        )
+    return image.astype(np.uint8)
 
 
 @dataclass
@@ -161,6 +167,8 @@ class Model:
 
 def load(path: str | Path) -> Model:
     """The model of a run directory (its best.keras) or a .keras file that catsdogs saved."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise UserError(f"load: give a run directory or a .keras file, not {type(path).__name__}")
     if not str(path).strip():  # Path("") is the current folder: not what was meant
         raise UserError("load: an empty path; give a run directory or a .keras file")
     return Model(predictor.load(predictor.find(Path(path))))

@@ -30,16 +30,19 @@ from catsdogs.paths import PREPARED
 # The names each registry must know, owned here because configs are read before TensorFlow
 # and Keras load; model.BACKBONES, optim.factory.OPTIMIZERS and pipeline.RESIZERS are keyed by
 # exactly these (a test checks each registry against its list).
-BACKBONE_NAMES = (
-    "vgg19",
-    "vgg16",
-    "resnet50",
-    "efficientnetv2b0",
-    "mobilenetv3small",
-    "convnexttiny",
-    "small_cnn",
-    "resnet9",
-)
+# Each backbone's smallest image: 2 to the power of the times it halves the image (its last
+# map one pixel), checked against every size a config trains or predicts at.
+MIN_IMAGE_SIZES = {
+    "vgg19": 32,
+    "vgg16": 32,
+    "resnet50": 32,
+    "efficientnetv2b0": 32,
+    "mobilenetv3small": 32,
+    "convnexttiny": 32,
+    "small_cnn": 16,
+    "resnet9": 16,
+}
+BACKBONE_NAMES = tuple(MIN_IMAGE_SIZES)
 OPTIMIZER_NAMES = ("sgd", "adam", "adamw", "rmsprop")
 RESIZE_POLICIES = ("stretch", "center-crop", "pad")
 SCHEDULE_NAMES = ("constant", "cosine", "linear")
@@ -389,6 +392,16 @@ class Config(StrictSection):
             )
         if self.data.ladder and self.data.ladder[-1] >= self.data.image_size:
             raise ValueError("data.ladder: every size must be below data.image_size")
+        fixed = [size] if isinstance(size, int) else []
+        smallest, least = (
+            min([self.data.image_size, *self.data.ladder, *fixed]),
+            (MIN_IMAGE_SIZES[self.model.backbone]),
+        )
+        if smallest < least:
+            raise ValueError(
+                f"data.image_size: {self.model.backbone} takes images of at least {least} px "
+                f"(it halves them until one pixel is left); the smallest size here is {smallest}"
+            )
         if self.model.pooling == "flatten" and size not in ("auto", self.data.image_size):
             raise ValueError(
                 "data.predict_size: a flatten head takes only data.image_size; pool (avg, max) "

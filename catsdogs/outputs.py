@@ -36,20 +36,40 @@ def _probe(folder: Path, target: Path, what: str) -> None:
         raise UserError(f"cannot write {what} {target}: {err.strerror or err} ({folder})") from None
 
 
-# The PNG text every figure of this package carries (plots.save): what tells a figure it
-# drew before, which it may replace, from a user's picture of the same name.
-FIGURE_SOFTWARE = "catsdogs"
+def figure_mark(kind: str) -> str:
+    """The PNG text (``Software``) that a figure of ``kind`` carries (plots.save): what tells
+    a command's own earlier figure, which it may replace, from a user's picture or another
+    command's figure of the same name."""
+    return f"catsdogs {kind}"
 
 
-def drawn_here(path: Path) -> bool:
-    """Whether ``path`` is a PNG figure this package drew."""
-    from PIL import Image
+def drawn_as(kind: str) -> Callable[[Path], bool]:
+    """A test of whether a file is a PNG figure of ``kind`` that this package drew."""
 
-    try:
-        with Image.open(path) as image:
-            return image.format == "PNG" and image.info.get("Software") == FIGURE_SOFTWARE
-    except Exception:  # not an image, unreadable: not ours
-        return False
+    def drawn(path: Path) -> bool:
+        from PIL import Image
+
+        try:
+            with Image.open(path) as image:
+                return image.format == "PNG" and image.info.get("Software") == figure_mark(kind)
+        except Exception:  # not an image, unreadable: not ours
+            return False
+
+    return drawn
+
+
+def has_header(columns: tuple[str, ...]) -> Callable[[Path], bool]:
+    """A test of whether a file is a CSV whose header is ``columns``: a table the command
+    wrote before."""
+
+    def written(path: Path) -> bool:
+        try:
+            with path.open(encoding="utf-8") as table:
+                return table.readline().rstrip("\r\n") == ",".join(columns)
+        except (OSError, UnicodeDecodeError):
+            return False
+
+    return written
 
 
 def check_file(
@@ -64,8 +84,8 @@ def check_file(
         raise UserError(f"{what} {printable(path)} is a folder; give a file name")
     if ours is not None and path.is_file() and not ours[0](path):
         raise UserError(
-            f"{what} {printable(path)} is a file that is not {ours[1]}: move it or give "
-            "another name; nothing was written"
+            f"{what} {printable(path)} is a file that is not {ours[1]}: give another name; "
+            "nothing was written"
         )
     _probe(_nearest_existing(path.parent), path, what)
 

@@ -25,11 +25,11 @@ def _lay_out(figure) -> None:
         figure.tight_layout()
 
 
-def save(figure, path: Path) -> None:
-    """Lay out, write as PNG (whole or not at all, marked as ours: outputs.drawn_here) and
-    release the figure."""
+def save(figure, path: Path, kind: str = "figure") -> None:
+    """Lay out, write as PNG (whole or not at all, marked as a figure of ``kind``:
+    outputs.drawn_as) and release the figure."""
     _lay_out(figure)
-    mark = {"Software": outputs.FIGURE_SOFTWARE}
+    mark = {"Software": outputs.figure_mark(kind)}
     try:
         files.write_with(path, lambda tmp: figure.savefig(tmp, dpi=100, metadata=mark))
     finally:

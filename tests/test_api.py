@@ -140,10 +140,20 @@ def test_predict_takes_paths_pil_images_and_arrays_and_agrees_with_the_command(
         model.predict([np.ones((8, 8, 3), bool)])
     assert len(model.predict([np.zeros((8, 8, 3), "float32")])) == 1  # black: a photo
 
-    # A probe: load("") looked for best.keras in the current folder and named that.
+    # A probe: load("") looked for best.keras in the current folder and named that; load(None)
+    # was a TypeError; values above 255 were clipped (another image) in silence.
     for empty in ("", " "):
         with pytest.raises(UserError, match=r"^load: an empty path; give a run directory or"):
             catsdogs.load(empty)
+    for wrong, name in ((None, "NoneType"), (3, "int")):
+        with pytest.raises(
+            UserError, match=f"^load: give a run directory or a .keras file, not {name}$"
+        ):
+            catsdogs.load(wrong)
+    with pytest.raises(UserError, match=r"image 0: values from 300 to 300; give RGB values in"):
+        model.predict([np.zeros((10, 10, 3)) + 300])
+    with pytest.raises(UserError, match=r"image 0: values from -5 to 0; give RGB values in"):
+        model.predict([np.zeros((10, 10, 3), "int16") - np.eye(10, dtype="int16")[..., None] * 5])
 
 
 def test_summary_names_the_layers_the_input_and_the_run_s_best_epoch(smoke_run):

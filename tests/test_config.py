@@ -241,3 +241,19 @@ def test_a_key_given_twice_and_a_config_that_is_no_file_are_one_line_each(tmp_pa
         load(nested)
     with pytest.raises(UserError, match="config file /dev/null is not a file"):
         load(Path("/dev/null"))
+
+
+def test_a_size_too_small_for_the_backbone_is_one_config_error():
+    # A probe: VGG19 at 16 px ended in a Keras traceback ("Negative dimension size") and left
+    # a run folder behind.
+    vgg = ["model.backbone=vgg19", "model.weights=none"]
+    with pytest.raises(UserError) as refused:
+        load(SMOKE, [*vgg, "data.image_size=16"])
+    assert str(refused.value).endswith(
+        "data.image_size: vgg19 takes images of at least 32 px (it halves them until one pixel "
+        "is left); the smallest size here is 16"
+    )
+    with pytest.raises(UserError, match="the smallest size here is 24"):
+        load(SMOKE, [*vgg, "data.image_size=64", "data.ladder=[24,48]"])
+    assert load(SMOKE, [*vgg, "data.image_size=32"]).data.image_size == 32
+    assert load(SMOKE, ["data.image_size=16"]).data.image_size == 16  # small_cnn: 4 halvings

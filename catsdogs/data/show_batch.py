@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the CLI reads COUNT from here without loading the config's 
 
 COUNT = 16
 MOST = 100  # tiles one figure holds readably
+KIND = "show-batch"  # its figure's mark: what --out may replace
 TILE_INCHES = 2.0
 CHARACTERS_PER_INCH = 12  # of the figure's title at 11 points
 TITLE_LINE_INCHES = 0.2
@@ -42,7 +43,8 @@ def grid(count: int) -> tuple[int, int]:
 def _check(count: int, out: Path) -> None:
     if not 1 <= count <= MOST:
         raise UserError(f"--count must be between 1 and {MOST}; got {count}")
-    outputs.check_file(out, "--out", ".png", (outputs.drawn_here, "a figure catsdogs drew"))
+    figure = (outputs.drawn_as(KIND), "a figure show-batch drew")
+    outputs.check_file(out, "--out", ".png", figure)
 
 
 def draw(images, labels: list[int], title: str, path: Path) -> None:
@@ -66,7 +68,7 @@ def draw(images, labels: list[int], title: str, path: Path) -> None:
         axis.set_title(f"{LABELS[label]}  {width}x{height}", fontsize=10)
         axis.set_axis_off()
     figure.suptitle(title, fontsize=11)
-    plots.save(figure, path)
+    plots.save(figure, path, KIND)
 
 
 def show_batch(

@@ -32,7 +32,8 @@ def predict(
     if any(not image.strip() for image in images):
         raise UserError("an empty path was given as a photo")  # Path("") is the folder here
     photos = [Path(image) for image in images]
-    source = predictor.default_test(model) if test is None else test
+    # Photos need no test set (the model's data may have none, or be gone).
+    source = test if test is not None or photos else predictor.default_test(model)
     if photos or not inputs.is_kaggle_test(source):
         from catsdogs.predict.photos import classify
 

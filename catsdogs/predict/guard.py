@@ -8,6 +8,7 @@ model is better and where this one's submission is."""
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -47,9 +48,12 @@ def author(model: Path) -> tuple[Author, str | None]:
     """``model`` as the author of a submission, and why its run ended weak (None: it did not,
     or it has no run)."""
     run = run_of(model)
-    summary = run.summary() if run else None
-    if run is None or summary is None or model.name != BEST:  # last.keras: not the judged one
+    if run is None:
         return Author(str(model.absolute())), None
+    weakness = decisions.weakness(run)  # the run's, whichever of its models: last.keras too
+    summary = run.summary()
+    if summary is None or model.name != BEST:  # last.keras: not the judged one
+        return Author(str(model.absolute())), weakness
     return (
         Author(
             str(model.absolute()),  # the record is read from other folders too
@@ -58,7 +62,7 @@ def author(model: Path) -> tuple[Author, str | None]:
             summary.best_val_loss,
             summary.best_val_accuracy,
         ),
-        decisions.weakness(run),
+        weakness,
     )
 
 
@@ -81,9 +85,10 @@ def recorded(out: Path) -> Author | None:
         return None
     found = read[0]
     scores = (found.val_loss, found.val_accuracy)
-    if not all(v is None or isinstance(v, (int, float)) for v in scores) or not isinstance(
-        found.model, str
-    ):
+    numbers = all(
+        v is None or (isinstance(v, (int, float)) and math.isfinite(v)) for v in scores
+    )  # NaN compares as better than anything
+    if not numbers or not isinstance(found.model, str):
         return None
     return found
 
@@ -103,7 +108,7 @@ def check_record(out: Path) -> None:
         raise UserError(
             f"--out {printing.printable(out)} would write its record over "
             f"{printing.printable(record)}, which is not a record catsdogs can read (another "
-            "file, or one damaged or edited): remove it, or choose another --out"
+            "file, or one damaged or edited): choose another --out"
         )
 
 

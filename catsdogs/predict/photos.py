@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from catsdogs import files, outputs, printing
-from catsdogs.predict import TTA, inputs, predictor
+from catsdogs.predict import TTA, guard, inputs, predictor
 
 
 def table(frame: pd.DataFrame) -> str:
@@ -28,19 +28,17 @@ def table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+COLUMNS = ("file", "p_dog", "label")  # the CSV's header, which tells a table of ours
+
+
 def p_dog_frame(loaded: predictor.Loaded, images: pd.DataFrame, tta: bool) -> pd.DataFrame:
     """``file``, ``p_dog`` and ``label`` (cat or dog) of each of ``images`` (``path``,
     ``file``: ``inputs.photos``'), in order."""
     probabilities = predictor.p_dog(
         loaded, images["path"].tolist(), tta, names=images["file"].tolist(), what="the"
     )
-    return pd.DataFrame(
-        {
-            "file": images["file"].tolist(),
-            "p_dog": probabilities,
-            "label": ["dog" if p >= 0.5 else "cat" for p in probabilities],
-        }
-    )
+    labels = ["dog" if p >= 0.5 else "cat" for p in probabilities]
+    return pd.DataFrame(dict(zip(COLUMNS, (images["file"].tolist(), probabilities, labels))))
 
 
 def classify(
@@ -53,8 +51,10 @@ def classify(
     """P(dog) for every image in ``sources`` (images, folders, zips), printed; a CSV at
     ``out`` when given."""
     written = [] if out is None else [(out, "--out")]
-    if out is not None:
-        outputs.check_file(out, "--out", ".csv")
+    if out is not None:  # a new file, or a table of photos this command wrote, outside runs
+        ours = (outputs.has_header(COLUMNS), "a table of photos catsdogs wrote")
+        outputs.check_file(out, "--out", ".csv", ours)
+        guard.check_run_files(out, None)
     model_path = predictor.find(model)
     given = ((source, "a photo, folder or zip given") for source in sources)
     outputs.check_not_input(written, [(model_path, "the model"), *given])

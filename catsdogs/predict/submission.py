@@ -135,7 +135,13 @@ def predict_and_write(
     write(frame, out)
     guard.write_record(out, author)
     if replaced is not None and replaced != author:
-        echo(f"replaced the submission of {replaced.text()}")
+        other = " (validated on other data: not compared)" if replaced.data != author.data else ""
+        echo(f"replaced the submission of {replaced.text()}{other}")
+    if author.val_loss is None and not weakness:
+        echo(
+            f"warning: {printable(model_path)} was not judged on validation (a run judges its "
+            "best.keras), so nothing says this submission is better than a guess"
+        )
     shown = printable(out)
     if weakness and (own is None or out.resolve() != own.resolve()):
         echo(f"warning: {shown} holds a weak model's submission ({weakness}), as --force asked")

@@ -265,15 +265,20 @@ def figure(
     plots.save(fig, path)
 
 
-def _table(frame: pd.DataFrame) -> str:
-    def cell(value: Any) -> str:
+def _table(frame: pd.DataFrame, keys: tuple[str, ...] = ()) -> str:
+    """A markdown table: scores to 4 digits, the swept ``keys``' values to 12 (0.1 and
+    0.1000001 are two rows, and must read as two)."""
+
+    def cell(value: Any, column: str) -> str:
         if isinstance(value, float):
-            return "" if np.isnan(value) else f"{value:.4g}"
+            digits = 12 if column in keys else 4
+            return "" if np.isnan(value) else f"{value:.{digits}g}"
         return str(value)
 
     lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
     lines += [
-        "| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)
+        "| " + " | ".join(cell(v, c) for v, c in zip(row, frame.columns)) + " |"
+        for row in frame.itertuples(index=False)
     ]
     return "\n".join(lines)
 
@@ -401,7 +406,7 @@ def markdown(
         "",
         "## Summary (seeds pooled)",
         "",
-        _table(summary),
+        _table(summary, sweep.design.keys),
         "",
     ]
     if sweep.arms is not None and not trials.empty:

@@ -45,15 +45,19 @@ SECRET = re.compile(r"pass|pwd|secret|token|key", re.IGNORECASE)
 HIDDEN = "***"
 
 
+def _password(url: str) -> str:
+    """The password of ``user:password@`` as the URL's text holds it, up to the last ``@``."""
+    userinfo = url.split("?", 1)[0].rpartition("@")[0].rsplit("/", 1)[-1]
+    return userinfo.partition(":")[2]
+
+
 def secrets(url: str) -> list[str]:
     """The secrets in ``url`` as its text holds them, longest first: the password of
     ``user:password@`` (up to the last ``@``: a password may hold one, and then a driver
     may name a piece of it as the host) with its ``@``-pieces, and the values of query
     parameters that name a secret (``?password=``)."""
     found = []
-    userinfo = url.split("?", 1)[0].rpartition("@")[0].rsplit("/", 1)[-1]
-    if ":" in userinfo:
-        password = userinfo.partition(":")[2]
+    if password := _password(url):
         found += [password, *(piece for piece in password.split("@") if len(piece) >= 3)]
     for key, value in re.findall(r"[?&]([^=&]+)=([^&]*)", url):
         if SECRET.search(key) and value:
@@ -71,15 +75,18 @@ def hidden(text: str, url: str) -> str:
 def shown(url: str) -> str:
     """The URL as it may be printed: its password hidden, in ``user:password@`` and in a query
     parameter (``?password=...``) alike, in a URL that does not parse too."""
+    given = url
+    if password := _password(url):  # whole, even where it holds an "@" the parser splits at
+        url = url.replace(f":{password}@", f":{HIDDEN}@", 1)
     try:
         parsed = make_url(url)
-    except sqlalchemy.exc.ArgumentError:
-        return hidden(url, url)
+    except (sqlalchemy.exc.ArgumentError, ValueError):  # ValueError: a port that is no number
+        return hidden(url, given)
     secret = {key: HIDDEN for key in parsed.query if SECRET.search(key)}
-    if not parsed.password and not secret:
-        return hidden(url, url)
-    rendered = parsed.update_query_dict(secret).render_as_string(hide_password=True)
-    return hidden(rendered.replace("%2A%2A%2A", HIDDEN), url)  # as the password shows
+    if not secret:
+        return hidden(url, given)
+    rendered = parsed.update_query_dict(secret).render_as_string(hide_password=False)
+    return hidden(rendered.replace("%2A%2A%2A", HIDDEN), given)  # as the password shows
 
 
 def check_url(url: str) -> None:
@@ -87,15 +94,23 @@ def check_url(url: str) -> None:
     database (the study would be lost when the command ends, and no worker could share it)."""
     try:
         parsed = make_url(url)
-    except sqlalchemy.exc.ArgumentError:
+    except (sqlalchemy.exc.ArgumentError, ValueError) as err:
+        why = f" ({err})" if isinstance(err, ValueError) else ""
         raise UserError(
-            f"--storage {shown(url)!r} is not a database URL (e.g. {EXAMPLE})"
+            f"--storage {shown(url)!r} is not a database URL{hidden(why, url)} (e.g. {EXAMPLE})"
         ) from None
+    if parsed.get_backend_name() != "sqlite":
+        return
     memory = parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory"
-    if parsed.get_backend_name() == "sqlite" and memory:
+    if memory or ":memory:" in (parsed.database or ""):
         raise UserError(
             f"--storage {shown(url)}: an in-memory SQLite database is lost when the sweep ends; "
             "name a file: sqlite:///path/to/study.db"
+        )
+    if parsed.query:  # uri=true opens another file ("a.db?mode=ro"), others are ignored
+        raise UserError(
+            f"--storage {shown(url)}: a SQLite URL takes no query arguments here ("
+            f"{', '.join(parsed.query)}); name the file alone: sqlite:///path/to/study.db"
         )
 
 

@@ -68,6 +68,7 @@ def range_test(trainer: Trainer, learning_rates: list[float]) -> Curve:
 
 
 COLUMNS = ("step", "learning_rate", "loss", "smoothed_loss")
+KIND = "lr-find"  # its figure's mark: what --out may replace
 
 
 def write_csv(curve: Curve, path: Path) -> None:
@@ -136,24 +137,17 @@ def draw(curve: Curve, suggestion: Suggestion, title: str, path: Path) -> None:
     axis.grid(alpha=0.3)
     axis.grid(alpha=0.1, which="minor")
     axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=9)
-    plots.save(figure, path)
-
-
-def _is_curve(path: Path) -> bool:
-    """Whether ``path`` is a curve this command wrote (its header is write_csv's)."""
-    try:
-        with path.open(encoding="utf-8") as table:
-            return table.readline().rstrip("\r\n") == ",".join(COLUMNS)
-    except (OSError, UnicodeDecodeError):
-        return False
+    plots.save(figure, path, KIND)
 
 
 def _outputs(out: Path) -> Path:
     """The CSV beside ``out``; both checked writable, and to be either new or this command's
     own earlier figure and curve, before the work."""
     table = out.with_suffix(".csv")
-    outputs.check_file(out, "--out", ".png", (outputs.drawn_here, "a figure catsdogs drew"))
-    outputs.check_file(table, "the curve's CSV", ours=(_is_curve, "an lr-find curve"))
+    figure = (outputs.drawn_as(KIND), "a figure lr-find drew")
+    outputs.check_file(out, "--out", ".png", figure)
+    curve = (outputs.has_header(COLUMNS), "an lr-find curve")
+    outputs.check_file(table, "the curve's CSV", ours=curve)
     return table
 
 

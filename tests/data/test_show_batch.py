@@ -67,7 +67,7 @@ def test_show_batch_draws_the_training_pipelines_first_images(shared_data, tmp_p
         figure.verify()
         # 2 rows x 5 columns of 2-inch tiles and a title line, at 100 dpi.
         assert figure.format == "PNG" and figure.size == (1000, 460)
-        assert figure.info["Software"] == "catsdogs"  # what lets the next one replace it
+        assert figure.info["Software"] == "catsdogs show-batch"  # lets the next one replace it
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.png", "data"]
     again = cli("show-batch", "--config", SMOKE, "--data", data, "--out", tmp_path / "b.png")
     assert again.exit_code == 0, again.output

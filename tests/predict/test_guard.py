@@ -71,8 +71,13 @@ def test_a_worse_model_keeps_the_better_ones_submission_and_says_so(tmp_path, te
     submit(equal, test_set, out)  # at least as good: replaces
     assert json.loads((tmp_path / "submission.json").read_text())["run"] == str(equal)
     other = a_run(tmp_path / "runs" / "other", val_loss=0.90, identity="xyz")
-    submit(other, test_set, out)  # validated on other data: nothing to compare, replaced
+    said = submit(other, test_set, out)  # validated on other data: nothing to compare, replaced
     assert json.loads((tmp_path / "submission.json").read_text())["run"] == str(other)
+    # Said as what it is (a probe: it read as an improvement).
+    assert (
+        f"replaced the submission of {equal} (val_loss 0.6000, val_acc 0.8000) (validated " in said
+    )
+    assert "on other data: not compared)" in said
 
 
 def test_a_weak_model_writes_only_its_run_s_submission_without_force(tmp_path, test_set):
@@ -158,10 +163,12 @@ def test_a_model_outside_a_run_does_not_replace_a_judged_one_and_records_are_che
     # A hand-edited record (a string score) is refused in one line (it was a traceback), and
     # removing it lets the next submission through.
     record = json.loads((tmp_path / "submission.json").read_text())
-    (tmp_path / "submission.json").write_text(json.dumps(record | {"val_loss": "0.1"}))
     worse = a_run(tmp_path / "runs" / "worse", val_loss=0.5)
-    done = cli("predict", "--model", worse, "--test", test_set, "--out", out)
-    assert done.exit_code == 1 and "not a record catsdogs can read" in done.output
+    # A NaN score too (a probe: "its model (val_loss nan) is better on validation").
+    for score in ("0.1", float("nan")):
+        (tmp_path / "submission.json").write_text(json.dumps(record | {"val_loss": score}))
+        done = cli("predict", "--model", worse, "--test", test_set, "--out", out)
+        assert done.exit_code == 1 and "not a record catsdogs can read" in done.output
     (tmp_path / "submission.json").unlink()
     # Without its record nothing says who wrote the file (a probe: deleting the record, or a
     # hand-made file there, let any model replace it without a word): kept without --force.
@@ -174,6 +181,10 @@ def test_a_model_outside_a_run_does_not_replace_a_judged_one_and_records_are_che
     # A loose model that is kept says where --force writes, not "its submission is None".
     said = submit(loose, test_set, out)
     assert "None" not in said and said.rstrip().endswith(f"--force writes {out}")
+    # Where it writes, it says that nothing judged it (a probe: a weak run's best.keras
+    # copied out of its run wrote a new --out without a word).
+    said = submit(loose, test_set, tmp_path / "new.csv")
+    assert f"warning: {loose} was not judged on validation (a run judges its best.keras)" in said
     # The record would overwrite a file that is not one (prepare.json, a run's metrics.json).
     (tmp_path / "prepare.json").write_text('{"sample_submission": null}')
     done = cli("predict", "--model", better, "--test", test_set, "--out", tmp_path / "prepare.csv")
@@ -292,3 +303,36 @@ def test_a_run_s_last_model_is_not_credited_with_its_best_epoch_s_scores(tmp_pat
     record = json.loads((tmp_path / "last.json").read_text())
     assert record["run"] is None and record["val_loss"] is None  # judged by nothing
     assert (run / "submission.csv").read_bytes() == own
+    # A weak run's last.keras is as weak as its run (a probe: it wrote --out in silence).
+    weak = a_run(tmp_path / "weak", val_loss=0.69, val_accuracy=0.49, dog_share=0.0175)
+    tiny_model(weak / "last.keras")
+    said = submit(weak / "last.keras", test_set, tmp_path / "weak.csv")
+    assert "a weak model (" in said and not (tmp_path / "weak.csv").exists()
+
+
+def test_a_photos_table_replaces_only_a_table_of_photos_and_never_inside_a_run(tmp_path, test_set):
+    # A probe: `predict PHOTO --out sub.csv` wrote 2 rows over a recorded submission (its
+    # record then guarded the photo table), over a hand-made CSV, a run's history.csv (the
+    # run then failed with a KeyError) and a data set's train.csv; and photos of a run whose
+    # data has no test.csv were refused for want of a test set.
+    run = a_run(tmp_path / "runs" / "run", val_loss=0.30)
+    photo = test_set / "1.jpg"
+    submission = tmp_path / "sub.csv"
+    submit(run, test_set, submission)
+    manifest = tmp_path / "train.csv"
+    manifest.write_text("path,label\nx.jpg,1\n")
+    kept = {path: path.read_bytes() for path in (submission, manifest, run / "history.csv")}
+    for out in (submission, manifest):
+        done = cli("predict", photo, "--model", run, "--out", out)
+        assert done.output == (
+            f"error: --out {out} is a file that is not a table of photos catsdogs wrote: give "
+            "another name; nothing was written\n"
+        )
+    done = cli("predict", photo, "--model", run, "--out", run / "photos.csv")
+    assert done.exit_code == 1 and "is inside the run directory" in done.output
+    assert {path: path.read_bytes() for path in kept} == kept
+    table = tmp_path / "photos.csv"
+    for _ in range(2):  # its own table: replaced
+        done = cli("predict", photo, "--model", run, "--out", table)
+        assert done.exit_code == 0 and done.output.endswith(f"wrote {table}: 1 rows\n")
+    assert pd.read_csv(table).columns.tolist() == ["file", "p_dog", "label"]

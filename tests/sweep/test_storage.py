@@ -67,20 +67,33 @@ def test_a_storage_that_fails_is_one_line_naming_its_url(shared_data, tmp_path):
     )
 
 
-def test_a_url_argument_the_driver_ignores_or_cannot_read_is_one_line(tmp_path):
-    # A probe: `?mode=ro` printed SQLAlchemy's SAWarning with its source line and went on
-    # without it; `?timeout=abc` ended in a ValueError traceback.
+def test_a_url_argument_sqlite_would_misread_or_a_port_that_is_no_number_is_one_line(tmp_path):
+    # Probes: `?mode=ro` printed SQLAlchemy's SAWarning and went on without it; `?timeout=abc`
+    # ended in a ValueError traceback; `?uri=true&mode=ro` made a new file "study.db?mode=ro";
+    # a port that is no number was a traceback.
     (tmp_path / "study.db").touch()  # an empty SQLite database
-    ignored = f"sqlite:///{tmp_path}/study.db?mode=ro"
+    for query, keys in (
+        ("mode=ro", "mode"),
+        ("timeout=abc", "timeout"),
+        ("uri=true&mode=ro", "uri, mode"),
+    ):
+        url = f"sqlite:///{tmp_path}/study.db?{query}"
+        with pytest.raises(UserError) as said:
+            storage.has_study(url, "stored")
+        assert str(said.value) == (
+            f"--storage {url}: a SQLite URL takes no query arguments here ({keys}); name the "
+            "file alone: sqlite:///path/to/study.db"
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["study.db"]
     with pytest.raises(UserError) as said:
-        storage.has_study(ignored, "stored")
-    line = str(said.value)
-    assert line.startswith(f"storage {ignored}: Query string argument(s) 'mode' are not ")
-    assert line.endswith("require that 'uri=true' also be present in the URL.")
-    assert "sqlalche.me" not in line
-    unread = f"sqlite:///{tmp_path}/study.db?timeout=abc"
-    with pytest.raises(UserError, match=r"^storage .*timeout=abc: could not convert string to"):
-        storage.has_study(unread, "stored")
+        storage.check_url("postgresql+psycopg://u:hunter2@127.0.0.1:notaport/x")
+    assert str(said.value).startswith(
+        "--storage 'postgresql+psycopg://u:***@127.0.0.1:notaport/x' is not a database URL "
+        "(invalid literal for int() with base 10: 'notaport')"
+    )
+    # file::memory: with uri=true is in memory too (it said "no such table: version_info").
+    with pytest.raises(UserError, match="an in-memory SQLite database is lost"):
+        storage.check_url("sqlite:///file::memory:?uri=true")
 
 
 def test_a_password_in_the_query_string_is_never_shown_either():
@@ -99,8 +112,9 @@ def test_a_password_is_never_shown():
     assert storage.shown("postgresql//sweeper:hunter2@db/x") == "postgresql//sweeper:***@db/x"
     assert "hunter2" not in storage.shown("sqlite:///:memory:?password=hunter2")
     odd = "postgresql+psycopg://u:hun@ter2@127.0.0.1:1/x"
-    assert storage.shown(odd).startswith("postgresql+psycopg://u:***@")
-    assert "hun" not in storage.shown(odd) and "ter2" not in storage.shown(odd)
+    assert storage.shown(odd) == "postgresql+psycopg://u:***@127.0.0.1:1/x"
+    # A fourth: a piece of under 3 characters after the "@" was shown ("u:***@ss@127.0.0.1").
+    assert storage.shown("postgresql://u:p@ss@127.0.0.1:1/x") == "postgresql://u:***@127.0.0.1:1/x"
     said = "failed to resolve host 'ter2@127.0.0.1': Name or service not known"
     assert (
         storage.hidden(said, odd)

@@ -697,6 +697,9 @@ def test_one_seed_within_the_validation_images_noise_is_a_tie_told_apart_in_its_
         "400 validation images, +- 0.0217): learning_rate 0.1000001: val_accuracy 0.7500 (n=1); "
         "learning_rate 0.1: val_accuracy 0.7475 (n=1)."
     )
+    # sweep.md's table too (a probe: two rows of "| 0.1 |").
+    text = results.markdown(summary, trials, checked, 0.0, None, val_n=400)
+    assert "| 0.1 | 1 |" in text and "| 0.1000001 | 1 |" in text
     # 40 images apart (0.1 of 400) is beyond it: a best, named with its own digits.
     trials[["best_val_accuracy", "best_val_loss"]] = [[0.65, 0.6], [0.75, 0.51]]
     summary = results.summary_frame(trials, checked)

@@ -285,11 +285,11 @@ def test_lr_find_and_show_batch_keep_a_file_they_did_not_write(tmp_path):
     Image.new("RGB", (8, 8), "red").save(photo)
     submission.write_text("id,label\n1,0.5\n")
     kept = {path: path.read_bytes() for path in (photo, submission)}
-    refused = "is a file that is not {}: move it or give another name; nothing was written\n"
+    refused = "is a file that is not {}: give another name; nothing was written\n"
     for command in ("lr-find", "show-batch"):
         done = cli(command, "--config", SMOKE, "--out", photo)
         assert done.exit_code == 1
-        assert done.output == f"error: --out {photo} " + refused.format("a figure catsdogs drew")
+        assert done.output == f"error: --out {photo} " + refused.format(f"a figure {command} drew")
     done = cli("lr-find", "--config", SMOKE, "--out", tmp_path / "sub.png")
     assert done.exit_code == 1
     assert done.output == (
@@ -301,9 +301,20 @@ def test_lr_find_and_show_batch_keep_a_file_they_did_not_write(tmp_path):
     from catsdogs import plots
     from catsdogs.training import lr_find
 
-    figure, axis = plots.figure()
-    axis.plot([1, 2])
-    plots.save(figure, tmp_path / "lr.png")
+    for name, kind in (("lr.png", "lr-find"), ("curves.png", "figure")):
+        figure, axis = plots.figure()
+        axis.plot([1, 2])
+        plots.save(figure, tmp_path / name, kind)
     curve = lr_range.Curve([1e-3, 1e-2], [0.7, 0.6], [0.7, 0.65], None)
     lr_find.write_csv(curve, tmp_path / "lr.csv")
     assert lr_find._outputs(tmp_path / "lr.png") == tmp_path / "lr.csv"
+    # Another command's figure (a probe: show-batch --out lr.png, lr-find --out RUN/curves.png,
+    # a run's figure) is not theirs either.
+    for command, name, drew in (
+        ("show-batch", "lr.png", "show-batch"),
+        ("lr-find", "curves.png", "lr-find"),
+    ):
+        done = cli(command, "--config", SMOKE, "--out", tmp_path / name)
+        assert done.output == f"error: --out {tmp_path / name} " + refused.format(
+            f"a figure {drew} drew"
+        )
