@@ -510,7 +510,8 @@ def run_with_a_linked_figure(w: World) -> Path:
 
 
 # (name, a function that sets the case up in the world and returns the command's arguments,
-# expected text in the error line)
+# expected text in the error line). An --out that exists and is no file of the command's own
+# (a photo table, a figure of its kind) is refused before the inputs are compared with it.
 OWN_INPUTS = [
     (
         "predict --out the photo itself",
@@ -522,7 +523,7 @@ OWN_INPUTS = [
             "--out",
             w.images / "cat.0.jpg",
         ],
-        "cat.0.jpg would overwrite an input (a photo, folder or zip given); nothing was written",
+        "cat.0.jpg must end in .csv",
     ),
     (
         "predict --out a hard link of a photo in the folder",
@@ -534,7 +535,7 @@ OWN_INPUTS = [
             "--out",
             hard_link(w.images / "dog.3.jpg", w.root / "p.csv"),
         ],
-        "p.csv would overwrite an input (one of the photos {images}/dog.3.jpg, the same file)",
+        "p.csv is a file that is not a table of photos catsdogs wrote",
     ),
     (
         "predict --out a symbolic link to the model",
@@ -546,7 +547,7 @@ OWN_INPUTS = [
             "--out",
             symbolic_link(w.model, w.root / "p.csv"),
         ],
-        "p.csv would overwrite an input (the model {root}/m.keras, the same file)",
+        "p.csv is a file that is not a table of photos catsdogs wrote",
     ),
     (
         "predict --out the test manifest",
@@ -614,7 +615,7 @@ OWN_INPUTS = [
             "--out",
             hard_link(w.root / "c.yaml", w.root / "c.png"),
         ],
-        "c.png would overwrite an input (the config {root}/c.yaml, the same file)",
+        "c.png is a file that is not a figure show-batch drew",
     ),
     (
         "show-batch --out a link to a training image",
@@ -627,7 +628,7 @@ OWN_INPUTS = [
             "--out",
             symbolic_link(w.images / "cat.4.jpg", w.root / "grid.png"),
         ],
-        "grid.png would overwrite an input (an image of train.csv {images}/cat.4.jpg",
+        "grid.png is a file that is not a figure show-batch drew",
     ),
     (
         "prepare --out the --source folder",

@@ -270,7 +270,7 @@ def test_a_curve_that_suggests_nothing_marks_no_rate_in_its_figure(tmp_path, mon
     suggestion = lr_range.suggest(curve)
     assert suggestion.unsound()
     drawn = []
-    monkeypatch.setattr(lr_find.plots, "save", lambda figure, path: drawn.append(figure))
+    monkeypatch.setattr(lr_find.plots, "save", lambda figure, path, kind: drawn.append(figure))
     lr_find.draw(curve, suggestion, "title", tmp_path / "lr.png")
     [axis] = drawn[0].axes
     labels = [line.get_label() for line in axis.lines]
