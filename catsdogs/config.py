@@ -393,10 +393,8 @@ class Config(StrictSection):
         if self.data.ladder and self.data.ladder[-1] >= self.data.image_size:
             raise ValueError("data.ladder: every size must be below data.image_size")
         fixed = [size] if isinstance(size, int) else []
-        smallest, least = (
-            min([self.data.image_size, *self.data.ladder, *fixed]),
-            (MIN_IMAGE_SIZES[self.model.backbone]),
-        )
+        smallest = min([self.data.image_size, *self.data.ladder, *fixed])
+        least = MIN_IMAGE_SIZES[self.model.backbone]
         if smallest < least:
             raise ValueError(
                 f"data.image_size: {self.model.backbone} takes images of at least {least} px "
